@@ -1,0 +1,270 @@
+//! Tunable parameters of a node, with documented defaults, loaded from and saved to TOML.
+//!
+//! Every field has a default, so a parameters file need only list what it changes;
+//! unknown fields are an error (a typo must not silently fall back to a default).
+//! Durations are in milliseconds.
+
+use crate::crypto::SignatureScheme;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+/// All parameters of a node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Parameters {
+    /// Signature scheme for votes and quorum certificates (mempool certificates and
+    /// consensus QCs alike). Default: `ed25519`.
+    pub signature_scheme: SignatureScheme,
+    /// Transport limits and timers.
+    pub network: NetworkParameters,
+    /// DAG mempool.
+    pub mempool: MempoolParameters,
+    /// Consensus.
+    pub consensus: ConsensusParameters,
+}
+
+/// Transport parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkParameters {
+    /// Largest frame a node sends or accepts, in bytes. Default 8 MiB (a full batch
+    /// plus headroom). At most [`crate::codec::HARD_LIMIT`].
+    pub max_frame_size: usize,
+    /// Outgoing best-effort messages queued per peer before new ones are dropped
+    /// (counted). Default 10,000.
+    pub peer_queue_capacity: usize,
+    /// Reliable messages in flight per peer before senders wait. Default 1,000.
+    pub max_inflight_reliable: usize,
+    /// Incoming messages buffered for the node before readers apply back-pressure. Default 10,000.
+    pub inbound_queue_capacity: usize,
+    /// First reconnect / resend delay; doubles on each failure. Default 200 ms.
+    pub retry_min_delay_ms: u64,
+    /// Largest reconnect / resend delay. Default 5,000 ms.
+    pub retry_max_delay_ms: u64,
+    /// QUIC keep-alive interval. Default 1,000 ms.
+    pub keep_alive_ms: u64,
+    /// QUIC idle timeout: a connection silent this long is declared dead. Default 10,000 ms.
+    pub idle_timeout_ms: u64,
+}
+
+/// Mempool (Narwhal) parameters. Defaults are those of the Narwhal paper's benchmark.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MempoolParameters {
+    /// A header is proposed once it carries this many bytes of batch digests. Default 1,000.
+    pub header_size: usize,
+    /// ... or once this much time passed since the last one. Default 100 ms.
+    pub max_header_delay_ms: u64,
+    /// Most batch digests one header may carry. Default 1,000.
+    pub max_header_batches: usize,
+    /// A worker seals a batch at this many bytes. Default 500,000.
+    pub batch_size: usize,
+    /// ... or once this much time passed since its first transaction. Default 100 ms.
+    pub max_batch_delay_ms: u64,
+    /// Largest single transaction accepted from a client. Default 128 KiB.
+    pub max_transaction_size: usize,
+    /// Rounds kept below the last committed round before garbage collection. Default 50.
+    pub gc_depth: u64,
+    /// Headers more than this many rounds ahead of the node's round are dropped. Default 1,000.
+    pub max_round_lookahead: u64,
+    /// Delay before re-requesting missing data from peers. Default 10,000 ms.
+    pub sync_retry_delay_ms: u64,
+    /// Peers asked on each retry. Default 3.
+    pub sync_retry_nodes: usize,
+    /// Bytes of transactions one client connection may have in flight. Default 16 MiB.
+    pub max_client_inflight_bytes: usize,
+}
+
+/// Consensus parameters shared by the cores (each core adds its own section later).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsensusParameters {
+    /// Base view/round timeout. Default 1,000 ms.
+    pub timeout_ms: u64,
+    /// Multiplier applied to the timeout after each consecutive timed-out view. Default 2.0.
+    pub timeout_backoff: f64,
+    /// Cap on the backed-off timeout. Default 60,000 ms.
+    pub max_timeout_ms: u64,
+}
+
+impl Default for NetworkParameters {
+    fn default() -> Self {
+        NetworkParameters {
+            max_frame_size: 8 << 20,
+            peer_queue_capacity: 10_000,
+            max_inflight_reliable: 1_000,
+            inbound_queue_capacity: 10_000,
+            retry_min_delay_ms: 200,
+            retry_max_delay_ms: 5_000,
+            keep_alive_ms: 1_000,
+            idle_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for MempoolParameters {
+    fn default() -> Self {
+        MempoolParameters {
+            header_size: 1_000,
+            max_header_delay_ms: 100,
+            max_header_batches: 1_000,
+            batch_size: 500_000,
+            max_batch_delay_ms: 100,
+            max_transaction_size: 128 << 10,
+            gc_depth: 50,
+            max_round_lookahead: 1_000,
+            sync_retry_delay_ms: 10_000,
+            sync_retry_nodes: 3,
+            max_client_inflight_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Default for ConsensusParameters {
+    fn default() -> Self {
+        ConsensusParameters {
+            timeout_ms: 1_000,
+            timeout_backoff: 2.0,
+            max_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl NetworkParameters {
+    /// First retry delay.
+    pub fn retry_min_delay(&self) -> Duration {
+        Duration::from_millis(self.retry_min_delay_ms)
+    }
+    /// Largest retry delay.
+    pub fn retry_max_delay(&self) -> Duration {
+        Duration::from_millis(self.retry_max_delay_ms)
+    }
+}
+
+impl Parameters {
+    /// Check ranges: every limit positive, frames within the codec's hard limit, a
+    /// batch (plus one transaction) fits in a frame, delays consistent.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidParameters(m.to_string()));
+        let n = &self.network;
+        let m = &self.mempool;
+        let c = &self.consensus;
+        if n.max_frame_size == 0 || n.max_frame_size > crate::codec::HARD_LIMIT {
+            return bad("network.max_frame_size must be in 1..=64 MiB");
+        }
+        if n.peer_queue_capacity == 0
+            || n.max_inflight_reliable == 0
+            || n.inbound_queue_capacity == 0
+        {
+            return bad("network queue capacities must be at least 1");
+        }
+        if n.retry_min_delay_ms == 0 || n.retry_max_delay_ms < n.retry_min_delay_ms {
+            return bad("network.retry_min_delay_ms must be >= 1 and <= retry_max_delay_ms");
+        }
+        if n.keep_alive_ms == 0 || n.idle_timeout_ms <= n.keep_alive_ms {
+            return bad("network.idle_timeout_ms must exceed keep_alive_ms > 0");
+        }
+        if m.batch_size == 0 || m.max_transaction_size == 0 || m.header_size == 0 {
+            return bad("mempool sizes must be at least 1");
+        }
+        if m.batch_size
+            .saturating_add(m.max_transaction_size)
+            .saturating_add(4096)
+            > n.max_frame_size
+        {
+            return bad(
+                "mempool.batch_size + max_transaction_size must fit in network.max_frame_size",
+            );
+        }
+        if m.max_header_batches == 0 || m.gc_depth == 0 || m.max_round_lookahead == 0 {
+            return bad(
+                "mempool.max_header_batches, gc_depth and max_round_lookahead must be at least 1",
+            );
+        }
+        if m.sync_retry_nodes == 0 || m.sync_retry_delay_ms == 0 {
+            return bad("mempool.sync_retry_nodes and sync_retry_delay_ms must be at least 1");
+        }
+        if m.max_header_delay_ms == 0 || m.max_batch_delay_ms == 0 {
+            return bad("mempool delays must be at least 1 ms");
+        }
+        if c.timeout_ms == 0 || c.max_timeout_ms < c.timeout_ms {
+            return bad("consensus.timeout_ms must be >= 1 and <= max_timeout_ms");
+        }
+        if !(c.timeout_backoff >= 1.0 && c.timeout_backoff <= 16.0) {
+            return bad("consensus.timeout_backoff must be in 1.0..=16.0");
+        }
+        Ok(())
+    }
+
+    /// Parse and validate TOML text.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let params: Parameters = toml::from_str(text).map_err(|e| Error::Parse {
+            path: "parameters".into(),
+            message: e.message().to_string(),
+        })?;
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// TOML text of these parameters (every field written, with its value).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Parse {
+            path: "parameters".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Load and validate a parameters file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = crate::committee::read_file(path)?;
+        Self::from_toml(&text).map_err(|e| match e {
+            Error::Parse { message, .. } => Error::Parse {
+                path: path.into(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Write a parameters file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::committee::write_file(path, &self.to_toml()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_round_trip() {
+        let p = Parameters::default();
+        p.validate().unwrap();
+        assert_eq!(Parameters::from_toml(&p.to_toml().unwrap()).unwrap(), p);
+        assert_eq!(p.mempool.batch_size, 500_000);
+        assert_eq!(p.mempool.gc_depth, 50);
+    }
+
+    #[test]
+    fn partial_files_unknown_fields_and_ranges() {
+        let p = Parameters::from_toml("signature_scheme = \"bls\"\n[mempool]\ngc_depth = 10\n")
+            .unwrap();
+        assert_eq!(p.signature_scheme, SignatureScheme::Bls);
+        assert_eq!(p.mempool.gc_depth, 10);
+        assert_eq!(p.mempool.batch_size, 500_000);
+        assert!(matches!(
+            Parameters::from_toml("[mempool]\ngc_dept = 10\n"),
+            Err(Error::Parse { .. })
+        ));
+        assert!(matches!(
+            Parameters::from_toml("[mempool]\nbatch_size = 100000000\n"),
+            Err(Error::InvalidParameters(_))
+        ));
+        assert!(matches!(
+            Parameters::from_toml("[consensus]\ntimeout_backoff = -1.0\n"),
+            Err(Error::InvalidParameters(_))
+        ));
+    }
+}
