@@ -1,0 +1,200 @@
+//! Assembling the endpoint, the peer tasks and the accept loop.
+
+use crate::environment::Environment;
+use crate::error::NetworkError;
+use crate::metrics::Metrics;
+use crate::receiver::{Inbound, Receiver};
+use crate::sender::{Peer, PeerTask, Sender, SenderInner};
+use crate::tls;
+use primitives::parameters::NetworkParameters;
+use primitives::{Committee, NodeId};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// What a node needs to join the committee's network.
+pub struct NetworkConfig {
+    /// This node's id.
+    pub id: NodeId,
+    /// This node's ed25519 identity key; must match its committee entry.
+    pub key: ed25519_dalek::SigningKey,
+    /// The committee (peers, their keys and addresses).
+    pub committee: Arc<Committee>,
+    /// Limits and timers.
+    pub parameters: NetworkParameters,
+    /// Real UDP or turmoil.
+    pub environment: Environment,
+    /// Local address to bind the QUIC endpoint to (usually `0.0.0.0:<primary port>`).
+    pub bind: SocketAddr,
+    /// Seed for QUIC's own randomness (connection ids, etc.). Simulations set it from
+    /// the scenario seed and the node id so that runs replay; real nodes leave it `None`.
+    pub rng_seed: Option<[u8; 32]>,
+}
+
+/// A running transport: one QUIC endpoint, a connection task per peer, an accept loop.
+/// Dropping it (or [`Network::shutdown`]) stops everything.
+pub struct Network {
+    endpoint: quinn::Endpoint,
+    sender: Sender,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn transport_config(p: &NetworkParameters) -> Result<quinn::TransportConfig, NetworkError> {
+    let mut t = quinn::TransportConfig::default();
+    let idle = quinn::IdleTimeout::try_from(Duration::from_millis(p.idle_timeout_ms))
+        .map_err(|e| NetworkError::Tls(e.to_string()))?;
+    let frame = u32::try_from(p.max_frame_size).unwrap_or(u32::MAX);
+    t.max_idle_timeout(Some(idle))
+        .keep_alive_interval(Some(Duration::from_millis(p.keep_alive_ms)))
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(
+            u32::try_from(p.max_inflight_reliable).unwrap_or(u32::MAX),
+        ))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(8))
+        .stream_receive_window(quinn::VarInt::from_u32(frame.max(1 << 20)))
+        .receive_window(quinn::VarInt::from_u32(
+            frame.saturating_mul(4).max(8 << 20),
+        ))
+        .send_window(u64::from(frame).saturating_mul(4).max(8 << 20));
+    Ok(t)
+}
+
+impl Network {
+    /// Bind the endpoint and start connecting to every other member. Must be called
+    /// inside a tokio runtime (inside a turmoil host for [`Environment::Turmoil`]).
+    pub async fn start(config: NetworkConfig) -> Result<(Network, Receiver), NetworkError> {
+        let NetworkConfig {
+            id,
+            key,
+            committee,
+            parameters,
+            environment,
+            bind,
+            rng_seed,
+        } = config;
+        let me = committee.member(id).ok_or(NetworkError::NotAMember(id))?;
+        if me.public_key.0 != key.verifying_key().to_bytes() {
+            return Err(NetworkError::KeyMismatch(id));
+        }
+        let metrics = Arc::new(Metrics::default());
+        let identity = tls::identity(&key).map_err(NetworkError::Tls)?;
+        let transport = Arc::new(transport_config(&parameters)?);
+
+        let server_tls = tls::server_config(&identity, committee.clone(), metrics.clone())
+            .map_err(NetworkError::Tls)?;
+        let quic_server =
+            QuicServerConfig::try_from(server_tls).map_err(|e| NetworkError::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
+        server.transport_config(transport.clone());
+
+        let mut endpoint_config = quinn::EndpointConfig::default();
+        endpoint_config.rng_seed(rng_seed);
+        let endpoint = environment
+            .endpoint(bind, endpoint_config, server)
+            .await
+            .map_err(|source| NetworkError::Bind { addr: bind, source })?;
+
+        let shutdown = CancellationToken::new();
+        let (inbound_tx, inbound_rx) = mpsc::channel(parameters.inbound_queue_capacity);
+        let span = tracing::info_span!("net", node = %id);
+        let mut tasks = Vec::new();
+        let mut peers = HashMap::new();
+        for member in committee.members().iter().filter(|m| m.id != id) {
+            let client_tls = tls::client_config(&identity, member.public_key, metrics.clone())
+                .map_err(NetworkError::Tls)?;
+            let quic_client = QuicClientConfig::try_from(client_tls)
+                .map_err(|e| NetworkError::Tls(e.to_string()))?;
+            let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
+            client_config.transport_config(transport.clone());
+            let (queue_tx, queue_rx) = mpsc::channel(parameters.peer_queue_capacity);
+            let (conn_tx, conn_rx) = watch::channel(None);
+            let task = PeerTask {
+                peer: member.id,
+                address: member.primary.clone(),
+                endpoint: endpoint.clone(),
+                client_config,
+                environment,
+                connection: conn_tx,
+                queue: queue_rx,
+                metrics: metrics.clone(),
+                parameters: parameters.clone(),
+            };
+            let peer_span = tracing::debug_span!(parent: &span, "peer", peer = %member.id);
+            tasks.push(tokio::spawn(task.run().instrument(peer_span)));
+            peers.insert(
+                member.id,
+                Peer {
+                    queue: queue_tx,
+                    connection: conn_rx,
+                    inflight: Arc::new(Semaphore::new(parameters.max_inflight_reliable)),
+                },
+            );
+        }
+        let inbound = Inbound {
+            committee: committee.clone(),
+            tx: inbound_tx.clone(),
+            metrics: metrics.clone(),
+            max_frame_size: parameters.max_frame_size,
+        };
+        tasks.push(tokio::spawn(
+            inbound.accept_loop(endpoint.clone()).instrument(span),
+        ));
+        let sender = Sender {
+            inner: Arc::new(SenderInner {
+                me: id,
+                peers,
+                own_inbound: inbound_tx,
+                metrics: metrics.clone(),
+                parameters,
+                shutdown: shutdown.clone(),
+            }),
+        };
+        Ok((
+            Network {
+                endpoint,
+                sender,
+                metrics,
+                shutdown,
+                tasks,
+            },
+            Receiver { rx: inbound_rx },
+        ))
+    }
+
+    /// A handle for sending.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The address the endpoint is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// Close every connection, cancel pending reliable messages, stop all tasks.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.endpoint.close(0u32.into(), b"shutdown");
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,163 @@
+//! The receiving half: accepting committee connections and reading frames off them.
+
+use crate::frame::{FrameCodec, FrameError};
+use crate::metrics::{DropReason, Metrics};
+use bytes::Bytes;
+use futures::StreamExt;
+use primitives::{Committee, NodeId};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tracing::{debug, Instrument};
+
+/// A message from a committee member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// The sender, as proven by its TLS key (never taken from the message).
+    pub from: NodeId,
+    /// The frame's payload, not yet decoded.
+    pub payload: Bytes,
+}
+
+/// The stream of messages from committee members, in arrival order per stream.
+/// Bounded by `inbound_queue_capacity`: while it is full, readers stop reading, and
+/// QUIC flow control slows the senders.
+pub struct Receiver {
+    pub(crate) rx: mpsc::Receiver<Incoming>,
+}
+
+impl Receiver {
+    /// The next message; `None` once the network has shut down.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        self.rx.recv().await
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Incoming> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Shared state of the receive side.
+#[derive(Clone)]
+pub(crate) struct Inbound {
+    pub(crate) committee: Arc<Committee>,
+    pub(crate) tx: mpsc::Sender<Incoming>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) max_frame_size: usize,
+}
+
+impl Inbound {
+    /// Accept connections until the endpoint closes.
+    pub(crate) async fn accept_loop(self, endpoint: quinn::Endpoint) {
+        while let Some(incoming) = endpoint.accept().await {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let connection = match incoming.await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Unknown keys are counted by the verifier as UnknownPeer.
+                        debug!(error = %e, "incoming handshake failed");
+                        this.metrics.record_drop(DropReason::HandshakeFailed, 1);
+                        return;
+                    }
+                };
+                let Some(from) = crate::tls::peer_id(&connection, &this.committee) else {
+                    this.metrics.record_drop(DropReason::UnknownPeer, 1);
+                    connection.close(1u32.into(), b"unknown peer");
+                    return;
+                };
+                this.metrics.connected_in();
+                let span = tracing::debug_span!("conn", peer = %from);
+                this.serve(connection, from).instrument(span).await;
+            });
+        }
+    }
+
+    async fn serve(self, connection: quinn::Connection, from: NodeId) {
+        loop {
+            tokio::select! {
+                uni = connection.accept_uni() => match uni {
+                    Ok(recv) => { tokio::spawn(self.clone().read_stream(recv, from)); }
+                    Err(_) => break,
+                },
+                bi = connection.accept_bi() => match bi {
+                    Ok((send, recv)) => { tokio::spawn(self.clone().read_request(send, recv, from)); }
+                    Err(_) => break,
+                },
+            }
+        }
+        debug!(peer = %from, reason = ?connection.close_reason(), "incoming connection closed");
+    }
+
+    fn count_error(&self, error: &FrameError) {
+        let reason = match error {
+            FrameError::Oversized => DropReason::OversizedFrame,
+            FrameError::Truncated => DropReason::TruncatedFrame,
+            FrameError::Io(_) => DropReason::StreamError,
+        };
+        self.metrics.record_drop(reason, 1);
+    }
+
+    /// A best-effort stream: frames until the stream ends or turns bad.
+    async fn read_stream(self, recv: quinn::RecvStream, from: NodeId) {
+        let mut frames = FramedRead::new(recv, FrameCodec::new(self.max_frame_size));
+        while let Some(frame) = frames.next().await {
+            match frame {
+                Ok(bytes) => {
+                    self.metrics.received(bytes.len());
+                    let incoming = Incoming {
+                        from,
+                        payload: bytes.freeze(),
+                    };
+                    if self.tx.send(incoming).await.is_err() {
+                        self.metrics.record_drop(DropReason::InboundClosed, 1);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    debug!(peer = %from, error = %e, "dropping stream");
+                    self.count_error(&e);
+                    let _ = frames.get_mut().stop(2u32.into());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A reliable message: one frame, acknowledged once queued for the application.
+    async fn read_request(
+        self,
+        mut send: quinn::SendStream,
+        recv: quinn::RecvStream,
+        from: NodeId,
+    ) {
+        let mut frames = FramedRead::new(recv, FrameCodec::new(self.max_frame_size));
+        let frame = match frames.next().await {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(e)) => {
+                self.count_error(&e);
+                let _ = frames.get_mut().stop(2u32.into());
+                return;
+            }
+            None => {
+                self.metrics.record_drop(DropReason::TruncatedFrame, 1);
+                return;
+            }
+        };
+        self.metrics.received(frame.len());
+        let incoming = Incoming {
+            from,
+            payload: frame.freeze(),
+        };
+        if self.tx.send(incoming).await.is_err() {
+            self.metrics.record_drop(DropReason::InboundClosed, 1);
+            return;
+        }
+        if send.write_all(&[1]).await.is_ok() {
+            let _ = send.finish();
+            // Keep the stream alive until the ack has left (or the peer went away).
+            let _ = send.stopped().await;
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! The sending half: per-peer connections, best-effort queues and reliable delivery.
+
+use crate::environment::Environment;
+use crate::error::{DeliveryError, SendError};
+use crate::frame::FrameCodec;
+use crate::metrics::{DropReason, Metrics};
+use crate::receiver::Incoming;
+use bytes::Bytes;
+use futures::SinkExt;
+use primitives::parameters::NetworkParameters;
+use primitives::NodeId;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio_util::codec::FramedWrite;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::{debug, trace};
+
+/// Messages the peer task drains onto the wire in one go before flushing.
+const WRITE_BATCH: usize = 64;
+
+/// The sending side of a peer: its best-effort queue, its current connection (if
+/// any) and the permits that bound its reliable messages in flight.
+pub(crate) struct Peer {
+    pub(crate) queue: mpsc::Sender<Bytes>,
+    pub(crate) connection: watch::Receiver<Option<quinn::Connection>>,
+    pub(crate) inflight: Arc<Semaphore>,
+}
+
+pub(crate) struct SenderInner {
+    pub(crate) me: NodeId,
+    pub(crate) peers: HashMap<NodeId, Peer>,
+    pub(crate) own_inbound: mpsc::Sender<Incoming>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) parameters: NetworkParameters,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// A handle for sending to committee members. Cheap to clone; every clone sends
+/// through the same per-peer queues and connections.
+///
+/// Sending to the node itself is allowed and short-circuits to its own [`crate::Receiver`]
+/// (with `from` = its own id), so protocols can treat themselves like any member.
+#[derive(Clone)]
+pub struct Sender {
+    pub(crate) inner: Arc<SenderInner>,
+}
+
+impl Sender {
+    /// This node's id.
+    pub fn me(&self) -> NodeId {
+        self.inner.me
+    }
+
+    /// Ids of every other committee member, in increasing order.
+    pub fn others(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = self.inner.peers.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    fn check_size(&self, payload: &Bytes) -> Result<(), SendError> {
+        let limit = self.inner.parameters.max_frame_size;
+        if payload.len() > limit {
+            self.inner.metrics.record_drop(DropReason::OversizedSend, 1);
+            return Err(SendError::TooLarge {
+                len: payload.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Queue `payload` for `to`, best effort. Never waits: if the peer's queue is full
+    /// the message is dropped, counted, and [`SendError::QueueFull`] returned. Messages
+    /// to one peer leave in the order they were queued; those in flight when a
+    /// connection breaks are lost (counted as [`DropReason::ConnectionLost`]).
+    pub fn send(&self, to: NodeId, payload: Bytes) -> Result<(), SendError> {
+        self.check_size(&payload)?;
+        if to == self.inner.me {
+            return self
+                .inner
+                .own_inbound
+                .try_send(Incoming { from: to, payload })
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => {
+                        self.inner.metrics.record_drop(DropReason::QueueFull, 1);
+                        SendError::QueueFull(to)
+                    }
+                    mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+                });
+        }
+        let peer = self
+            .inner
+            .peers
+            .get(&to)
+            .ok_or(SendError::UnknownPeer(to))?;
+        peer.queue.try_send(payload).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                self.inner.metrics.record_drop(DropReason::QueueFull, 1);
+                SendError::QueueFull(to)
+            }
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    /// [`Sender::send`] to each of `to`; returns the failures (each already counted).
+    pub fn broadcast(
+        &self,
+        to: impl IntoIterator<Item = NodeId>,
+        payload: Bytes,
+    ) -> Vec<(NodeId, SendError)> {
+        to.into_iter()
+            .filter_map(|id| self.send(id, payload.clone()).err().map(|e| (id, e)))
+            .collect()
+    }
+
+    /// Send `payload` to `to` reliably. Waits while `max_inflight_reliable` messages to
+    /// that peer are unacknowledged (back-pressure), then returns a [`Delivery`] that
+    /// resolves once the peer has acknowledged the message. Until then the message is
+    /// resent with exponential backoff (`retry_min_delay_ms` doubling up to
+    /// `retry_max_delay_ms`) on whatever connection to the peer is current. Dropping
+    /// the [`Delivery`] cancels the resends; [`Delivery::detach`] keeps them going
+    /// without a handle.
+    pub async fn send_reliable(&self, to: NodeId, payload: Bytes) -> Result<Delivery, SendError> {
+        self.check_size(&payload)?;
+        let token = self.inner.shutdown.child_token();
+        let (done_tx, done_rx) = oneshot::channel();
+        if to == self.inner.me {
+            let inbound = self.inner.own_inbound.clone();
+            let metrics = self.inner.metrics.clone();
+            let cancel = token.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => metrics.record_drop(DropReason::Cancelled, 1),
+                    sent = inbound.send(Incoming { from: to, payload }) => {
+                        if sent.is_ok() {
+                            let _ = done_tx.send(());
+                        }
+                    }
+                }
+            });
+            return Ok(Delivery::new(done_rx, token));
+        }
+        let peer = self
+            .inner
+            .peers
+            .get(&to)
+            .ok_or(SendError::UnknownPeer(to))?;
+        let permit = peer
+            .inflight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SendError::Closed)?;
+        let task = ReliableTask {
+            connection: peer.connection.clone(),
+            payload,
+            metrics: self.inner.metrics.clone(),
+            min_delay: self.inner.parameters.retry_min_delay(),
+            max_delay: self.inner.parameters.retry_max_delay(),
+            max_frame_size: self.inner.parameters.max_frame_size,
+        };
+        tokio::spawn(task.run(token.clone(), done_tx, permit));
+        Ok(Delivery::new(done_rx, token))
+    }
+
+    /// [`Sender::send_reliable`] to each of `to`.
+    pub async fn broadcast_reliable(
+        &self,
+        to: impl IntoIterator<Item = NodeId>,
+        payload: Bytes,
+    ) -> Result<Vec<Delivery>, SendError> {
+        let mut out = Vec::new();
+        for id in to {
+            out.push(self.send_reliable(id, payload.clone()).await?);
+        }
+        Ok(out)
+    }
+
+    /// Whether a connection to `to` is currently established.
+    pub fn is_connected(&self, to: NodeId) -> bool {
+        self.inner.peers.get(&to).is_some_and(|p| {
+            p.connection
+                .borrow()
+                .as_ref()
+                .is_some_and(|c| c.close_reason().is_none())
+        })
+    }
+}
+
+/// The pending delivery of a reliable message. Await it to learn when the peer
+/// acknowledged; drop it to cancel the resends.
+pub struct Delivery {
+    done: oneshot::Receiver<()>,
+    guard: Option<DropGuard>,
+}
+
+impl Delivery {
+    fn new(done: oneshot::Receiver<()>, token: CancellationToken) -> Self {
+        Delivery {
+            done,
+            guard: Some(token.drop_guard()),
+        }
+    }
+
+    /// Keep resending until delivered (or the network shuts down) without holding the handle.
+    pub fn detach(mut self) {
+        if let Some(guard) = self.guard.take() {
+            guard.disarm();
+        }
+    }
+}
+
+impl Future for Delivery {
+    type Output = Result<(), DeliveryError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.done)
+            .poll(cx)
+            .map(|r| r.map_err(|_| DeliveryError::Closed))
+    }
+}
+
+/// One reliable message on its way.
+struct ReliableTask {
+    connection: watch::Receiver<Option<quinn::Connection>>,
+    payload: Bytes,
+    metrics: Arc<Metrics>,
+    min_delay: Duration,
+    max_delay: Duration,
+    max_frame_size: usize,
+}
+
+impl ReliableTask {
+    async fn run(
+        mut self,
+        cancel: CancellationToken,
+        done: oneshot::Sender<()>,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let mut delay = self.min_delay;
+        let mut attempt = 0u32;
+        loop {
+            let connection = tokio::select! {
+                _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
+                c = current_connection(&mut self.connection) => match c {
+                    Some(c) => c,
+                    None => return, // network shut down
+                },
+            };
+            if attempt > 0 {
+                self.metrics.retried();
+            }
+            attempt += 1;
+            let result = tokio::select! {
+                _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
+                r = deliver_once(&connection, &self.payload, self.max_frame_size) => r,
+            };
+            match result {
+                Ok(()) => {
+                    self.metrics.sent(1, self.payload.len());
+                    let _ = done.send(());
+                    return;
+                }
+                Err(e) => {
+                    trace!(attempt, error = %e, "reliable send failed; will retry");
+                    tokio::select! {
+                        _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(self.max_delay);
+                }
+            }
+        }
+    }
+}
+
+/// Wait until there is an open connection; `None` when the network is gone.
+async fn current_connection(
+    watch: &mut watch::Receiver<Option<quinn::Connection>>,
+) -> Option<quinn::Connection> {
+    loop {
+        if let Some(c) = watch.borrow_and_update().as_ref() {
+            if c.close_reason().is_none() {
+                return Some(c.clone());
+            }
+        }
+        watch.changed().await.ok()?;
+    }
+}
+
+/// Send one frame on a new bidirectional stream and wait for the one-byte acknowledgement.
+async fn deliver_once(
+    connection: &quinn::Connection,
+    payload: &Bytes,
+    max_frame_size: usize,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (send, mut recv) = connection.open_bi().await?;
+    let mut framed = FramedWrite::new(send, FrameCodec::new(max_frame_size));
+    framed.send(payload.clone()).await?;
+    framed.get_mut().finish()?;
+    let mut ack = [0u8; 1];
+    recv.read_exact(&mut ack).await?;
+    if ack[0] != 1 {
+        return Err("bad acknowledgement".into());
+    }
+    Ok(())
+}
+
+/// Everything the connection task of one peer needs.
+pub(crate) struct PeerTask {
+    pub(crate) peer: NodeId,
+    pub(crate) address: String,
+    pub(crate) endpoint: quinn::Endpoint,
+    pub(crate) client_config: quinn::ClientConfig,
+    pub(crate) environment: Environment,
+    pub(crate) connection: watch::Sender<Option<quinn::Connection>>,
+    pub(crate) queue: mpsc::Receiver<Bytes>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) parameters: NetworkParameters,
+}
+
+impl PeerTask {
+    /// Keep a connection to the peer open (reconnecting with backoff) and drain the
+    /// best-effort queue onto it.
+    pub(crate) async fn run(mut self) {
+        let mut delay = self.parameters.retry_min_delay();
+        loop {
+            let connection = match self.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    debug!(peer = %self.peer, error = %e, "connect failed");
+                    self.metrics.record_drop(DropReason::ConnectFailed, 1);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.parameters.retry_max_delay());
+                    continue;
+                }
+            };
+            delay = self.parameters.retry_min_delay();
+            self.metrics.connected_out();
+            debug!(peer = %self.peer, "connected");
+            self.connection.send_replace(Some(connection.clone()));
+            let open = self.write_best_effort(&connection).await;
+            self.connection.send_replace(None);
+            if !open {
+                return;
+            }
+            debug!(peer = %self.peer, reason = ?connection.close_reason(), "connection lost");
+            connection.close(0u32.into(), b"reconnecting");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn connect(&self) -> Result<quinn::Connection, Box<dyn std::error::Error + Send + Sync>> {
+        let addr = self.environment.resolve(&self.address).await?;
+        let connecting = self
+            .endpoint
+            .connect_with(self.client_config.clone(), addr, "bftlab")?;
+        Ok(connecting.await?)
+    }
+
+    /// Returns false when the queue is closed (the network is shutting down).
+    async fn write_best_effort(&mut self, connection: &quinn::Connection) -> bool {
+        let stream = tokio::select! {
+            s = connection.open_uni() => match s { Ok(s) => s, Err(_) => return true },
+        };
+        let mut framed = FramedWrite::new(stream, FrameCodec::new(self.parameters.max_frame_size));
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = connection.closed() => return true,
+                m = self.queue.recv() => match m { Some(m) => m, None => return false },
+            };
+            let mut batch = vec![first];
+            while batch.len() < WRITE_BATCH {
+                match self.queue.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let count = batch.len();
+            let bytes: usize = batch.iter().map(|b| b.len()).sum();
+            let mut failed = false;
+            for message in batch {
+                if framed.feed(message).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed || framed.flush().await.is_err() {
+                self.metrics
+                    .record_drop(DropReason::ConnectionLost, count as u64);
+                return true;
+            }
+            self.metrics.sent(count, bytes);
+        }
+    }
+}

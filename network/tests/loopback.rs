@@ -1,0 +1,324 @@
+//! The transport over real UDP on loopback: exactly-once delivery at volume,
+//! committee-only admission, and bad frames from a member.
+
+mod common;
+
+use common::*;
+use network::tls;
+use network::DropReason;
+use primitives::crypto::KeyPair;
+use primitives::NodeId;
+use quinn::crypto::rustls::QuicClientConfig;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn wait_connected(senders: &[network::Sender]) {
+    for s in senders {
+        for peer in s.others() {
+            while !s.is_connected(peer) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_broadcast_ten_thousand_messages_each_exactly_once() {
+    const PER_NODE: u32 = 10_000;
+    let (committee, keys) = loopback_committee(4, 1);
+    let mut nets = Vec::new();
+    let mut receivers = Vec::new();
+    for id in 0..4 {
+        let (n, r) = start(&committee, &keys, id, test_parameters()).await;
+        nets.push(n);
+        receivers.push(r);
+    }
+    let senders: Vec<_> = nets.iter().map(|n| n.sender()).collect();
+    wait_connected(&senders).await;
+
+    // Half best effort, half reliable.
+    let mut tasks = Vec::new();
+    for (id, sender) in senders.iter().cloned().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let others = sender.others();
+            for seq in 0..PER_NODE / 2 {
+                let failures = sender.broadcast(others.clone(), message(id as u16, seq, 64));
+                assert!(failures.is_empty(), "{failures:?}");
+            }
+            let mut deliveries = Vec::new();
+            for seq in PER_NODE / 2..PER_NODE {
+                deliveries.extend(
+                    sender
+                        .broadcast_reliable(others.clone(), message(id as u16, seq, 64))
+                        .await
+                        .unwrap(),
+                );
+            }
+            for d in deliveries {
+                d.await.unwrap();
+            }
+        }));
+    }
+    let mut readers = Vec::new();
+    for (me, mut rx) in receivers.into_iter().enumerate() {
+        readers.push(tokio::spawn(async move {
+            let mut seen: HashMap<(u16, u32), u32> = HashMap::new();
+            let expected = 3 * PER_NODE as usize;
+            while seen.len() < expected {
+                let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+                    .await
+                    .expect("stalled")
+                    .unwrap();
+                let (claimed, seq) = parse(&m.payload);
+                // The sender id comes from the TLS key and matches what the sender wrote.
+                assert_eq!(NodeId(claimed), m.from);
+                assert_ne!(m.from, NodeId(me as u16));
+                *seen.entry((claimed, seq)).or_default() += 1;
+            }
+            // Nothing extra arrives (no duplicates).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(rx.try_recv().is_none());
+            seen
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for r in readers {
+        let seen = r.await.unwrap();
+        assert_eq!(seen.len(), 3 * PER_NODE as usize);
+        assert!(seen.values().all(|c| *c == 1));
+    }
+    for n in &nets {
+        let m = n.metrics().snapshot();
+        assert_eq!(m.messages_in, 3 * PER_NODE as u64);
+        assert!(m.drops.is_empty(), "{:?}", m.drops);
+    }
+}
+
+/// A raw QUIC client presenting `identity`, dialling `target` whose key is `expected`.
+fn raw_client(
+    identity: &tls::Identity,
+    expected: primitives::crypto::ed25519::PublicKey,
+) -> (quinn::Endpoint, quinn::ClientConfig) {
+    let metrics = Arc::new(network::Metrics::default());
+    let tls = tls::client_config(identity, expected, metrics).unwrap();
+    let config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    (endpoint, config)
+}
+
+/// Whether a connection attempt ends up usable: it must not be, for outsiders.
+async fn try_talk(endpoint: &quinn::Endpoint, config: quinn::ClientConfig, addr: &str) -> bool {
+    let Ok(connecting) = endpoint.connect_with(config, addr.parse().unwrap(), "bftlab") else {
+        return false;
+    };
+    let Ok(conn) = connecting.await else {
+        return false;
+    };
+    // The client may finish its side of the handshake before the server has checked the
+    // client certificate; the server then closes the connection.
+    if let Ok(mut s) = conn.open_uni().await {
+        let _ = s.write_all(&[0, 0, 0, 2, 7, 7]).await;
+        let _ = s.finish();
+    }
+    tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .is_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsiders_and_impersonators_are_refused() {
+    let (committee, keys) = loopback_committee(4, 2);
+    let (net0, mut rx0) = start(&committee, &keys, 0, test_parameters()).await;
+    let addr0 = committee.member(NodeId(0)).unwrap().primary.clone();
+    let key0 = keys[0].public_key();
+
+    // 1. A client whose key is not in the committee.
+    let outsider = KeyPair::from_seed(&[200; 32]);
+    let outsider_id = tls::identity(&outsider.ed25519).unwrap();
+    let (endpoint, config) = raw_client(&outsider_id, key0);
+    assert!(!try_talk(&endpoint, config, &addr0).await);
+    assert!(net0.metrics().dropped(DropReason::UnknownPeer) >= 1);
+
+    // 2. An impersonator: a certificate carrying member 1's public key, but the
+    //    impersonator can only sign the handshake with its own key.
+    let forged = forged_certificate(&outsider, &keys[1]);
+    let metrics = Arc::new(network::Metrics::default());
+    let mut tls_config = tls::client_config(&outsider_id, key0, metrics).unwrap();
+    let signing_key =
+        rustls::crypto::ring::sign::any_eddsa_type(&match outsider_id.private_key.clone_key() {
+            rustls::pki_types::PrivateKeyDer::Pkcs8(k) => k,
+            _ => unreachable!(),
+        })
+        .unwrap();
+    tls_config.client_auth_cert_resolver = Arc::new(FixedCert(Arc::new(
+        rustls::sign::CertifiedKey::new(vec![forged], signing_key),
+    )));
+    let config =
+        quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls_config).unwrap()));
+    assert!(!try_talk(&endpoint, config, &addr0).await);
+
+    // 3. A server that is not the member we dial is refused by the client side too.
+    let (endpoint, config) = raw_client(&outsider_id, keys[2].public_key());
+    assert!(!try_talk(&endpoint, config, &addr0).await);
+
+    // Nothing from any of them reached node 0's application.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(rx0.try_recv().is_none());
+    assert_eq!(net0.metrics().snapshot().messages_in, 0);
+    assert_eq!(net0.metrics().snapshot().connections_in, 0);
+}
+
+/// A certificate for `victim`'s public key, signed by `attacker` (who lacks the victim's key).
+fn forged_certificate(
+    attacker: &KeyPair,
+    victim: &KeyPair,
+) -> rustls::pki_types::CertificateDer<'static> {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let der = attacker.ed25519.to_pkcs8_der().unwrap();
+    let attacker_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+        &rustls::pki_types::PrivatePkcs8KeyDer::from(der.as_bytes().to_vec()),
+        &rcgen::PKCS_ED25519,
+    )
+    .unwrap();
+    let issuer = rcgen::CertificateParams::new(vec!["bftlab".into()])
+        .unwrap()
+        .self_signed(&attacker_key)
+        .unwrap();
+    let victim_spki = VictimKey(victim.public_key().0);
+    let cert = rcgen::CertificateParams::new(vec!["bftlab".into()])
+        .unwrap()
+        .signed_by(&victim_spki, &issuer, &attacker_key)
+        .unwrap();
+    assert_eq!(tls::ed25519_key_of(cert.der()), Some(victim.public_key()));
+    cert.der().clone()
+}
+
+/// The victim's raw public key, as rcgen wants it for the certificate's subject.
+struct VictimKey([u8; 32]);
+
+impl rcgen::PublicKeyData for VictimKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ED25519
+    }
+}
+
+#[derive(Debug)]
+struct FixedCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for FixedCert {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
+    let (committee, keys) = loopback_committee(4, 3);
+    let mut params = test_parameters();
+    params.max_frame_size = 64 * 1024;
+    let (net0, mut rx0) = start(&committee, &keys, 0, params.clone()).await;
+    let (net1, _rx1) = start(&committee, &keys, 1, params.clone()).await;
+    let (net2, _rx2) = start(&committee, &keys, 2, params.clone()).await;
+    let addr0 = committee.member(NodeId(0)).unwrap().primary.clone();
+
+    // Member 3 is Byzantine: it holds its real key but speaks raw QUIC.
+    let identity3 = tls::identity(&keys[3].ed25519).unwrap();
+    let (endpoint, config) = raw_client(&identity3, keys[0].public_key());
+    let conn = endpoint
+        .connect_with(config, addr0.parse().unwrap(), "bftlab")
+        .unwrap()
+        .await
+        .unwrap();
+
+    let honest = tokio::spawn({
+        let s1 = net1.sender();
+        let s2 = net2.sender();
+        async move {
+            for seq in 0..200u32 {
+                s1.send_reliable(NodeId(0), message(1, seq, 100))
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                s2.send_reliable(NodeId(0), message(2, seq, 100))
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+
+    // Garbage bytes: a random length prefix far beyond the limit.
+    let mut s = conn.open_uni().await.unwrap();
+    s.write_all(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7])
+        .await
+        .unwrap();
+    s.finish().unwrap();
+    // An explicitly oversized frame: 1 MiB announced, limit 64 KiB.
+    let mut s = conn.open_uni().await.unwrap();
+    s.write_all(&(1u32 << 20).to_be_bytes()).await.unwrap();
+    s.write_all(&[0u8; 1000]).await.unwrap();
+    s.finish().unwrap();
+    // A truncated frame: 100 bytes announced, 10 sent, stream finished.
+    let mut s = conn.open_uni().await.unwrap();
+    s.write_all(&100u32.to_be_bytes()).await.unwrap();
+    s.write_all(&[1u8; 10]).await.unwrap();
+    s.finish().unwrap();
+    // A good frame first, then a truncated one, on a reliable-style stream.
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    send.write_all(&50u32.to_be_bytes()).await.unwrap();
+    send.write_all(&[3u8; 5]).await.unwrap();
+    send.finish().unwrap();
+    // Finally a well-formed frame from member 3 still gets through, labelled as member 3.
+    let mut s = conn.open_uni().await.unwrap();
+    let good = message(3, 0, 20);
+    s.write_all(&(good.len() as u32).to_be_bytes())
+        .await
+        .unwrap();
+    s.write_all(&good).await.unwrap();
+    s.finish().unwrap();
+
+    let mut from_honest = 0;
+    let mut from_byzantine = 0;
+    while from_honest < 400 || from_byzantine < 1 {
+        let m = tokio::time::timeout(Duration::from_secs(30), rx0.recv())
+            .await
+            .expect("stalled")
+            .unwrap();
+        let (claimed, _) = parse(&m.payload);
+        assert_eq!(NodeId(claimed), m.from);
+        if m.from == NodeId(3) {
+            from_byzantine += 1;
+        } else {
+            from_honest += 1;
+        }
+    }
+    honest.await.unwrap();
+    let m = net0.metrics();
+    // Wait for the stream readers to finish counting.
+    for _ in 0..100 {
+        if m.dropped(DropReason::OversizedFrame) >= 2 && m.dropped(DropReason::TruncatedFrame) >= 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(m.dropped(DropReason::OversizedFrame), 2);
+    assert_eq!(m.dropped(DropReason::TruncatedFrame), 2);
+    assert_eq!(from_byzantine, 1);
+    drop((net1, net2));
+}
