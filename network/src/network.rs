@@ -4,7 +4,7 @@ use crate::environment::Environment;
 use crate::error::NetworkError;
 use crate::metrics::Metrics;
 use crate::receiver::{Inbound, Receiver};
-use crate::sender::{Peer, PeerTask, Sender, SenderInner};
+use crate::sender::{ConnectionSlot, Peer, PeerTask, Sender, SenderInner};
 use crate::tls;
 use primitives::parameters::NetworkParameters;
 use primitives::{Committee, NodeId};
@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -114,14 +114,14 @@ impl Network {
             let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
             client_config.transport_config(transport.clone());
             let (queue_tx, queue_rx) = mpsc::channel(parameters.peer_queue_capacity);
-            let (conn_tx, conn_rx) = watch::channel(None);
+            let slot = Arc::new(ConnectionSlot::default());
             let task = PeerTask {
                 peer: member.id,
                 address: member.primary.clone(),
                 endpoint: endpoint.clone(),
                 client_config,
                 environment,
-                connection: conn_tx,
+                connection: slot.clone(),
                 queue: queue_rx,
                 metrics: metrics.clone(),
                 parameters: parameters.clone(),
@@ -132,7 +132,7 @@ impl Network {
                 member.id,
                 Peer {
                     queue: queue_tx,
-                    connection: conn_rx,
+                    connection: slot,
                     inflight: Arc::new(Semaphore::new(parameters.max_inflight_reliable)),
                 },
             );
@@ -186,6 +186,9 @@ impl Network {
     /// Close every connection, cancel pending reliable messages, stop all tasks.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+        for peer in self.sender.inner.peers.values() {
+            peer.connection.close();
+        }
         self.endpoint.close(0u32.into(), b"shutdown");
         for task in &self.tasks {
             task.abort();

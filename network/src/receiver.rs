@@ -77,6 +77,7 @@ impl Inbound {
     async fn serve(self, connection: quinn::Connection, from: NodeId) {
         loop {
             tokio::select! {
+                biased;
                 uni = connection.accept_uni() => match uni {
                     Ok(recv) => { tokio::spawn(self.clone().read_stream(recv, from)); }
                     Err(_) => break,

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::FramedWrite;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, trace};
@@ -27,8 +27,61 @@ const WRITE_BATCH: usize = 64;
 /// any) and the permits that bound its reliable messages in flight.
 pub(crate) struct Peer {
     pub(crate) queue: mpsc::Sender<Bytes>,
-    pub(crate) connection: watch::Receiver<Option<quinn::Connection>>,
+    pub(crate) connection: Arc<ConnectionSlot>,
     pub(crate) inflight: Arc<Semaphore>,
+}
+
+/// The current connection to one peer, and a wake-up for those waiting for one.
+///
+/// Waiters are woken in the order they started waiting (tokio's `Notify` keeps a FIFO
+/// list). tokio's `watch` channel would not do here: it spreads waiters over shards
+/// chosen by an unseeded RNG, which makes the order of resends after a reconnect, and
+/// so a simulation's trace, differ between runs with the same seed.
+#[derive(Default)]
+pub(crate) struct ConnectionSlot {
+    current: std::sync::Mutex<Option<quinn::Connection>>,
+    closed: std::sync::atomic::AtomicBool,
+    changed: Notify,
+}
+
+impl ConnectionSlot {
+    fn set(&self, connection: Option<quinn::Connection>) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = connection;
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Mark the slot as finished for good (the network is shutting down).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.set(None);
+    }
+
+    /// The current connection, if it is open.
+    pub(crate) fn get(&self) -> Option<quinn::Connection> {
+        let current = self.current.lock().ok()?;
+        current
+            .as_ref()
+            .filter(|c| c.close_reason().is_none())
+            .cloned()
+    }
+
+    /// Wait until there is an open connection; `None` once the slot is closed.
+    async fn wait(&self) -> Option<quinn::Connection> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
+            }
+            if let Some(c) = self.get() {
+                return Some(c);
+            }
+            notified.await;
+        }
+    }
 }
 
 pub(crate) struct SenderInner {
@@ -108,6 +161,30 @@ impl Sender {
         })
     }
 
+    /// Like [`Sender::send`], but waits for room in the peer's queue instead of dropping
+    /// (back-pressure for bulk traffic such as batches). Still best effort beyond the
+    /// queue: a message on a connection that breaks is lost and counted.
+    pub async fn send_queued(&self, to: NodeId, payload: Bytes) -> Result<(), SendError> {
+        self.check_size(&payload)?;
+        if to == self.inner.me {
+            return self
+                .inner
+                .own_inbound
+                .send(Incoming { from: to, payload })
+                .await
+                .map_err(|_| SendError::Closed);
+        }
+        let peer = self
+            .inner
+            .peers
+            .get(&to)
+            .ok_or(SendError::UnknownPeer(to))?;
+        peer.queue
+            .send(payload)
+            .await
+            .map_err(|_| SendError::Closed)
+    }
+
     /// [`Sender::send`] to each of `to`; returns the failures (each already counted).
     pub fn broadcast(
         &self,
@@ -136,6 +213,7 @@ impl Sender {
             let cancel = token.clone();
             tokio::spawn(async move {
                 tokio::select! {
+                    biased;
                     _ = cancel.cancelled() => metrics.record_drop(DropReason::Cancelled, 1),
                     sent = inbound.send(Incoming { from: to, payload }) => {
                         if sent.is_ok() {
@@ -184,12 +262,10 @@ impl Sender {
 
     /// Whether a connection to `to` is currently established.
     pub fn is_connected(&self, to: NodeId) -> bool {
-        self.inner.peers.get(&to).is_some_and(|p| {
-            p.connection
-                .borrow()
-                .as_ref()
-                .is_some_and(|c| c.close_reason().is_none())
-        })
+        self.inner
+            .peers
+            .get(&to)
+            .is_some_and(|p| p.connection.get().is_some())
     }
 }
 
@@ -227,7 +303,7 @@ impl Future for Delivery {
 
 /// One reliable message on its way.
 struct ReliableTask {
-    connection: watch::Receiver<Option<quinn::Connection>>,
+    connection: Arc<ConnectionSlot>,
     payload: Bytes,
     metrics: Arc<Metrics>,
     min_delay: Duration,
@@ -237,7 +313,7 @@ struct ReliableTask {
 
 impl ReliableTask {
     async fn run(
-        mut self,
+        self,
         cancel: CancellationToken,
         done: oneshot::Sender<()>,
         _permit: OwnedSemaphorePermit,
@@ -246,8 +322,9 @@ impl ReliableTask {
         let mut attempt = 0u32;
         loop {
             let connection = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
-                c = current_connection(&mut self.connection) => match c {
+                c = self.connection.wait() => match c {
                     Some(c) => c,
                     None => return, // network shut down
                 },
@@ -257,6 +334,7 @@ impl ReliableTask {
             }
             attempt += 1;
             let result = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
                 r = deliver_once(&connection, &self.payload, self.max_frame_size) => r,
             };
@@ -269,6 +347,7 @@ impl ReliableTask {
                 Err(e) => {
                     trace!(attempt, error = %e, "reliable send failed; will retry");
                     tokio::select! {
+                        biased;
                         _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
                         _ = tokio::time::sleep(delay) => {}
                     }
@@ -276,20 +355,6 @@ impl ReliableTask {
                 }
             }
         }
-    }
-}
-
-/// Wait until there is an open connection; `None` when the network is gone.
-async fn current_connection(
-    watch: &mut watch::Receiver<Option<quinn::Connection>>,
-) -> Option<quinn::Connection> {
-    loop {
-        if let Some(c) = watch.borrow_and_update().as_ref() {
-            if c.close_reason().is_none() {
-                return Some(c.clone());
-            }
-        }
-        watch.changed().await.ok()?;
     }
 }
 
@@ -318,7 +383,7 @@ pub(crate) struct PeerTask {
     pub(crate) endpoint: quinn::Endpoint,
     pub(crate) client_config: quinn::ClientConfig,
     pub(crate) environment: Environment,
-    pub(crate) connection: watch::Sender<Option<quinn::Connection>>,
+    pub(crate) connection: Arc<ConnectionSlot>,
     pub(crate) queue: mpsc::Receiver<Bytes>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) parameters: NetworkParameters,
@@ -343,10 +408,11 @@ impl PeerTask {
             delay = self.parameters.retry_min_delay();
             self.metrics.connected_out();
             debug!(peer = %self.peer, "connected");
-            self.connection.send_replace(Some(connection.clone()));
+            self.connection.set(Some(connection.clone()));
             let open = self.write_best_effort(&connection).await;
-            self.connection.send_replace(None);
+            self.connection.set(None);
             if !open {
+                self.connection.close();
                 return;
             }
             debug!(peer = %self.peer, reason = ?connection.close_reason(), "connection lost");
@@ -366,6 +432,7 @@ impl PeerTask {
     /// Returns false when the queue is closed (the network is shutting down).
     async fn write_best_effort(&mut self, connection: &quinn::Connection) -> bool {
         let stream = tokio::select! {
+            biased;
             s = connection.open_uni() => match s { Ok(s) => s, Err(_) => return true },
         };
         let mut framed = FramedWrite::new(stream, FrameCodec::new(self.parameters.max_frame_size));

@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 //! Micro-benchmarks: ed25519 verification (single, batch of 100) and BLS aggregate
 //! verification by committee size. Names follow `module::op/key=value`.
 

@@ -47,8 +47,8 @@ fn ed25519_batch_with_one_bad_signature_fails() {
         Err(Error::InvalidSignature)
     ));
     // Single verification agrees on both.
-    assert!(ed25519::verify(&vks[57], &refs[57], &sigs[57]).is_err());
-    ed25519::verify(&vks[56], &refs[56], &sigs[56]).unwrap();
+    assert!(ed25519::verify(&vks[57], refs[57], &sigs[57]).is_err());
+    ed25519::verify(&vks[56], refs[56], &sigs[56]).unwrap();
 }
 
 #[test]
