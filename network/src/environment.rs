@@ -22,17 +22,17 @@ impl Environment {
         self,
         addr: SocketAddr,
         config: quinn::EndpointConfig,
-        server: quinn::ServerConfig,
+        server: Option<quinn::ServerConfig>,
     ) -> io::Result<quinn::Endpoint> {
         let runtime = Arc::new(quinn::TokioRuntime);
         match self {
             Environment::Udp => {
                 let socket = std::net::UdpSocket::bind(addr)?;
-                quinn::Endpoint::new(config, Some(server), socket, runtime)
+                quinn::Endpoint::new(config, server, socket, runtime)
             }
             Environment::Turmoil => {
                 let socket = Arc::new(TurmoilUdpSocket::bind(addr).await?);
-                quinn::Endpoint::new_with_abstract_socket(config, Some(server), socket, runtime)
+                quinn::Endpoint::new_with_abstract_socket(config, server, socket, runtime)
             }
         }
     }

@@ -97,7 +97,7 @@ impl Network {
         let mut endpoint_config = quinn::EndpointConfig::default();
         endpoint_config.rng_seed(rng_seed);
         let endpoint = environment
-            .endpoint(bind, endpoint_config, server)
+            .endpoint(bind, endpoint_config, Some(server))
             .await
             .map_err(|source| NetworkError::Bind { addr: bind, source })?;
 

@@ -11,12 +11,43 @@ use tokio_util::codec::FramedRead;
 use tracing::{debug, Instrument};
 
 /// A message from a committee member.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// For a reliable message, the sender's [`crate::Delivery`] completes only once this
+/// value has been dropped (or [`Incoming::processed`] called): the acknowledgement means
+/// "handled by the application", not merely "received". Handle the message (store it,
+/// apply it) before letting go of it.
+#[derive(Debug)]
 pub struct Incoming {
     /// The sender, as proven by its TLS key (never taken from the message).
     pub from: NodeId,
     /// The frame's payload, not yet decoded.
     pub payload: Bytes,
+    /// Fires the acknowledgement of a reliable message when dropped.
+    pub(crate) ack: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Incoming {
+    /// A message without an acknowledgement (best effort).
+    pub fn new(from: NodeId, payload: Bytes) -> Self {
+        Incoming {
+            from,
+            payload,
+            ack: None,
+        }
+    }
+
+    /// Whether the sender waits for this message to be processed.
+    pub fn is_reliable(&self) -> bool {
+        self.ack.is_some()
+    }
+
+    /// Acknowledge now and keep the payload (same as dropping the message).
+    pub fn processed(mut self) -> (NodeId, Bytes) {
+        if let Some(ack) = self.ack.take() {
+            let _ = ack.send(());
+        }
+        (self.from, std::mem::take(&mut self.payload))
+    }
 }
 
 /// The stream of messages from committee members, in arrival order per stream.
@@ -107,10 +138,7 @@ impl Inbound {
             match frame {
                 Ok(bytes) => {
                     self.metrics.received(bytes.len());
-                    let incoming = Incoming {
-                        from,
-                        payload: bytes.freeze(),
-                    };
+                    let incoming = Incoming::new(from, bytes.freeze());
                     if self.tx.send(incoming).await.is_err() {
                         self.metrics.record_drop(DropReason::InboundClosed, 1);
                         return;
@@ -147,14 +175,18 @@ impl Inbound {
             }
         };
         self.metrics.received(frame.len());
+        let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
         let incoming = Incoming {
             from,
             payload: frame.freeze(),
+            ack: Some(ack_tx),
         };
         if self.tx.send(incoming).await.is_err() {
             self.metrics.record_drop(DropReason::InboundClosed, 1);
             return;
         }
+        // Sent or dropped both mean the application is done with it.
+        let _ = ack_rx.await;
         if send.write_all(&[1]).await.is_ok() {
             let _ = send.finish();
             // Keep the stream alive until the ack has left (or the peer went away).

@@ -138,7 +138,7 @@ impl Sender {
             return self
                 .inner
                 .own_inbound
-                .try_send(Incoming { from: to, payload })
+                .try_send(Incoming::new(to, payload))
                 .map_err(|e| match e {
                     mpsc::error::TrySendError::Full(_) => {
                         self.inner.metrics.record_drop(DropReason::QueueFull, 1);
@@ -170,7 +170,7 @@ impl Sender {
             return self
                 .inner
                 .own_inbound
-                .send(Incoming { from: to, payload })
+                .send(Incoming::new(to, payload))
                 .await
                 .map_err(|_| SendError::Closed);
         }
@@ -205,18 +205,25 @@ impl Sender {
     /// without a handle.
     pub async fn send_reliable(&self, to: NodeId, payload: Bytes) -> Result<Delivery, SendError> {
         self.check_size(&payload)?;
-        let token = self.inner.shutdown.child_token();
-        let (done_tx, done_rx) = oneshot::channel();
         if to == self.inner.me {
+            let token = self.inner.shutdown.child_token();
+            let (done_tx, done_rx) = oneshot::channel();
             let inbound = self.inner.own_inbound.clone();
             let metrics = self.inner.metrics.clone();
             let cancel = token.clone();
             tokio::spawn(async move {
+                let (ack_tx, ack_rx) = oneshot::channel();
+                let incoming = Incoming {
+                    from: to,
+                    payload,
+                    ack: Some(ack_tx),
+                };
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled() => metrics.record_drop(DropReason::Cancelled, 1),
-                    sent = inbound.send(Incoming { from: to, payload }) => {
+                    sent = inbound.send(incoming) => {
                         if sent.is_ok() {
+                            let _ = ack_rx.await;
                             let _ = done_tx.send(());
                         }
                     }
@@ -235,6 +242,57 @@ impl Sender {
             .acquire_owned()
             .await
             .map_err(|_| SendError::Closed)?;
+        Ok(self.spawn_reliable(peer, payload, permit))
+    }
+
+    /// Like [`Sender::send_reliable`] but never waits: if `max_inflight_reliable`
+    /// messages to `to` are already unacknowledged (a slow or dead peer), the message is
+    /// dropped, counted as [`DropReason::QueueFull`], and [`SendError::QueueFull`] returned.
+    pub fn try_send_reliable(&self, to: NodeId, payload: Bytes) -> Result<Delivery, SendError> {
+        self.check_size(&payload)?;
+        if to == self.inner.me {
+            // Self-delivery never waits on a peer; reuse the async path's logic.
+            let (ack_tx, ack_rx) = oneshot::channel();
+            let (done_tx, done_rx) = oneshot::channel();
+            let token = self.inner.shutdown.child_token();
+            let incoming = Incoming {
+                from: to,
+                payload,
+                ack: Some(ack_tx),
+            };
+            if let Err(e) = self.inner.own_inbound.try_send(incoming) {
+                self.inner.metrics.record_drop(DropReason::QueueFull, 1);
+                return Err(match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::QueueFull(to),
+                    mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+                });
+            }
+            tokio::spawn(async move {
+                let _ = ack_rx.await;
+                let _ = done_tx.send(());
+            });
+            return Ok(Delivery::new(done_rx, token));
+        }
+        let peer = self
+            .inner
+            .peers
+            .get(&to)
+            .ok_or(SendError::UnknownPeer(to))?;
+        let Ok(permit) = peer.inflight.clone().try_acquire_owned() else {
+            self.inner.metrics.record_drop(DropReason::QueueFull, 1);
+            return Err(SendError::QueueFull(to));
+        };
+        Ok(self.spawn_reliable(peer, payload, permit))
+    }
+
+    fn spawn_reliable(
+        &self,
+        peer: &Peer,
+        payload: Bytes,
+        permit: OwnedSemaphorePermit,
+    ) -> Delivery {
+        let token = self.inner.shutdown.child_token();
+        let (done_tx, done_rx) = oneshot::channel();
         let task = ReliableTask {
             connection: peer.connection.clone(),
             payload,
@@ -244,7 +302,7 @@ impl Sender {
             max_frame_size: self.inner.parameters.max_frame_size,
         };
         tokio::spawn(task.run(token.clone(), done_tx, permit));
-        Ok(Delivery::new(done_rx, token))
+        Delivery::new(done_rx, token)
     }
 
     /// [`Sender::send_reliable`] to each of `to`.

@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 /// The ALPN protocol id of bftlab's committee transport.
 pub const ALPN: &[u8] = b"bftlab/1";
+/// The ALPN protocol id of the client-facing transaction endpoint.
+pub const CLIENT_ALPN: &[u8] = b"bftlab-tx/1";
 
 /// The DER prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE {
 /// OID 1.3.101.112 }, BIT STRING (0 unused bits) } followed by the 32 key bytes.
@@ -295,6 +297,43 @@ pub fn client_config(
         )
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
+
+/// The rustls server configuration of a client-facing endpoint: the node's identity,
+/// no client certificate asked for (clients are not committee members).
+pub fn open_server_config(identity: &Identity) -> Result<rustls::ServerConfig, String> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![identity.certificate.clone()],
+            identity.private_key.clone_key(),
+        )
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
+    Ok(config)
+}
+
+/// The rustls configuration of a transaction client dialling the node whose key is
+/// `expected` (the client presents no certificate).
+pub fn anonymous_client_config(
+    expected: ed25519::PublicKey,
+    metrics: Arc<Metrics>,
+) -> Result<rustls::ClientConfig, String> {
+    let verifier = Arc::new(PeerServerVerifier {
+        expected,
+        metrics,
+        check: SignatureCheck::new(),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
     Ok(config)
 }
 
