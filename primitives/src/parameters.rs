@@ -75,6 +75,10 @@ pub struct MempoolParameters {
     pub sync_retry_nodes: usize,
     /// Bytes of transactions one client connection may have in flight. Default 16 MiB.
     pub max_client_inflight_bytes: usize,
+    /// After a quorum stored a batch, how long its worker keeps resending it to the
+    /// peers that have not acknowledged it; they fetch it later if they need it.
+    /// Default 2,000 ms.
+    pub batch_resend_window_ms: u64,
 }
 
 /// Consensus parameters shared by the cores (each core adds its own section later).
@@ -118,6 +122,7 @@ impl Default for MempoolParameters {
             sync_retry_delay_ms: 10_000,
             sync_retry_nodes: 3,
             max_client_inflight_bytes: 16 << 20,
+            batch_resend_window_ms: 2_000,
         }
     }
 }

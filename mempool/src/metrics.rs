@@ -1,0 +1,125 @@
+//! Counters of the mempool, declared once here.
+
+use crate::error::Rejection;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The mempool's counters.
+#[derive(Debug, Default)]
+pub struct MempoolMetrics {
+    /// Batches sealed by this node's workers.
+    pub batches_sealed: AtomicU64,
+    /// Transactions in those batches.
+    pub transactions_sealed: AtomicU64,
+    /// Batches received from other nodes' workers and stored.
+    pub batches_received: AtomicU64,
+    /// Own batches that reached a quorum and went to the primary.
+    pub batches_certified_available: AtomicU64,
+    /// Headers this node proposed.
+    pub headers_proposed: AtomicU64,
+    /// Votes this node cast.
+    pub votes_cast: AtomicU64,
+    /// Certificates this node assembled.
+    pub certificates_formed: AtomicU64,
+    /// Certificates delivered to consensus.
+    pub certificates_delivered: AtomicU64,
+    /// Certificates fetched through synchronization.
+    pub certificates_synced: AtomicU64,
+    /// Batches fetched through synchronization.
+    pub batches_synced: AtomicU64,
+    /// Equivocations detected (two headers, one author, one round).
+    pub equivocations: AtomicU64,
+    /// Certificates removed by garbage collection.
+    pub certificates_collected: AtomicU64,
+    /// Batches removed by garbage collection.
+    pub batches_collected: AtomicU64,
+    /// The primary's current round.
+    pub round: AtomicU64,
+    rejections: [AtomicU64; Rejection::ALL.len()],
+}
+
+/// A copy of [`MempoolMetrics`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsSnapshot {
+    /// See [`MempoolMetrics::batches_sealed`].
+    pub batches_sealed: u64,
+    /// See [`MempoolMetrics::transactions_sealed`].
+    pub transactions_sealed: u64,
+    /// See [`MempoolMetrics::batches_received`].
+    pub batches_received: u64,
+    /// See [`MempoolMetrics::batches_certified_available`].
+    pub batches_certified_available: u64,
+    /// See [`MempoolMetrics::headers_proposed`].
+    pub headers_proposed: u64,
+    /// See [`MempoolMetrics::votes_cast`].
+    pub votes_cast: u64,
+    /// See [`MempoolMetrics::certificates_formed`].
+    pub certificates_formed: u64,
+    /// See [`MempoolMetrics::certificates_delivered`].
+    pub certificates_delivered: u64,
+    /// See [`MempoolMetrics::certificates_synced`].
+    pub certificates_synced: u64,
+    /// See [`MempoolMetrics::batches_synced`].
+    pub batches_synced: u64,
+    /// See [`MempoolMetrics::equivocations`].
+    pub equivocations: u64,
+    /// See [`MempoolMetrics::certificates_collected`].
+    pub certificates_collected: u64,
+    /// See [`MempoolMetrics::batches_collected`].
+    pub batches_collected: u64,
+    /// See [`MempoolMetrics::round`].
+    pub round: u64,
+    /// Rejections by reason (zero counts omitted).
+    pub rejections: Vec<(Rejection, u64)>,
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+impl MempoolMetrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn reject(&self, reason: Rejection) {
+        if let Some(i) = Rejection::ALL.iter().position(|r| *r == reason) {
+            self.rejections[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Rejections counted for `reason`.
+    pub fn rejected(&self, reason: Rejection) -> u64 {
+        Rejection::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .map(|i| get(&self.rejections[i]))
+            .unwrap_or(0)
+    }
+
+    /// A copy of every counter.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            batches_sealed: get(&self.batches_sealed),
+            transactions_sealed: get(&self.transactions_sealed),
+            batches_received: get(&self.batches_received),
+            batches_certified_available: get(&self.batches_certified_available),
+            headers_proposed: get(&self.headers_proposed),
+            votes_cast: get(&self.votes_cast),
+            certificates_formed: get(&self.certificates_formed),
+            certificates_delivered: get(&self.certificates_delivered),
+            certificates_synced: get(&self.certificates_synced),
+            batches_synced: get(&self.batches_synced),
+            equivocations: get(&self.equivocations),
+            certificates_collected: get(&self.certificates_collected),
+            batches_collected: get(&self.batches_collected),
+            round: get(&self.round),
+            rejections: Rejection::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (*r, get(&self.rejections[i])))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}

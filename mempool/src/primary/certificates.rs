@@ -1,0 +1,137 @@
+//! Accepting certificates: verify, wait for parents, insert into the DAG in causal
+//! order, hand to consensus, and move rounds forward.
+
+use super::{Pending, Primary};
+use crate::error::Rejection;
+use crate::messages::Certificate;
+use crate::metrics::MempoolMetrics;
+use crate::store::{StoreOp, Table};
+use crate::worker::{batch_key, WorkerCommand};
+use crate::MempoolError;
+use primitives::{codec, Digest, NodeId, WorkerId};
+use std::collections::{BTreeMap, VecDeque};
+use tracing::debug;
+
+impl Primary {
+    pub(super) async fn on_certificate(
+        &mut self,
+        certificate: Certificate,
+        from: NodeId,
+        synced: bool,
+    ) -> Result<(), MempoolError> {
+        let digest = certificate.digest();
+        if self.dag().contains(&digest) || self.pending.contains_key(&digest) {
+            return Ok(());
+        }
+        if certificate.round() <= self.gc_round() {
+            self.ctx.metrics.reject(Rejection::TooOld);
+            return Ok(());
+        }
+        let own = from == self.ctx.id && certificate.author() == self.ctx.id;
+        if !own {
+            if certificate.header.payload.len() > self.ctx.params.max_header_batches
+                || certificate.header.parents.len() > self.ctx.committee.size()
+            {
+                self.ctx.metrics.reject(Rejection::Oversized);
+                return Ok(());
+            }
+            if let Err(reason) = certificate.verify(&self.ctx.committee, self.ctx.scheme) {
+                self.ctx.metrics.reject(reason);
+                return Ok(());
+            }
+        }
+        if synced {
+            MempoolMetrics::add(&self.ctx.metrics.certificates_synced, 1);
+        }
+        let missing = self.dag().missing_parents(&certificate);
+        if !missing.is_empty() {
+            if self.pending.len() >= self.max_pending() {
+                self.ctx.metrics.reject(Rejection::BufferFull);
+                return Ok(());
+            }
+            let round = certificate.round();
+            debug!(%digest, %round, missing = missing.len(), "certificate waits for parents");
+            for parent in &missing {
+                self.waiters.entry(*parent).or_default().insert(digest);
+            }
+            self.request_certificates(missing.iter().copied().collect(), round.prev(), from);
+            if round.0 > self.dag().highest_round().0 + 2 {
+                self.catch_up(round, from);
+            }
+            self.pending.insert(
+                digest,
+                Pending {
+                    certificate,
+                    missing,
+                },
+            );
+            return Ok(());
+        }
+        self.insert(certificate).await
+    }
+
+    /// Insert a certificate whose parents are all present, then everything that was
+    /// waiting only for it, in causal order.
+    async fn insert(&mut self, certificate: Certificate) -> Result<(), MempoolError> {
+        let mut queue = VecDeque::from([certificate]);
+        while let Some(certificate) = queue.pop_front() {
+            let digest = certificate.digest();
+            if self.dag().contains(&digest) {
+                continue;
+            }
+            self.ctx.store.write(vec![StoreOp::Put(
+                Table::Certificates,
+                digest.as_bytes().to_vec(),
+                codec::encode(&certificate)?.into(),
+            )])?;
+            self.dag_mut().insert(certificate.clone());
+            self.requested.remove(&digest);
+            self.fetch_payload(&certificate);
+            let round = certificate.round();
+            if self.ctx.delivered.send(certificate).await.is_err() {
+                // Nobody consumes certificates any more: the node is shutting down.
+                return Ok(());
+            }
+            MempoolMetrics::add(&self.ctx.metrics.certificates_delivered, 1);
+            self.check_round_quorum(round).await?;
+            if let Some(waiting) = self.waiters.remove(&digest) {
+                for child in waiting {
+                    let ready = match self.pending.get_mut(&child) {
+                        Some(p) => {
+                            p.missing.remove(&digest);
+                            p.missing.is_empty()
+                        }
+                        None => false,
+                    };
+                    if ready {
+                        if let Some(p) = self.pending.remove(&child) {
+                            queue.push_back(p.certificate);
+                        }
+                    }
+                }
+            }
+            Box::pin(self.wake_headers(&digest)).await?;
+        }
+        Ok(())
+    }
+
+    /// Ask our workers for any batch of `certificate` we do not store (needed to execute it).
+    fn fetch_payload(&self, certificate: &Certificate) {
+        let mut missing: BTreeMap<WorkerId, Vec<Digest>> = BTreeMap::new();
+        for (batch, worker) in &certificate.header.payload {
+            let have = self
+                .ctx
+                .store
+                .contains(Table::Batches, &batch_key(*worker, batch))
+                .unwrap_or(false);
+            if !have {
+                missing.entry(*worker).or_default().push(*batch);
+            }
+        }
+        for (worker, digests) in missing {
+            if let Some(w) = self.ctx.workers.get(worker.0 as usize) {
+                let _ = w.try_send(WorkerCommand::Synchronize(digests, certificate.author()));
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The primary: headers, votes, certificates, rounds, synchronization of missing
+//! certificates, and garbage collection. One task owns all of its state; the handlers
+//! live in sibling modules as `impl Primary` blocks.
+
+mod certificates;
+mod headers;
+mod proposer;
+mod recovery;
+mod synchronizer;
+mod votes;
+
+use crate::dag::Dag;
+use crate::messages::{Certificate, Header, MempoolMessage};
+use crate::metrics::MempoolMetrics;
+use crate::store::Store;
+use crate::transport::Outbound;
+use crate::worker::{WorkerCommand, WorkerEvent, WorkerShared};
+use crate::MempoolError;
+use network::{Delivery, Incoming};
+use primitives::crypto::{KeyPair, SignatureScheme};
+use primitives::parameters::MempoolParameters;
+use primitives::{Committee, Digest, NodeId, Round, WorkerId};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+pub(crate) use votes::VotesAggregator;
+
+/// What consensus tells the primary.
+#[derive(Debug)]
+pub(crate) enum PrimaryCommand {
+    /// Everything up to this round is committed: garbage-collect below it minus `gc_depth`.
+    CommittedRound(Round),
+}
+
+/// A header waiting for parents or batches before this node can vote on it.
+#[derive(Debug)]
+pub(crate) struct Suspended {
+    header: Header,
+    missing: BTreeSet<Digest>,
+}
+
+/// A certificate waiting for its parents.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    certificate: Certificate,
+    missing: BTreeSet<Digest>,
+}
+
+/// Evidence of equivocation: two different signed headers by one author for one round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Equivocation {
+    /// The header seen first.
+    pub first: Header,
+    /// The conflicting header.
+    pub second: Header,
+}
+
+/// Everything the primary is built from.
+pub(crate) struct PrimaryContext {
+    pub(crate) id: NodeId,
+    pub(crate) committee: Arc<Committee>,
+    pub(crate) params: MempoolParameters,
+    pub(crate) scheme: SignatureScheme,
+    pub(crate) key: KeyPair,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) dag: Arc<RwLock<Dag>>,
+    pub(crate) out: Outbound,
+    pub(crate) metrics: Arc<MempoolMetrics>,
+    pub(crate) workers: Vec<mpsc::Sender<WorkerCommand>>,
+    pub(crate) worker_shared: Vec<Arc<WorkerShared>>,
+    pub(crate) delivered: mpsc::Sender<Certificate>,
+    pub(crate) evidence: Arc<std::sync::Mutex<Vec<Equivocation>>>,
+    pub(crate) rng_seed: u64,
+}
+
+/// The primary's state machine.
+pub(crate) struct Primary {
+    ctx: PrimaryContext,
+    // Proposer.
+    round: Round,
+    parents: Vec<Digest>,
+    payload: Vec<(Digest, WorkerId)>,
+    header_deadline: Instant,
+    last_header: Option<Header>,
+    header_deliveries: Vec<(NodeId, Delivery)>,
+    votes: VotesAggregator,
+    certificate_deliveries: BTreeMap<Round, Vec<(NodeId, Delivery)>>,
+    // Voter.
+    last_votes: BTreeMap<NodeId, (Round, Digest)>,
+    seen_headers: BTreeMap<(Round, NodeId), Header>,
+    suspended: BTreeMap<Digest, Suspended>,
+    // Certificates waiting for parents, and who waits for what.
+    pending: BTreeMap<Digest, Pending>,
+    waiters: BTreeMap<Digest, BTreeSet<Digest>>,
+    // Synchronizer.
+    requested: BTreeMap<Digest, (Round, Instant)>,
+    range_request_due: Option<Instant>,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+/// Most headers suspended at once, per committee member.
+const SUSPENDED_PER_MEMBER: usize = 8;
+
+impl Primary {
+    fn max_pending(&self) -> usize {
+        self.ctx
+            .committee
+            .size()
+            .saturating_mul(self.ctx.params.max_round_lookahead as usize)
+            .max(1_000)
+    }
+
+    fn gc_round(&self) -> Round {
+        self.dag().gc_round()
+    }
+
+    fn dag(&self) -> std::sync::RwLockReadGuard<'_, Dag> {
+        // A poisoned lock means a reader panicked; the data is still consistent
+        // (readers never write), so keep going.
+        self.ctx.dag.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dag_mut(&self) -> std::sync::RwLockWriteGuard<'_, Dag> {
+        self.ctx.dag.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run the primary until its inputs close or the store fails.
+    pub(crate) async fn run(
+        ctx: PrimaryContext,
+        mut inbound: mpsc::Receiver<(Incoming, MempoolMessage)>,
+        mut worker_events: mpsc::Receiver<WorkerEvent>,
+        mut commands: mpsc::Receiver<PrimaryCommand>,
+    ) -> Result<(), MempoolError> {
+        let span = tracing::info_span!("primary", node = %ctx.id);
+        async move {
+            let mut primary = Primary::recover(ctx).await?;
+            let retry_every = Duration::from_millis(primary.ctx.params.sync_retry_delay_ms.min(1_000));
+            let mut sync_tick = tokio::time::interval(retry_every);
+            sync_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let can_propose = primary.can_propose();
+                tokio::select! {
+                    biased;
+                    command = commands.recv() => match command {
+                        Some(PrimaryCommand::CommittedRound(round)) => primary.collect_garbage(round).await?,
+                        None => return Ok(()),
+                    },
+                    event = worker_events.recv() => match event {
+                        Some(WorkerEvent::OwnBatch(digest, worker)) => {
+                            primary.payload.push((digest, worker));
+                            primary.maybe_propose(false).await?;
+                        }
+                        Some(WorkerEvent::Stored(digest)) => primary.wake_headers(&digest).await?,
+                        None => return Ok(()),
+                    },
+                    message = inbound.recv() => match message {
+                        Some((incoming, message)) => {
+                            let from = incoming.from;
+                            primary.handle(from, message).await?;
+                        }
+                        None => return Ok(()),
+                    },
+                    _ = tokio::time::sleep_until(primary.header_deadline), if can_propose => {
+                        primary.maybe_propose(true).await?;
+                    }
+                    _ = sync_tick.tick() => primary.retry_sync(),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn handle(&mut self, from: NodeId, message: MempoolMessage) -> Result<(), MempoolError> {
+        match message {
+            MempoolMessage::Header(header) => self.on_header(header, from).await,
+            MempoolMessage::Vote(vote) => self.on_vote(vote, from).await,
+            MempoolMessage::Certificate(certificate) => {
+                self.on_certificate(certificate, from, false).await
+            }
+            MempoolMessage::CertificatesRequest(digests) => {
+                self.serve_certificates(from, digests);
+                Ok(())
+            }
+            MempoolMessage::CertificateRangeRequest { from: first, to } => {
+                self.serve_range(from, first, to);
+                Ok(())
+            }
+            MempoolMessage::Certificates(mut certificates) => {
+                certificates.sort_by_key(|c| c.round());
+                for c in certificates {
+                    self.on_certificate(c, from, true).await?;
+                }
+                Ok(())
+            }
+            MempoolMessage::Batch { .. } | MempoolMessage::BatchRequest { .. } => {
+                self.ctx.metrics.reject(crate::Rejection::Malformed);
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Proposing this node's header for each round, and moving between rounds.
+
+use super::{Primary, VotesAggregator};
+use crate::messages::{Header, MempoolMessage};
+use crate::metrics::MempoolMetrics;
+use crate::store::{StoreOp, Table};
+use crate::MempoolError;
+use primitives::{codec, Digest, Round};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::debug;
+
+/// The store key of the node's last own header.
+pub(super) const LAST_HEADER: &[u8] = b"last_header";
+/// Bytes one payload entry counts for against `header_size` (a digest).
+const ENTRY_BYTES: usize = 32;
+
+impl Primary {
+    /// Whether a header for the current round may still be made (parents in hand, not yet proposed).
+    pub(super) fn can_propose(&self) -> bool {
+        !self.parents.is_empty()
+            && self
+                .last_header
+                .as_ref()
+                .is_none_or(|h| h.round < self.round)
+    }
+
+    /// Make this round's header if there are parents and either enough payload or the
+    /// header delay has passed (`timer`).
+    pub(super) async fn maybe_propose(&mut self, timer: bool) -> Result<(), MempoolError> {
+        if !self.can_propose() {
+            return Ok(());
+        }
+        let enough = self.payload.len() * ENTRY_BYTES >= self.ctx.params.header_size;
+        if !(enough || timer || Instant::now() >= self.header_deadline) {
+            return Ok(());
+        }
+        let take = self.payload.len().min(self.ctx.params.max_header_batches);
+        let payload: Vec<_> = self.payload.drain(..take).collect();
+        let mut parents = self.parents.clone();
+        parents.sort();
+        let header = Header::new(&self.ctx.key, self.ctx.id, self.round, payload, parents);
+        // Persist before it leaves: a restarted node re-sends this header, never another.
+        self.ctx.store.write(vec![StoreOp::Put(
+            Table::Meta,
+            LAST_HEADER.to_vec(),
+            codec::encode(&header)?.into(),
+        )])?;
+        debug!(round = %header.round, batches = header.payload.len(), "proposing header");
+        MempoolMetrics::add(&self.ctx.metrics.headers_proposed, 1);
+        self.last_header = Some(header.clone());
+        self.votes = VotesAggregator::default();
+        self.header_deadline = Instant::now() + self.max_header_delay();
+        self.broadcast_header(&header);
+        let me = self.ctx.id;
+        self.on_header(header, me).await
+    }
+
+    pub(super) fn broadcast_header(&mut self, header: &Header) {
+        let message = MempoolMessage::Header(header.clone());
+        self.header_deliveries = self
+            .ctx
+            .out
+            .broadcast_reliable(&self.ctx.out.others(), &message);
+    }
+
+    pub(super) fn max_header_delay(&self) -> Duration {
+        Duration::from_millis(self.ctx.params.max_header_delay_ms)
+    }
+
+    /// A certificate of `round` was inserted: if the DAG now holds a quorum of that
+    /// round and we are not past it, move to the next round.
+    pub(super) async fn check_round_quorum(&mut self, round: Round) -> Result<(), MempoolError> {
+        if round < self.round {
+            return Ok(());
+        }
+        let parents: Option<Vec<Digest>> = {
+            let dag = self.dag();
+            dag.round(round).and_then(|certs| {
+                let weight = self.ctx.committee.weight_of(certs.keys());
+                (weight >= self.ctx.committee.quorum_threshold())
+                    .then(|| certs.values().map(|c| c.digest()).collect())
+            })
+        };
+        if let Some(parents) = parents {
+            self.advance_to(round.next(), parents);
+            self.maybe_propose(false).await?;
+        }
+        Ok(())
+    }
+
+    /// Enter `round` with `parents` (a quorum of certificates of the round before).
+    pub(super) fn advance_to(&mut self, round: Round, parents: Vec<Digest>) {
+        if round <= self.round {
+            return;
+        }
+        // A header of ours that did not get certified will never be: only we collect
+        // its votes and we stop now. Its batches go into the next header.
+        if let Some(last) = &self.last_header {
+            if last.round == self.round && !self.dag().contains(&last.digest()) {
+                let mut requeued = last.payload.clone();
+                requeued.append(&mut self.payload);
+                self.payload = requeued;
+            }
+        }
+        debug!(%round, "advancing round");
+        self.round = round;
+        self.parents = parents;
+        self.header_deliveries.clear();
+        self.votes = VotesAggregator::default();
+        self.ctx.metrics.round.store(round.0, Ordering::Relaxed);
+        for shared in &self.ctx.worker_shared {
+            shared.round.store(round.0, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Starting from the store (a fresh node or a restart) and garbage collection.
+
+use super::headers::vote_key;
+use super::proposer::LAST_HEADER;
+use super::{Primary, PrimaryContext, VotesAggregator};
+use crate::messages::{Certificate, Header};
+use crate::metrics::MempoolMetrics;
+use crate::store::{StoreOp, Table};
+use crate::worker::WorkerCommand;
+use crate::MempoolError;
+use primitives::{codec, Digest, NodeId, Round};
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+use tokio::time::Instant;
+use tracing::info;
+
+/// The store key of the garbage-collection round.
+const GC_ROUND: &[u8] = b"gc_round";
+/// Largest stored record the node reads back (certificates, votes, headers).
+const MAX_RECORD: usize = 16 << 20;
+
+impl Primary {
+    /// Rebuild the primary from its store: DAG, last votes, last own header, round.
+    pub(super) async fn recover(ctx: PrimaryContext) -> Result<Primary, MempoolError> {
+        let store = ctx.store.clone();
+        let gc_round: Round = match store.read(Table::Meta, GC_ROUND)? {
+            Some(bytes) => codec::decode(&bytes, MAX_RECORD)?,
+            None => Round(0),
+        };
+        let mut certificates: Vec<Certificate> = Vec::new();
+        for (_, bytes) in store.scan(Table::Certificates)? {
+            // A record we cannot read back is dropped, not fatal: it is re-fetched.
+            if let Ok(c) = codec::decode::<Certificate>(&bytes, MAX_RECORD) {
+                if c.round() > gc_round {
+                    certificates.push(c);
+                }
+            }
+        }
+        certificates.sort_by_key(|c| (c.round(), c.author()));
+        let mut last_votes = BTreeMap::new();
+        for id in ctx.committee.ids() {
+            if let Some(bytes) = store.read(Table::Votes, &vote_key(id))? {
+                if let Ok(record) = codec::decode::<(Round, Digest)>(&bytes, MAX_RECORD) {
+                    last_votes.insert(id, record);
+                }
+            }
+        }
+        let last_header: Option<Header> = match store.read(Table::Meta, LAST_HEADER)? {
+            Some(bytes) => codec::decode(&bytes, MAX_RECORD).ok(),
+            None => None,
+        };
+        let genesis: Vec<Digest> = Certificate::genesis(&ctx.committee)
+            .iter()
+            .map(|c| c.digest())
+            .collect();
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(ctx.rng_seed);
+        let mut primary = Primary {
+            round: Round(1),
+            parents: genesis,
+            payload: Vec::new(),
+            header_deadline: Instant::now()
+                + std::time::Duration::from_millis(ctx.params.max_header_delay_ms),
+            last_header: None,
+            header_deliveries: Vec::new(),
+            votes: VotesAggregator::default(),
+            certificate_deliveries: BTreeMap::new(),
+            last_votes,
+            seen_headers: BTreeMap::new(),
+            suspended: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            waiters: BTreeMap::new(),
+            requested: BTreeMap::new(),
+            range_request_due: None,
+            rng,
+            ctx,
+        };
+        if gc_round > Round(0) {
+            primary.dag_mut().collect_garbage(gc_round);
+        }
+        let recovered = certificates.len();
+        for c in certificates {
+            // Re-deliver in causal order; consensus skips what it already committed.
+            let me = primary.ctx.id;
+            primary.on_certificate(c, me, false).await?;
+        }
+        if let Some(header) = last_header {
+            if header.round >= primary.round {
+                // We proposed this round before the restart: re-send that header,
+                // never a different one.
+                primary.round = header.round;
+                primary.parents = header.parents.clone();
+                primary.last_header = Some(header.clone());
+                primary.broadcast_header(&header);
+                let me = primary.ctx.id;
+                primary.on_header(header, me).await?;
+            } else {
+                primary.last_header = Some(header);
+            }
+        }
+        if recovered > 0 {
+            info!(certificates = recovered, round = %primary.round, "recovered from store");
+        }
+        Ok(primary)
+    }
+
+    /// Consensus committed up to `committed`: drop everything `gc_depth` rounds below it.
+    pub(super) async fn collect_garbage(&mut self, committed: Round) -> Result<(), MempoolError> {
+        let gc_round = Round(committed.0.saturating_sub(self.ctx.params.gc_depth));
+        if gc_round <= self.gc_round() {
+            return Ok(());
+        }
+        let removed = self.dag_mut().collect_garbage(gc_round);
+        let mut ops: Vec<StoreOp> = removed
+            .iter()
+            .map(|c| StoreOp::Delete(Table::Certificates, c.digest().as_bytes().to_vec()))
+            .collect();
+        ops.push(StoreOp::Put(
+            Table::Meta,
+            GC_ROUND.to_vec(),
+            codec::encode(&gc_round)?.into(),
+        ));
+        self.ctx.store.write(ops)?;
+        MempoolMetrics::add(
+            &self.ctx.metrics.certificates_collected,
+            removed.len() as u64,
+        );
+        self.pending.retain(|_, p| p.certificate.round() > gc_round);
+        let pending = &self.pending;
+        self.waiters.retain(|_, children| {
+            children.retain(|c| pending.contains_key(c));
+            !children.is_empty()
+        });
+        self.suspended.retain(|_, s| s.header.round > gc_round);
+        self.seen_headers = self.seen_headers.split_off(&(gc_round.next(), NodeId(0)));
+        self.certificate_deliveries = self.certificate_deliveries.split_off(&gc_round.next());
+        // Requests for certificates now below the horizon are moot.
+        self.requested.retain(|_, (round, _)| *round > gc_round);
+        for worker in &self.ctx.workers {
+            let _ = worker.send(WorkerCommand::Cleanup(gc_round)).await;
+        }
+        Ok(())
+    }
+}

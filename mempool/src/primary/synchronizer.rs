@@ -1,0 +1,151 @@
+//! Fetching missing certificates: first from the peer that referred to them, then,
+//! every `sync_retry_delay`, from `sync_retry_nodes` peers chosen by the node's seeded
+//! RNG. A node far behind asks for whole ranges of rounds instead of one parent at a time.
+
+use super::Primary;
+use crate::messages::{Certificate, MempoolMessage};
+use primitives::{Digest, NodeId, Round};
+use rand::seq::SliceRandom;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Most certificates in one reply.
+const MAX_REPLY: usize = 1_000;
+/// Most digests in one request.
+const MAX_REQUEST: usize = 1_000;
+
+impl Primary {
+    fn retry_delay(&self) -> Duration {
+        Duration::from_millis(self.ctx.params.sync_retry_delay_ms)
+    }
+
+    /// Ask `hint` for the certificates in `digests` (all of round `round`) not already
+    /// asked for.
+    pub(super) fn request_certificates(
+        &mut self,
+        digests: Vec<Digest>,
+        round: Round,
+        hint: NodeId,
+    ) {
+        let due = Instant::now() + self.retry_delay();
+        let fresh: Vec<Digest> = digests
+            .into_iter()
+            .filter(|d| !self.requested.contains_key(d))
+            .collect();
+        for d in &fresh {
+            self.requested.insert(*d, (round, due));
+        }
+        if hint == self.ctx.id || fresh.is_empty() {
+            return;
+        }
+        for chunk in fresh.chunks(MAX_REQUEST) {
+            self.ctx
+                .out
+                .send(hint, &MempoolMessage::CertificatesRequest(chunk.to_vec()));
+        }
+    }
+
+    /// Ask `hint` for every certificate between our highest round and `round`.
+    pub(super) fn catch_up(&mut self, round: Round, hint: NodeId) {
+        let now = Instant::now();
+        if self.range_request_due.is_some_and(|due| due > now) || hint == self.ctx.id {
+            return;
+        }
+        let from = self
+            .dag()
+            .highest_round()
+            .next()
+            .max(self.gc_round().next());
+        let to = round.prev();
+        if to < from {
+            return;
+        }
+        self.range_request_due = Some(now + self.retry_delay());
+        self.ctx
+            .out
+            .send(hint, &MempoolMessage::CertificateRangeRequest { from, to });
+    }
+
+    /// Re-ask for whatever is still missing and due, from random peers.
+    pub(super) fn retry_sync(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Digest> = {
+            let dag = self.ctx.dag.clone();
+            let dag = dag.read().unwrap_or_else(|e| e.into_inner());
+            self.requested.retain(|d, _| !dag.contains(d));
+            self.requested
+                .iter()
+                .filter(|(_, (_, at))| *at <= now)
+                .map(|(d, _)| *d)
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let next = now + self.retry_delay();
+        for d in &due {
+            if let Some(entry) = self.requested.get_mut(d) {
+                entry.1 = next;
+            }
+        }
+        let mut peers = self.ctx.out.others();
+        peers.shuffle(&mut self.rng);
+        for peer in peers.into_iter().take(self.ctx.params.sync_retry_nodes) {
+            for chunk in due.chunks(MAX_REQUEST) {
+                self.ctx
+                    .out
+                    .send(peer, &MempoolMessage::CertificatesRequest(chunk.to_vec()));
+            }
+        }
+        // A range catch-up may also have been lost.
+        if self.range_request_due.is_some_and(|at| at <= now) {
+            self.range_request_due = None;
+        }
+    }
+
+    /// Reply with the certificates we hold among `digests`.
+    pub(super) fn serve_certificates(&self, to: NodeId, digests: Vec<Digest>) {
+        if digests.len() > MAX_REQUEST {
+            self.ctx.metrics.reject(crate::Rejection::Oversized);
+            return;
+        }
+        let found: Vec<Certificate> = {
+            let dag = self.dag();
+            digests
+                .iter()
+                .filter_map(|d| dag.get(d))
+                .filter(|c| c.round() > Round(0))
+                .cloned()
+                .collect()
+        };
+        if !found.is_empty() {
+            self.ctx.out.send(to, &MempoolMessage::Certificates(found));
+        }
+    }
+
+    /// Reply with the certificates we hold of rounds `from..=to` (at most [`MAX_REPLY`],
+    /// lowest rounds first; the requester asks again for the rest).
+    pub(super) fn serve_range(&self, to_node: NodeId, from: Round, to: Round) {
+        let found: Vec<Certificate> = {
+            let dag = self.dag();
+            let mut out = Vec::new();
+            let mut round = from.max(Round(1));
+            while round <= to && out.len() < MAX_REPLY {
+                if let Some(certs) = dag.round(round) {
+                    out.extend(certs.values().cloned());
+                }
+                if round.0 >= dag.highest_round().0 {
+                    break;
+                }
+                round = round.next();
+            }
+            out.truncate(MAX_REPLY);
+            out
+        };
+        if !found.is_empty() {
+            self.ctx
+                .out
+                .send(to_node, &MempoolMessage::Certificates(found));
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Persistent state behind one trait, with an in-memory and an on-disk implementation.
+//!
+//! The mempool keeps four tables: batches (digest -> round tag + encoded batch),
+//! certificates (digest -> certificate), votes (author -> last vote) and meta (the
+//! node's own last header). A [`Store::write`] applies all its operations atomically and
+//! durably before returning: the primary relies on that to persist a vote or header
+//! before sending it.
+
+mod disk;
+mod memory;
+
+pub use disk::DiskStore;
+pub use memory::MemoryStore;
+
+use bytes::Bytes;
+
+/// The tables of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// Batch digest -> 8-byte little-endian round tag followed by the encoded batch.
+    Batches,
+    /// Certificate digest -> encoded certificate.
+    Certificates,
+    /// Header author id (2 bytes) -> encoded last vote (round, header digest).
+    Votes,
+    /// Named singletons (the node's last own header).
+    Meta,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 4] = [
+        Table::Batches,
+        Table::Certificates,
+        Table::Votes,
+        Table::Meta,
+    ];
+}
+
+/// One change to the store.
+#[derive(Clone, Debug)]
+pub enum StoreOp {
+    /// Insert or replace.
+    Put(Table, Vec<u8>, Bytes),
+    /// Remove (no error if absent).
+    Delete(Table, Vec<u8>),
+}
+
+/// A store failure. For a node this is fatal: it cannot promise not to equivocate
+/// without durable state.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+/// Durable key-value tables.
+pub trait Store: Send + Sync + 'static {
+    /// Apply `ops` atomically; when this returns Ok they survive a crash.
+    fn write(&self, ops: Vec<StoreOp>) -> Result<(), StoreError>;
+    /// Read one value.
+    fn read(&self, table: Table, key: &[u8]) -> Result<Option<Bytes>, StoreError>;
+    /// Whether a key is present.
+    fn contains(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.read(table, key)?.is_some())
+    }
+    /// Every entry of a table, in key order (recovery and tests).
+    fn scan(&self, table: Table) -> Result<Vec<(Vec<u8>, Bytes)>, StoreError>;
+    /// Number of entries in a table.
+    fn count(&self, table: Table) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,129 @@
+//! Sealing client transactions into batches and getting each batch to a quorum.
+
+use super::{batch_key, stored_value, WorkerEvent, WorkerShared};
+use crate::messages::{encode_batch, Batch, MempoolMessage};
+use crate::metrics::MempoolMetrics;
+use crate::store::{Store, StoreOp, Table};
+use crate::transport::Outbound;
+use crate::MempoolError;
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use primitives::{Committee, Digest, Weight, WorkerId};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::debug;
+
+/// Seals batches for one worker.
+pub(crate) struct BatchMaker {
+    pub(crate) worker: WorkerId,
+    pub(crate) committee: Arc<Committee>,
+    pub(crate) batch_size: usize,
+    pub(crate) max_batch_delay: Duration,
+    pub(crate) resend_window: Duration,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) out: Outbound,
+    pub(crate) shared: Arc<WorkerShared>,
+    pub(crate) primary: mpsc::Sender<WorkerEvent>,
+    pub(crate) metrics: Arc<MempoolMetrics>,
+}
+
+impl BatchMaker {
+    /// Run until the transaction source closes.
+    pub(crate) async fn run(
+        self,
+        mut transactions: mpsc::Receiver<Bytes>,
+    ) -> Result<(), MempoolError> {
+        let mut current: Vec<Bytes> = Vec::new();
+        let mut size = 0usize;
+        let mut deadline = Instant::now() + self.max_batch_delay;
+        loop {
+            tokio::select! {
+                biased;
+                tx = transactions.recv() => {
+                    let Some(tx) = tx else { break };
+                    if current.is_empty() {
+                        deadline = Instant::now() + self.max_batch_delay;
+                    }
+                    size += tx.len();
+                    current.push(tx);
+                    if size >= self.batch_size {
+                        self.seal(std::mem::take(&mut current)).await?;
+                        size = 0;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if !current.is_empty() => {
+                    self.seal(std::mem::take(&mut current)).await?;
+                    size = 0;
+                }
+            }
+        }
+        if !current.is_empty() {
+            self.seal(current).await?;
+        }
+        Ok(())
+    }
+
+    async fn seal(&self, transactions: Vec<Bytes>) -> Result<(), MempoolError> {
+        let count = transactions.len() as u64;
+        let bytes: Bytes = encode_batch(&Batch { transactions })?.into();
+        let digest = Digest::of(&bytes);
+        let tag = self.shared.tag();
+        self.store.write(vec![StoreOp::Put(
+            Table::Batches,
+            batch_key(self.worker, &digest),
+            stored_value(tag, &bytes),
+        )])?;
+        self.shared.remember(tag, digest);
+        MempoolMetrics::add(&self.metrics.batches_sealed, 1);
+        MempoolMetrics::add(&self.metrics.transactions_sealed, count);
+        debug!(%digest, txs = count, bytes = bytes.len(), "sealed batch");
+
+        let message = MempoolMessage::Batch {
+            worker: self.worker,
+            batch: bytes,
+        };
+        let deliveries = self.out.broadcast_reliable(&self.out.others(), &message);
+        let quorum = self.committee.quorum_threshold();
+        let own = self.committee.weight(self.out.me());
+        let committee = self.committee.clone();
+        let primary = self.primary.clone();
+        let metrics = self.metrics.clone();
+        let worker = self.worker;
+        let window = self.resend_window;
+        // The quorum waiter: report the batch once a quorum (counting us) stored it, then
+        // keep resending to the others for a while; after that they sync if they need it.
+        tokio::spawn(async move {
+            let mut pending: FuturesUnordered<_> = deliveries
+                .into_iter()
+                .map(|(peer, delivery)| async move { delivery.await.map(|_| peer) })
+                .collect();
+            let mut weight: Weight = own;
+            let mut reported = false;
+            if weight >= quorum {
+                reported = primary
+                    .send(WorkerEvent::OwnBatch(digest, worker))
+                    .await
+                    .is_ok();
+            }
+            while !reported {
+                match pending.next().await {
+                    Some(Ok(peer)) => {
+                        weight += committee.weight(peer);
+                        if weight >= quorum {
+                            MempoolMetrics::add(&metrics.batches_certified_available, 1);
+                            let _ = primary.send(WorkerEvent::OwnBatch(digest, worker)).await;
+                            reported = true;
+                        }
+                    }
+                    Some(Err(_)) => {}
+                    None => return,
+                }
+            }
+            let _ = tokio::time::timeout(window, async { while pending.next().await.is_some() {} })
+                .await;
+        });
+        Ok(())
+    }
+}

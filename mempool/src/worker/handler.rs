@@ -1,0 +1,213 @@
+//! A worker's handling of peers' messages (batches, batch requests) and of its
+//! primary's commands (synchronize, clean up).
+
+use super::{batch_key, split_stored, stored_value, WorkerCommand, WorkerEvent, WorkerShared};
+use crate::error::Rejection;
+use crate::messages::{decode_batch, MempoolMessage};
+use crate::metrics::MempoolMetrics;
+use crate::store::{Store, StoreOp, Table};
+use crate::transport::Outbound;
+use crate::MempoolError;
+use bytes::Bytes;
+use network::Incoming;
+use primitives::{Digest, NodeId, WorkerId};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, trace};
+
+/// Most digests served per batch request.
+const MAX_REQUEST_DIGESTS: usize = 1_000;
+/// Most batches being fetched at once.
+const MAX_PENDING_SYNC: usize = 100_000;
+
+/// Handles one worker's inbound messages and its primary's commands.
+pub(crate) struct WorkerHandler {
+    pub(crate) worker: WorkerId,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) max_transaction_size: usize,
+    pub(crate) sync_retry_delay: Duration,
+    pub(crate) sync_retry_nodes: usize,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) out: Outbound,
+    pub(crate) shared: Arc<WorkerShared>,
+    pub(crate) primary: mpsc::Sender<WorkerEvent>,
+    pub(crate) metrics: Arc<MempoolMetrics>,
+    pub(crate) rng_seed: u64,
+}
+
+impl WorkerHandler {
+    /// Run until both input channels close.
+    pub(crate) async fn run(
+        self,
+        mut messages: mpsc::Receiver<(Incoming, MempoolMessage)>,
+        mut commands: mpsc::Receiver<WorkerCommand>,
+    ) -> Result<(), MempoolError> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.rng_seed);
+        // Batches being fetched: digest -> when to ask again.
+        let mut pending: BTreeMap<Digest, Instant> = BTreeMap::new();
+        let mut retry = tokio::time::interval(self.sync_retry_delay);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(WorkerCommand::Synchronize(digests, target)) => {
+                        let missing: Vec<Digest> = digests
+                            .into_iter()
+                            .filter(|d| !self.has(d) && !pending.contains_key(d))
+                            .collect();
+                        if missing.is_empty() {
+                            continue;
+                        }
+                        for d in &missing {
+                            if pending.len() < MAX_PENDING_SYNC {
+                                pending.insert(*d, Instant::now() + self.sync_retry_delay);
+                            }
+                        }
+                        self.request(target, missing);
+                    }
+                    Some(WorkerCommand::Cleanup(gc_round)) => self.cleanup(gc_round)?,
+                    None => return Ok(()),
+                },
+                message = messages.recv() => match message {
+                    Some((incoming, message)) => {
+                        let from = incoming.from;
+                        match message {
+                            MempoolMessage::Batch { batch, .. } => {
+                                if let Some(digest) = self.on_batch(from, batch)? {
+                                    pending.remove(&digest);
+                                }
+                            }
+                            MempoolMessage::BatchRequest { digests, .. } => self.on_request(from, digests),
+                            _ => self.metrics.reject(Rejection::Malformed),
+                        }
+                        // Dropping `incoming` acknowledges a reliable batch: it is stored.
+                        drop(incoming);
+                    }
+                    None => return Ok(()),
+                },
+                _ = retry.tick() => {
+                    let now = Instant::now();
+                    let due: Vec<Digest> = pending
+                        .iter()
+                        .filter(|(d, at)| **at <= now && !self.has(d))
+                        .map(|(d, _)| *d)
+                        .collect();
+                    pending.retain(|d, _| !self.has(d));
+                    if due.is_empty() {
+                        continue;
+                    }
+                    let mut peers = self.out.others();
+                    peers.shuffle(&mut rng);
+                    for peer in peers.into_iter().take(self.sync_retry_nodes) {
+                        self.request(peer, due.clone());
+                    }
+                    for d in due {
+                        pending.insert(d, now + self.sync_retry_delay);
+                    }
+                }
+            }
+        }
+    }
+
+    fn has(&self, digest: &Digest) -> bool {
+        self.store
+            .contains(Table::Batches, &batch_key(self.worker, digest))
+            .unwrap_or(false)
+    }
+
+    fn request(&self, target: NodeId, digests: Vec<Digest>) {
+        for chunk in digests.chunks(MAX_REQUEST_DIGESTS) {
+            trace!(peer = %target, n = chunk.len(), "requesting batches");
+            self.out.send(
+                target,
+                &MempoolMessage::BatchRequest {
+                    worker: self.worker,
+                    digests: chunk.to_vec(),
+                },
+            );
+        }
+    }
+
+    /// Check, store and announce a batch; returns its digest if it was accepted.
+    fn on_batch(&self, from: NodeId, batch: Bytes) -> Result<Option<Digest>, MempoolError> {
+        if batch.len() > self.max_batch_bytes {
+            self.metrics.reject(Rejection::Oversized);
+            return Ok(None);
+        }
+        let decoded = match decode_batch(&batch, self.max_batch_bytes) {
+            Ok(b) => b,
+            Err(_) => {
+                self.metrics.reject(Rejection::Undecodable);
+                return Ok(None);
+            }
+        };
+        if decoded
+            .transactions
+            .iter()
+            .any(|tx| tx.len() > self.max_transaction_size)
+        {
+            self.metrics.reject(Rejection::Oversized);
+            return Ok(None);
+        }
+        let digest = Digest::of(&batch);
+        if !self.has(&digest) {
+            let tag = self.shared.tag();
+            self.store.write(vec![StoreOp::Put(
+                Table::Batches,
+                batch_key(self.worker, &digest),
+                stored_value(tag, &batch),
+            )])?;
+            self.shared.remember(tag, digest);
+            MempoolMetrics::add(&self.metrics.batches_received, 1);
+            debug!(peer = %from, %digest, "stored batch");
+        }
+        let _ = self.primary.try_send(WorkerEvent::Stored(digest));
+        Ok(Some(digest))
+    }
+
+    fn on_request(&self, from: NodeId, digests: Vec<Digest>) {
+        if digests.len() > MAX_REQUEST_DIGESTS {
+            self.metrics.reject(Rejection::Oversized);
+            return;
+        }
+        for digest in digests {
+            let Ok(Some(value)) = self
+                .store
+                .read(Table::Batches, &batch_key(self.worker, &digest))
+            else {
+                continue;
+            };
+            let Some((_, batch)) = split_stored(&value) else {
+                continue;
+            };
+            MempoolMetrics::add(&self.metrics.batches_synced, 1);
+            self.out.send(
+                from,
+                &MempoolMessage::Batch {
+                    worker: self.worker,
+                    batch,
+                },
+            );
+        }
+    }
+
+    fn cleanup(&self, gc_round: primitives::Round) -> Result<(), MempoolError> {
+        let old = self.shared.take_below(gc_round);
+        if old.is_empty() {
+            return Ok(());
+        }
+        MempoolMetrics::add(&self.metrics.batches_collected, old.len() as u64);
+        let ops = old
+            .iter()
+            .map(|d| StoreOp::Delete(Table::Batches, batch_key(self.worker, d)))
+            .collect();
+        self.store.write(ops)?;
+        Ok(())
+    }
+}

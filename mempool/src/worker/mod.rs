@@ -1,0 +1,104 @@
+//! Workers: transaction intake, batch sealing and dissemination, batch storage and
+//! synchronization. Worker `i` of every node forms one shard.
+
+mod batch_maker;
+mod handler;
+
+pub(crate) use batch_maker::BatchMaker;
+pub(crate) use handler::WorkerHandler;
+
+use primitives::{Digest, NodeId, Round, WorkerId};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What a worker tells its primary.
+#[derive(Debug)]
+pub(crate) enum WorkerEvent {
+    /// One of this worker's batches is stored by a quorum: put it in a header.
+    OwnBatch(Digest, WorkerId),
+    /// A batch is now in the local store (received or synchronized).
+    Stored(Digest),
+}
+
+/// What a primary asks of its worker.
+#[derive(Debug)]
+pub(crate) enum WorkerCommand {
+    /// Fetch these batches, first from `target`.
+    Synchronize(Vec<Digest>, NodeId),
+    /// Delete batches stored before `gc_round`.
+    Cleanup(Round),
+}
+
+/// The store key of a batch: worker index then digest.
+pub(crate) fn batch_key(worker: WorkerId, digest: &Digest) -> Vec<u8> {
+    let mut key = worker.0.to_be_bytes().to_vec();
+    key.extend_from_slice(digest.as_bytes());
+    key
+}
+
+/// State shared between a worker's tasks and its primary.
+#[derive(Default)]
+pub(crate) struct WorkerShared {
+    /// The primary's current round; a stored batch is tagged with it for garbage collection.
+    pub(crate) round: AtomicU64,
+    /// Stored batches by tag round, for garbage collection.
+    pub(crate) index: Mutex<BTreeMap<Round, Vec<Digest>>>,
+}
+
+impl WorkerShared {
+    pub(crate) fn tag(&self) -> Round {
+        Round(self.round.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn remember(&self, tag: Round, digest: Digest) {
+        if let Ok(mut index) = self.index.lock() {
+            index.entry(tag).or_default().push(digest);
+        }
+    }
+
+    /// Remove and return every digest tagged below `gc_round`.
+    pub(crate) fn take_below(&self, gc_round: Round) -> Vec<Digest> {
+        let Ok(mut index) = self.index.lock() else {
+            return vec![];
+        };
+        let keep = index.split_off(&gc_round);
+        std::mem::replace(&mut *index, keep)
+            .into_values()
+            .flatten()
+            .collect()
+    }
+}
+
+/// Encode a stored batch value: round tag, then the batch bytes.
+pub(crate) fn stored_value(tag: Round, batch: &[u8]) -> bytes::Bytes {
+    let mut v = Vec::with_capacity(8 + batch.len());
+    v.extend_from_slice(&tag.0.to_le_bytes());
+    v.extend_from_slice(batch);
+    v.into()
+}
+
+/// Split a stored batch value into its tag and batch bytes.
+pub(crate) fn split_stored(value: &bytes::Bytes) -> Option<(Round, bytes::Bytes)> {
+    let tag: [u8; 8] = value.get(..8)?.try_into().ok()?;
+    Some((Round(u64::from_le_bytes(tag)), value.slice(8..)))
+}
+
+/// Rebuild the garbage-collection index of `worker` from the store after a restart.
+pub(crate) fn recover_index(
+    store: &dyn crate::store::Store,
+    worker: WorkerId,
+    shared: &Arc<WorkerShared>,
+) -> Result<(), crate::store::StoreError> {
+    let prefix = worker.0.to_be_bytes();
+    for (key, value) in store.scan(crate::store::Table::Batches)? {
+        if key.len() == 34 && key[..2] == prefix {
+            if let (Some((tag, _)), Ok(digest)) =
+                (split_stored(&value), <[u8; 32]>::try_from(&key[2..]))
+            {
+                shared.remember(tag, Digest(digest));
+            }
+        }
+    }
+    Ok(())
+}
