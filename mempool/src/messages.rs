@@ -239,4 +239,12 @@ pub enum MempoolMessage {
     },
     /// Certificates sent in reply to a request.
     Certificates(Vec<Certificate>),
+    /// Reply to a range request: the certificates held, and the sender's
+    /// garbage-collection round (it holds nothing at or below it).
+    CertificateRange {
+        /// The sender's garbage-collection round.
+        gc_round: Round,
+        /// The certificates, lowest rounds first.
+        certificates: Vec<Certificate>,
+    },
 }

@@ -33,6 +33,8 @@ pub struct MempoolMetrics {
     pub certificates_collected: AtomicU64,
     /// Batches removed by garbage collection.
     pub batches_collected: AtomicU64,
+    /// Times this node moved its horizon up to the committee's (it was too far behind).
+    pub horizon_jumps: AtomicU64,
     /// The primary's current round.
     pub round: AtomicU64,
     rejections: [AtomicU64; Rejection::ALL.len()],
@@ -67,6 +69,8 @@ pub struct MetricsSnapshot {
     pub certificates_collected: u64,
     /// See [`MempoolMetrics::batches_collected`].
     pub batches_collected: u64,
+    /// See [`MempoolMetrics::horizon_jumps`].
+    pub horizon_jumps: u64,
     /// See [`MempoolMetrics::round`].
     pub round: u64,
     /// Rejections by reason (zero counts omitted).
@@ -113,6 +117,7 @@ impl MempoolMetrics {
             equivocations: get(&self.equivocations),
             certificates_collected: get(&self.certificates_collected),
             batches_collected: get(&self.batches_collected),
+            horizon_jumps: get(&self.horizon_jumps),
             round: get(&self.round),
             rejections: Rejection::ALL
                 .iter()

@@ -49,6 +49,25 @@ impl Outbound {
         }
     }
 
+    /// Reliable to each of `to`, waiting while a peer's in-flight budget is exhausted
+    /// (back-pressure: used for batches, which must reach a quorum).
+    pub(crate) async fn broadcast_reliable_wait(
+        &self,
+        to: &[NodeId],
+        message: &MempoolMessage,
+    ) -> Vec<(NodeId, Delivery)> {
+        let Some(bytes) = encode(message) else {
+            return vec![];
+        };
+        let mut out = Vec::with_capacity(to.len());
+        for id in to {
+            if let Ok(d) = self.sender.send_reliable(*id, bytes.clone()).await {
+                out.push((*id, d));
+            }
+        }
+        out
+    }
+
     /// Reliable to each of `to` without waiting for permits; peers whose in-flight
     /// budget is exhausted are skipped (counted by the network) and must sync later.
     pub(crate) fn broadcast_reliable(

@@ -39,6 +39,7 @@ fn four_nodes_build_the_same_dag_and_certify_every_transaction() {
     assert!(submitted.len() > 50_000);
     for (i, o) in observed.iter().enumerate() {
         let missing = submitted.difference(&o.transactions).count();
+        eprintln!("node {i}: misses {missing}; {:?}", o.metrics);
         assert_eq!(
             missing,
             0,
@@ -47,4 +48,63 @@ fn four_nodes_build_the_same_dag_and_certify_every_transaction() {
         );
         eprintln!("node {i}: metrics {:?}", o.metrics);
     }
+}
+
+#[test]
+fn a_node_partitioned_past_the_gc_horizon_catches_up_after_healing() {
+    let cluster = Cluster::new(4, 2, parameters());
+    let mut sim = cluster.builder(Duration::from_secs(60)).build();
+    for i in 0..4 {
+        cluster.add_node(&mut sim, i);
+    }
+    for c in 0..3 {
+        cluster.add_client(&mut sim, c, c, 500, 512, Duration::from_secs(30));
+    }
+    const CUT: Duration = Duration::from_secs(3);
+    const HEAL: Duration = Duration::from_secs(15);
+    sim.client("driver", async {
+        tokio::time::sleep(CUT).await;
+        for i in 0..3 {
+            turmoil::partition(host(3), host(i));
+        }
+        tokio::time::sleep(HEAL - CUT).await;
+        for i in 0..3 {
+            turmoil::repair(host(3), host(i));
+        }
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        Ok(())
+    });
+    sim.run().unwrap();
+
+    let observed: Vec<_> = (0..4).map(|i| cluster.observed(i)).collect();
+    let lagging = &observed[3];
+    let others_highest = observed[..3].iter().map(|o| o.highest).min().unwrap();
+    // The partition lasted longer than gc_depth rounds.
+    let at_heal = observed[0]
+        .delivered
+        .iter()
+        .filter(|(r, _, _)| r.0 > 0)
+        .count();
+    assert!(at_heal > 0);
+    assert!(others_highest.0 > 200, "{others_highest}");
+    // Caught up: the lagging node is at the others' round and delivers what they deliver.
+    assert!(
+        lagging.highest.0 + 3 >= others_highest.0,
+        "{} vs {}",
+        lagging.highest,
+        others_highest
+    );
+    let reference = by_round(&observed[0]);
+    let mine = by_round(lagging);
+    let recent: Vec<_> = (others_highest.0 - 60..others_highest.0 - 2)
+        .map(primitives::Round)
+        .collect();
+    for r in &recent {
+        assert_eq!(mine.get(r), reference.get(r), "round {r} differs");
+    }
+    let m = lagging.metrics.clone().unwrap();
+    assert!(m.certificates_synced > 0, "{m:?}");
+    assert_eq!(m.horizon_jumps, 1, "{m:?}");
+    eprintln!("lagging node: {m:?}");
+    assert_causal(lagging, 50);
 }

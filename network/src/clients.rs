@@ -248,11 +248,13 @@ pub struct TransactionClient {
 
 impl TransactionClient {
     /// Connect to the worker at `address`, whose node key must be `node_key`.
+    /// `rng_seed` seeds QUIC's randomness (set it in simulations so runs replay).
     pub async fn connect(
         environment: Environment,
         address: &str,
         node_key: ed25519::PublicKey,
         max_transaction_size: usize,
+        rng_seed: Option<[u8; 32]>,
     ) -> Result<Self, ClientError> {
         let connect_err = |reason: String| ClientError::Connect {
             address: address.to_string(),
@@ -264,9 +266,11 @@ impl TransactionClient {
             QuicClientConfig::try_from(tls).map_err(|e| ClientError::Setup(e.to_string()))?;
         let client_config = quinn::ClientConfig::new(Arc::new(quic));
         let server_config = None;
+        let mut endpoint_config = quinn::EndpointConfig::default();
+        endpoint_config.rng_seed(rng_seed);
         let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
         let endpoint = environment
-            .endpoint(bind, quinn::EndpointConfig::default(), server_config)
+            .endpoint(bind, endpoint_config, server_config)
             .await
             .map_err(|e| ClientError::Setup(e.to_string()))?;
         let addr = environment

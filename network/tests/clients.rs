@@ -35,14 +35,14 @@ async fn clients_submit_and_abusers_are_refused() {
     // A client that checks the wrong node key cannot connect.
     let other = KeyPair::from_seed(&[2; 32]);
     assert!(
-        TransactionClient::connect(Environment::Udp, &address, other.public_key(), 1024)
+        TransactionClient::connect(Environment::Udp, &address, other.public_key(), 1024, None)
             .await
             .is_err()
     );
 
     // An abusive client: one oversized transaction (its own limit is looser).
     let mut abuser =
-        TransactionClient::connect(Environment::Udp, &address, key.public_key(), 1 << 20)
+        TransactionClient::connect(Environment::Udp, &address, key.public_key(), 1 << 20, None)
             .await
             .unwrap();
     abuser.submit(Bytes::from(vec![0u8; 5000])).await.unwrap();
@@ -67,9 +67,10 @@ async fn clients_submit_and_abusers_are_refused() {
     );
 
     // An honest client keeps going, in order.
-    let mut honest = TransactionClient::connect(Environment::Udp, &address, key.public_key(), 1024)
-        .await
-        .unwrap();
+    let mut honest =
+        TransactionClient::connect(Environment::Udp, &address, key.public_key(), 1024, None)
+            .await
+            .unwrap();
     let sender = tokio::spawn(async move {
         for i in 0..1000u32 {
             honest

@@ -20,7 +20,13 @@ impl Primary {
         synced: bool,
     ) -> Result<(), MempoolError> {
         let digest = certificate.digest();
-        if self.dag().contains(&digest) || self.pending.contains_key(&digest) {
+        if self.dag().contains(&digest) {
+            return Ok(());
+        }
+        if synced {
+            MempoolMetrics::add(&self.ctx.metrics.certificates_synced, 1);
+        }
+        if self.pending.contains_key(&digest) {
             return Ok(());
         }
         if certificate.round() <= self.gc_round() {
@@ -39,9 +45,6 @@ impl Primary {
                 self.ctx.metrics.reject(reason);
                 return Ok(());
             }
-        }
-        if synced {
-            MempoolMetrics::add(&self.ctx.metrics.certificates_synced, 1);
         }
         let missing = self.dag().missing_parents(&certificate);
         if !missing.is_empty() {

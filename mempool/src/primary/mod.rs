@@ -99,6 +99,7 @@ pub(crate) struct Primary {
     // Synchronizer.
     requested: BTreeMap<Digest, (Round, Instant)>,
     range_request_due: Option<Instant>,
+    peer_horizons: BTreeMap<NodeId, Round>,
     rng: rand_chacha::ChaCha8Rng,
 }
 
@@ -190,7 +191,25 @@ impl Primary {
                 self.serve_range(from, first, to);
                 Ok(())
             }
+            MempoolMessage::CertificateRange {
+                gc_round,
+                mut certificates,
+            } => {
+                if certificates.len() > 10_000 {
+                    self.ctx.metrics.reject(crate::Rejection::Oversized);
+                    return Ok(());
+                }
+                certificates.sort_by_key(|c| c.round());
+                for c in certificates {
+                    self.on_certificate(c, from, true).await?;
+                }
+                self.note_peer_horizon(from, gc_round).await
+            }
             MempoolMessage::Certificates(mut certificates) => {
+                if certificates.len() > 10_000 {
+                    self.ctx.metrics.reject(crate::Rejection::Oversized);
+                    return Ok(());
+                }
                 certificates.sort_by_key(|c| c.round());
                 for c in certificates {
                     self.on_certificate(c, from, true).await?;

@@ -36,9 +36,24 @@ impl Primary {
         if !(enough || timer || Instant::now() >= self.header_deadline) {
             return Ok(());
         }
+        // Our previous header is replaced now; if it was not certified it never will be
+        // (only we collect its votes), so its batches go into this one.
+        if let Some(last) = &self.last_header {
+            if !self.dag().contains(&last.digest()) {
+                let mut requeued = last.payload.clone();
+                requeued.append(&mut self.payload);
+                self.payload = requeued;
+            }
+        }
         let take = self.payload.len().min(self.ctx.params.max_header_batches);
         let payload: Vec<_> = self.payload.drain(..take).collect();
-        let mut parents = self.parents.clone();
+        // Every certificate of the previous round we hold, not only the first quorum:
+        // late certificates get a parent too.
+        let mut parents: Vec<Digest> = self
+            .dag()
+            .round(self.round.prev())
+            .map(|certs| certs.values().map(|c| c.digest()).collect())
+            .unwrap_or_else(|| self.parents.clone());
         parents.sort();
         let header = Header::new(&self.ctx.key, self.ctx.id, self.round, payload, parents);
         // Persist before it leaves: a restarted node re-sends this header, never another.
@@ -91,24 +106,14 @@ impl Primary {
     }
 
     /// Enter `round` with `parents` (a quorum of certificates of the round before).
+    /// Votes for our last header are still accepted until the next header replaces it.
     pub(super) fn advance_to(&mut self, round: Round, parents: Vec<Digest>) {
         if round <= self.round {
             return;
         }
-        // A header of ours that did not get certified will never be: only we collect
-        // its votes and we stop now. Its batches go into the next header.
-        if let Some(last) = &self.last_header {
-            if last.round == self.round && !self.dag().contains(&last.digest()) {
-                let mut requeued = last.payload.clone();
-                requeued.append(&mut self.payload);
-                self.payload = requeued;
-            }
-        }
         debug!(%round, "advancing round");
         self.round = round;
         self.parents = parents;
-        self.header_deliveries.clear();
-        self.votes = VotesAggregator::default();
         self.ctx.metrics.round.store(round.0, Ordering::Relaxed);
         for shared in &self.ctx.worker_shared {
             shared.round.store(round.0, Ordering::Relaxed);

@@ -71,6 +71,7 @@ impl Primary {
             waiters: BTreeMap::new(),
             requested: BTreeMap::new(),
             range_request_due: None,
+            peer_horizons: BTreeMap::new(),
             rng,
             ctx,
         };
@@ -106,6 +107,11 @@ impl Primary {
     /// Consensus committed up to `committed`: drop everything `gc_depth` rounds below it.
     pub(super) async fn collect_garbage(&mut self, committed: Round) -> Result<(), MempoolError> {
         let gc_round = Round(committed.0.saturating_sub(self.ctx.params.gc_depth));
+        self.move_horizon(gc_round).await
+    }
+
+    /// Drop every round at or below `gc_round`, from memory and from the store.
+    pub(super) async fn move_horizon(&mut self, gc_round: Round) -> Result<(), MempoolError> {
         if gc_round <= self.gc_round() {
             return Ok(());
         }
@@ -135,8 +141,15 @@ impl Primary {
         self.certificate_deliveries = self.certificate_deliveries.split_off(&gc_round.next());
         // Requests for certificates now below the horizon are moot.
         self.requested.retain(|_, (round, _)| *round > gc_round);
-        for worker in &self.ctx.workers {
-            let _ = worker.send(WorkerCommand::Cleanup(gc_round)).await;
+        for (index, worker) in self.ctx.workers.iter().enumerate() {
+            let keep: Vec<Digest> = self
+                .payload
+                .iter()
+                .chain(self.last_header.iter().flat_map(|h| h.payload.iter()))
+                .filter(|(_, w)| w.0 as usize == index)
+                .map(|(d, _)| *d)
+                .collect();
+            let _ = worker.send(WorkerCommand::Cleanup(gc_round, keep)).await;
         }
         Ok(())
     }

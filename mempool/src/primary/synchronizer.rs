@@ -142,10 +142,68 @@ impl Primary {
             out.truncate(MAX_REPLY);
             out
         };
-        if !found.is_empty() {
-            self.ctx
-                .out
-                .send(to_node, &MempoolMessage::Certificates(found));
+        let gc_round = self.gc_round();
+        self.ctx.out.send(
+            to_node,
+            &MempoolMessage::CertificateRange {
+                gc_round,
+                certificates: found,
+            },
+        );
+    }
+
+    /// A peer told us how far it has garbage-collected. Once members holding at least
+    /// f+1 weight (so at least one honest member) report a horizon above everything we
+    /// hold, the history below it cannot be fetched from them: move our own horizon up
+    /// to the highest such report so that certificates above it can be accepted. The
+    /// skipped rounds were committed by the others; consensus catches up on them
+    /// separately.
+    pub(super) async fn note_peer_horizon(
+        &mut self,
+        from: NodeId,
+        gc_round: Round,
+    ) -> Result<(), crate::MempoolError> {
+        let entry = self.peer_horizons.entry(from).or_default();
+        *entry = (*entry).max(gc_round);
+        let mut claims: Vec<(Round, NodeId)> =
+            self.peer_horizons.iter().map(|(n, r)| (*r, *n)).collect();
+        claims.sort_by(|a, b| b.cmp(a));
+        let mut weight = primitives::Weight(0);
+        let mut horizon = None;
+        for (round, node) in claims {
+            weight += self.ctx.committee.weight(node);
+            if weight >= self.ctx.committee.validity_threshold() {
+                horizon = Some(round);
+                break;
+            }
         }
+        let Some(horizon) = horizon else {
+            return Ok(());
+        };
+        if horizon <= self.gc_round() || self.dag().highest_round() >= horizon {
+            return Ok(());
+        }
+        tracing::info!(%horizon, "behind the committee's garbage-collection horizon: skipping to it");
+        self.move_horizon(horizon).await?;
+        crate::metrics::MempoolMetrics::add(&self.ctx.metrics.horizon_jumps, 1);
+        // Certificates that waited for parents below the new horizon may now go in.
+        let mut ready: Vec<Certificate> = Vec::new();
+        let dag = self.ctx.dag.clone();
+        {
+            let dag = dag.read().unwrap_or_else(|e| e.into_inner());
+            for p in self.pending.values_mut() {
+                p.missing = dag.missing_parents(&p.certificate);
+                if p.missing.is_empty() {
+                    ready.push(p.certificate.clone());
+                }
+            }
+        }
+        ready.sort_by_key(|c| c.round());
+        for c in ready {
+            self.pending.remove(&c.digest());
+            let me = self.ctx.id;
+            Box::pin(self.on_certificate(c, me, false)).await?;
+        }
+        Ok(())
     }
 }

@@ -54,9 +54,9 @@ impl Primary {
             self.ctx.metrics.reject(Rejection::UnexpectedVote);
             return Ok(());
         }
-        if vote.round < header.round || header.round < self.round {
-            // A late vote for a header of an earlier round: that header's batches were
-            // re-queued when we left its round, so it must never be certified now.
+        if vote.round < header.round {
+            // A late vote for a header we already replaced (and whose batches went into
+            // the next one): it must never be certified now.
             return Ok(());
         }
         if vote.round != header.round || vote.header != header.digest() {

@@ -84,7 +84,10 @@ impl BatchMaker {
             worker: self.worker,
             batch: bytes,
         };
-        let deliveries = self.out.broadcast_reliable(&self.out.others(), &message);
+        let deliveries = self
+            .out
+            .broadcast_reliable_wait(&self.out.others(), &message)
+            .await;
         let quorum = self.committee.quorum_threshold();
         let own = self.committee.weight(self.out.me());
         let committee = self.committee.clone();

@@ -71,7 +71,7 @@ impl WorkerHandler {
                         }
                         self.request(target, missing);
                     }
-                    Some(WorkerCommand::Cleanup(gc_round)) => self.cleanup(gc_round)?,
+                    Some(WorkerCommand::Cleanup(gc_round, keep)) => self.cleanup(gc_round, keep)?,
                     None => return Ok(()),
                 },
                 message = messages.recv() => match message {
@@ -197,8 +197,16 @@ impl WorkerHandler {
         }
     }
 
-    fn cleanup(&self, gc_round: primitives::Round) -> Result<(), MempoolError> {
-        let old = self.shared.take_below(gc_round);
+    fn cleanup(&self, gc_round: primitives::Round, keep: Vec<Digest>) -> Result<(), MempoolError> {
+        let mut old = self.shared.take_below(gc_round);
+        let tag = self.shared.tag();
+        old.retain(|d| {
+            let kept = keep.contains(d);
+            if kept {
+                self.shared.remember(tag, *d);
+            }
+            !kept
+        });
         if old.is_empty() {
             return Ok(());
         }

@@ -26,8 +26,9 @@ pub(crate) enum WorkerEvent {
 pub(crate) enum WorkerCommand {
     /// Fetch these batches, first from `target`.
     Synchronize(Vec<Digest>, NodeId),
-    /// Delete batches stored before `gc_round`.
-    Cleanup(Round),
+    /// Delete batches stored before `gc_round`, except those listed (batches still
+    /// waiting to be put in one of our headers).
+    Cleanup(Round, Vec<Digest>),
 }
 
 /// The store key of a batch: worker index then digest.

@@ -135,6 +135,10 @@ impl Cluster {
             .clone();
         let submitted = self.submitted.clone();
         let max = self.parameters.mempool.max_transaction_size;
+        let mut rng_seed = [0u8; 32];
+        rng_seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+        rng_seed[8..16].copy_from_slice(&(id as u64).to_le_bytes());
+        rng_seed[16] = 0xcc;
         sim.client(format!("client{id}"), async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let mut client = TransactionClient::connect(
@@ -142,6 +146,7 @@ impl Cluster {
                 &member.workers[0].transactions,
                 member.public_key,
                 max,
+                Some(rng_seed),
             )
             .await?;
             let tick = Duration::from_millis(10);
