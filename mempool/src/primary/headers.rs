@@ -29,10 +29,13 @@ impl Primary {
             .ok_or(Rejection::UnknownAuthor)?;
         let gc_round = self.gc_round();
         // Parents must still be checkable: the previous round is above the horizon.
-        if header.round == Round(0) || (header.round.prev() <= gc_round && header.round != Round(1))
+        if header.round == Round(0)
+            || header.round <= gc_round
+            || (header.round.prev() <= gc_round && header.round.prev() != Round(0))
         {
             return Err(Rejection::TooOld);
         }
+
         if header.round.0
             > self
                 .round
