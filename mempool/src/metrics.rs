@@ -1,8 +1,72 @@
 //! Counters of the mempool, declared once here.
 
 use crate::error::Rejection;
+use primitives::Digest;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::time::Instant;
+
+/// Most own batches whose seal time is remembered at once.
+const MAX_TRACKED_BATCHES: usize = 100_000;
+
+/// Time from sealing an own batch to inserting the certificate that carries it.
+#[derive(Debug)]
+pub struct BatchLatency {
+    sealed: Mutex<HashMap<Digest, Instant>>,
+    histogram: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+}
+
+impl Default for BatchLatency {
+    fn default() -> Self {
+        BatchLatency {
+            sealed: Mutex::new(HashMap::new()),
+            // Microseconds, 3 significant digits, up to an hour (valid bounds: never None).
+            histogram: Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).ok(),
+            ),
+        }
+    }
+}
+
+impl BatchLatency {
+    pub(crate) fn sealed(&self, digest: Digest) {
+        if let Ok(mut sealed) = self.sealed.lock() {
+            if sealed.len() < MAX_TRACKED_BATCHES {
+                sealed.insert(digest, Instant::now());
+            }
+        }
+    }
+
+    pub(crate) fn certified(&self, digest: &Digest) {
+        let Some(at) = self.sealed.lock().ok().and_then(|mut s| s.remove(digest)) else {
+            return;
+        };
+        let micros = at.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        if let Ok(mut guard) = self.histogram.lock() {
+            if let Some(h) = guard.as_mut() {
+                let _ = h.record(micros.max(1));
+            }
+        }
+    }
+
+    /// Forget batches sealed more than `older_than` ago (never certified).
+    pub(crate) fn forget_older_than(&self, older_than: std::time::Duration) {
+        if let Ok(mut sealed) = self.sealed.lock() {
+            sealed.retain(|_, at| at.elapsed() < older_than);
+        }
+    }
+
+    /// A copy of the histogram (microseconds) and reset it.
+    pub fn take(&self) -> Option<hdrhistogram::Histogram<u64>> {
+        let mut guard = self.histogram.lock().ok()?;
+        let h = guard.as_mut()?;
+        let copy = h.clone();
+        h.reset();
+        Some(copy)
+    }
+}
 
 /// The mempool's counters.
 #[derive(Debug, Default)]
@@ -37,6 +101,8 @@ pub struct MempoolMetrics {
     pub horizon_jumps: AtomicU64,
     /// The primary's current round.
     pub round: AtomicU64,
+    /// Seal-to-certificate latency of this node's own batches.
+    pub batch_latency: BatchLatency,
     rejections: [AtomicU64; Rejection::ALL.len()],
 }
 

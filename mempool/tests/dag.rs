@@ -108,3 +108,39 @@ fn a_node_partitioned_past_the_gc_horizon_catches_up_after_healing() {
     eprintln!("lagging node: {m:?}");
     assert_causal(lagging, 50);
 }
+
+#[test]
+fn two_workers_per_node_shard_the_load_and_certify_everything() {
+    let cluster = Cluster::with_workers(4, 2, 6, parameters());
+    let mut sim = cluster.builder(Duration::from_secs(30)).build();
+    for i in 0..4 {
+        cluster.add_node(&mut sim, i);
+        for w in 0..2 {
+            cluster.add_client_to_worker(
+                &mut sim,
+                2 * i + w,
+                i,
+                w,
+                500,
+                512,
+                Duration::from_secs(10),
+            );
+        }
+    }
+    sim.client("driver", async {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        Ok(())
+    });
+    sim.run().unwrap();
+    let submitted = cluster.submitted.lock().unwrap().clone();
+    for i in 0..4 {
+        let o = cluster.observed(i);
+        let missing = submitted.difference(&o.transactions).count();
+        assert_eq!(
+            missing,
+            0,
+            "node {i} misses {missing} of {}",
+            submitted.len()
+        );
+    }
+}

@@ -88,6 +88,12 @@ impl Primary {
                 codec::encode(&certificate)?.into(),
             )])?;
             self.dag_mut().insert(certificate.clone());
+            if certificate.author() == self.ctx.id {
+                for (batch, _) in &certificate.header.payload {
+                    self.ctx.metrics.batch_latency.certified(batch);
+                }
+            }
+
             self.requested.remove(&digest);
             self.fetch_payload(&certificate);
             let round = certificate.round();

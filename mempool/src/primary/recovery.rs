@@ -130,6 +130,11 @@ impl Primary {
             &self.ctx.metrics.certificates_collected,
             removed.len() as u64,
         );
+        self.ctx
+            .metrics
+            .batch_latency
+            .forget_older_than(std::time::Duration::from_secs(600));
+
         self.pending.retain(|_, p| p.certificate.round() > gc_round);
         let pending = &self.pending;
         self.waiters.retain(|_, children| {

@@ -76,7 +76,9 @@ impl BatchMaker {
             stored_value(tag, &bytes),
         )])?;
         self.shared.remember(tag, digest);
+        self.metrics.batch_latency.sealed(digest);
         MempoolMetrics::add(&self.metrics.batches_sealed, 1);
+
         MempoolMetrics::add(&self.metrics.transactions_sealed, count);
         debug!(%digest, txs = count, bytes = bytes.len(), "sealed batch");
 

@@ -60,9 +60,14 @@ pub fn parameters() -> Parameters {
 
 impl Cluster {
     pub fn new(n: usize, seed: u64, parameters: Parameters) -> Self {
+        Self::with_workers(n, 1, seed, parameters)
+    }
+
+    pub fn with_workers(n: usize, workers: usize, seed: u64, parameters: Parameters) -> Self {
         let hosts: Vec<String> = (0..n).map(host).collect();
         let (committee, keys) =
-            Committee::generate(n, 1, &hosts, PRIMARY_PORT, Some(seed)).unwrap();
+            Committee::generate(n, workers, &hosts, PRIMARY_PORT, Some(seed)).unwrap();
+
         Cluster {
             committee: Arc::new(committee),
             keys,
@@ -128,6 +133,21 @@ impl Cluster {
         size: usize,
         stop: Duration,
     ) {
+        self.add_client_to_worker(sim, id, target, 0, rate, size, stop)
+    }
+
+    /// Like [`Cluster::add_client`], to worker `worker` of node `target`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_client_to_worker(
+        &self,
+        sim: &mut turmoil::Sim<'_>,
+        id: usize,
+        target: usize,
+        worker: usize,
+        rate: u64,
+        size: usize,
+        stop: Duration,
+    ) {
         let member = self
             .committee
             .member(NodeId(target as u16))
@@ -143,7 +163,7 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let mut client = TransactionClient::connect(
                 Environment::Turmoil,
-                &member.workers[0].transactions,
+                &member.workers[worker].transactions,
                 member.public_key,
                 max,
                 Some(rng_seed),
