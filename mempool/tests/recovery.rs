@@ -88,14 +88,17 @@ fn rounds_stay_bounded(rounds: u64) {
         cluster.add_node(&mut sim, i);
         cluster.add_client(&mut sim, i, i, 200, 256, duration);
     }
-    while cluster.observed(0).highest.0 < rounds {
+    // Read the round without cloning everything observed (that grows with the run).
+    let highest = |c: &Cluster| c.observed[0].lock().unwrap().highest.0;
+    while highest(&cluster) < rounds {
         assert!(
             sim.elapsed() < duration,
             "only {} rounds",
-            cluster.observed(0).highest
+            highest(&cluster)
         );
         sim.step().unwrap();
     }
+
     for i in 0..4 {
         let o = cluster.observed(i);
         // At most gc_depth + a few rounds of 4 certificates (plus genesis until the first GC).
@@ -115,6 +118,10 @@ fn rounds_stay_bounded(rounds: u64) {
             o.peak_stored_batches <= 4 * 4 * (gc_depth as usize + 10),
             "node {i}: {} batches",
             o.peak_stored_batches
+        );
+        eprintln!(
+            "node {i}: peak DAG {}, stored certificates {}, stored batches {}, unavailable {}",
+            o.peak_dag, o.peak_stored_certificates, o.peak_stored_batches, o.unavailable
         );
         let m = o.metrics.unwrap();
         assert!(m.certificates_collected > 3 * rounds, "{m:?}");

@@ -49,7 +49,8 @@ impl WorkerHandler {
     ) -> Result<(), MempoolError> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.rng_seed);
         // Batches being fetched: digest -> when to ask again.
-        let mut pending: BTreeMap<Digest, Instant> = BTreeMap::new();
+        // Batches being fetched: digest -> (round tag when asked, when to ask again).
+        let mut pending: BTreeMap<Digest, (primitives::Round, Instant)> = BTreeMap::new();
         let mut retry = tokio::time::interval(self.sync_retry_delay);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -66,12 +67,16 @@ impl WorkerHandler {
                         }
                         for d in &missing {
                             if pending.len() < MAX_PENDING_SYNC {
-                                pending.insert(*d, Instant::now() + self.sync_retry_delay);
+                                pending.insert(*d, (self.shared.tag(), Instant::now() + self.sync_retry_delay));
                             }
                         }
                         self.request(target, missing);
                     }
-                    Some(WorkerCommand::Cleanup(gc_round, keep)) => self.cleanup(gc_round, keep)?,
+                    Some(WorkerCommand::Cleanup(gc_round, keep)) => {
+                        // Batches asked for before the horizon are no longer needed.
+                        pending.retain(|_, (tag, _)| *tag >= gc_round);
+                        self.cleanup(gc_round, keep)?;
+                    }
                     None => return Ok(()),
                 },
                 message = messages.recv() => match message {
@@ -95,7 +100,7 @@ impl WorkerHandler {
                     let now = Instant::now();
                     let due: Vec<Digest> = pending
                         .iter()
-                        .filter(|(d, at)| **at <= now && !self.has(d))
+                        .filter(|(d, (_, at))| *at <= now && !self.has(d))
                         .map(|(d, _)| *d)
                         .collect();
                     pending.retain(|d, _| !self.has(d));
@@ -108,7 +113,9 @@ impl WorkerHandler {
                         self.request(peer, due.clone());
                     }
                     for d in due {
-                        pending.insert(d, now + self.sync_retry_delay);
+                        if let Some(entry) = pending.get_mut(&d) {
+                            entry.1 = now + self.sync_retry_delay;
+                        }
                     }
                 }
             }

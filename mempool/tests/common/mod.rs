@@ -35,6 +35,8 @@ pub struct Observed {
     pub metrics: Option<mempool::MetricsSnapshot>,
     /// Evidence of equivocation seen.
     pub equivocations: usize,
+    /// Delivered certificates whose batches could not be read before GC.
+    pub unavailable: usize,
 }
 
 pub struct Cluster {
@@ -284,6 +286,11 @@ pub async fn consume(
             }
             _ = tick.tick() => {}
         }
+        // Batches of certificates below the horizon may be gone for good.
+        let gc_round = handle.with_dag(|d| d.gc_round());
+        let before = waiting.len();
+        waiting.retain(|c| c.round() > gc_round);
+        observed.lock().unwrap().unavailable += before - waiting.len();
         waiting.retain(|c| match handle.batches(c) {
             Ok(batches) => {
                 let mut o = observed.lock().unwrap();
