@@ -82,7 +82,7 @@ impl Primary {
             if self.dag().contains(&digest) {
                 continue;
             }
-            self.ctx.store.write(vec![StoreOp::Put(
+            self.ctx.store.write_relaxed(vec![StoreOp::Put(
                 Table::Certificates,
                 digest.as_bytes().to_vec(),
                 codec::encode(&certificate)?.into(),

@@ -125,7 +125,7 @@ impl Primary {
             GC_ROUND.to_vec(),
             codec::encode(&gc_round)?.into(),
         ));
-        self.ctx.store.write(ops)?;
+        self.ctx.store.write_relaxed(ops)?;
         MempoolMetrics::add(
             &self.ctx.metrics.certificates_collected,
             removed.len() as u64,

@@ -7,7 +7,7 @@
 
 use super::{Store, StoreError, StoreOp, Table};
 use bytes::Bytes;
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
@@ -47,9 +47,11 @@ impl DiskStore {
     }
 }
 
-impl Store for DiskStore {
-    fn write(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+impl DiskStore {
+    fn commit(&self, ops: Vec<StoreOp>, durability: Durability) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(backend)?;
+        txn.set_durability(durability);
+
         for op in &ops {
             match op {
                 StoreOp::Put(table, key, value) => {
@@ -63,6 +65,16 @@ impl Store for DiskStore {
             }
         }
         txn.commit().map_err(backend)
+    }
+}
+
+impl Store for DiskStore {
+    fn write(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
+        self.commit(ops, Durability::Immediate)
+    }
+
+    fn write_relaxed(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
+        self.commit(ops, Durability::None)
     }
 
     fn read(&self, table: Table, key: &[u8]) -> Result<Option<Bytes>, StoreError> {

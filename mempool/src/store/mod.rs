@@ -59,6 +59,14 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Apply `ops` atomically; when this returns Ok they survive a crash.
     fn write(&self, ops: Vec<StoreOp>) -> Result<(), StoreError>;
+    /// Apply `ops` atomically, without waiting for them to reach stable storage: a crash
+    /// may lose them (never partially), and a later [`Store::write`] makes them durable
+    /// too. For data that can be fetched again from peers (batches, certificates) and
+    /// for garbage collection.
+    fn write_relaxed(&self, ops: Vec<StoreOp>) -> Result<(), StoreError> {
+        self.write(ops)
+    }
+
     /// Read one value.
     fn read(&self, table: Table, key: &[u8]) -> Result<Option<Bytes>, StoreError>;
     /// Whether a key is present.

@@ -70,7 +70,7 @@ impl BatchMaker {
         let bytes: Bytes = encode_batch(&Batch { transactions })?.into();
         let digest = Digest::of(&bytes);
         let tag = self.shared.tag();
-        self.store.write(vec![StoreOp::Put(
+        self.store.write_relaxed(vec![StoreOp::Put(
             Table::Batches,
             batch_key(self.worker, &digest),
             stored_value(tag, &bytes),

@@ -165,7 +165,7 @@ impl WorkerHandler {
         let digest = Digest::of(&batch);
         if !self.has(&digest) {
             let tag = self.shared.tag();
-            self.store.write(vec![StoreOp::Put(
+            self.store.write_relaxed(vec![StoreOp::Put(
                 Table::Batches,
                 batch_key(self.worker, &digest),
                 stored_value(tag, &batch),
@@ -222,7 +222,7 @@ impl WorkerHandler {
             .iter()
             .map(|d| StoreOp::Delete(Table::Batches, batch_key(self.worker, d)))
             .collect();
-        self.store.write(ops)?;
+        self.store.write_relaxed(ops)?;
         Ok(())
     }
 }
