@@ -23,6 +23,12 @@ use tracing::{error, Instrument};
 
 /// Capacity of the internal queues between the router, the primary and the workers.
 const QUEUE: usize = 10_000;
+/// Peer messages (mostly batches, up to `batch_size` each) a worker may have waiting.
+/// Beyond this the router refuses batches and their senders retry later, so a slow
+/// worker pushes back on its peers instead of growing memory or blocking the primary.
+const WORKER_QUEUE: usize = 64;
+/// Own batches per worker that may await their quorum at once.
+const MAX_AWAITING_QUORUM: usize = 16;
 
 /// What a node's mempool is built from.
 pub struct MempoolConfig {
@@ -211,7 +217,7 @@ impl Mempool {
             let shared = Arc::new(WorkerShared::default());
             worker::recover_index(store.as_ref(), worker, &shared)?;
             let (tx_tx, tx_rx) = mpsc::channel(QUEUE);
-            let (msg_tx, msg_rx) = mpsc::channel(QUEUE);
+            let (msg_tx, msg_rx) = mpsc::channel(WORKER_QUEUE);
             let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
             let bind: SocketAddr = ([0, 0, 0, 0], port_of(&addresses.transactions)?).into();
             let mut quic_seed = [0u8; 32];
@@ -244,6 +250,7 @@ impl Mempool {
                 shared: shared.clone(),
                 primary: event_tx.clone(),
                 metrics: metrics.clone(),
+                awaiting_quorum: Arc::new(tokio::sync::Semaphore::new(MAX_AWAITING_QUORUM)),
             };
             tasks.push(spawn_logged(maker.run(tx_rx), span.clone()));
             let handler = WorkerHandler {
@@ -368,8 +375,15 @@ impl Router {
                 }
                 _ => &self.primary,
             };
-            if target.send((incoming, message)).await.is_err() {
-                return;
+            // Never wait on one component: a full queue refuses the message (a reliable
+            // sender retries after its backoff; best effort is dropped) and is counted.
+            match target.try_send((incoming, message)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full((incoming, _))) => {
+                    self.metrics.reject(Rejection::BufferFull);
+                    incoming.reject();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
         }
     }

@@ -144,3 +144,40 @@ fn two_workers_per_node_shard_the_load_and_certify_everything() {
         );
     }
 }
+
+#[test]
+fn bls_aggregate_certificates_work_end_to_end() {
+    let mut p = parameters();
+    p.signature_scheme = primitives::crypto::SignatureScheme::Bls;
+    let cluster = Cluster::new(4, 7, p);
+    let mut sim = cluster.builder(Duration::from_secs(20)).build();
+    for i in 0..4 {
+        cluster.add_node(&mut sim, i);
+        cluster.add_client(&mut sim, i, i, 200, 512, Duration::from_secs(5));
+    }
+    sim.client("driver", async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(())
+    });
+    sim.run().unwrap();
+    let submitted = cluster.submitted.lock().unwrap().clone();
+    let reference = by_round(&cluster.observed(0));
+    for i in 0..4 {
+        let o = cluster.observed(i);
+        assert!(o.highest.0 > 50, "node {i}: {}", o.highest);
+        assert_eq!(submitted.difference(&o.transactions).count(), 0, "node {i}");
+        let mine = by_round(&o);
+        for r in 1..o.highest.0.min(reference.keys().last().unwrap().0) - 2 {
+            let r = primitives::Round(r);
+            assert_eq!(mine.get(&r), reference.get(&r));
+        }
+        let m = o.metrics.unwrap();
+        assert!(
+            m.rejections.is_empty()
+                || m.rejections
+                    .iter()
+                    .all(|(r, _)| *r == mempool::Rejection::StaleHeader),
+            "{m:?}"
+        );
+    }
+}

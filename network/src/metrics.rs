@@ -30,11 +30,13 @@ pub enum DropReason {
     HandshakeFailed,
     /// Connection: an outgoing connection attempt failed.
     ConnectFailed,
+    /// Incoming: the application refused a reliable message (overloaded); the sender retries.
+    Refused,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::QueueFull,
         DropReason::OversizedSend,
         DropReason::ConnectionLost,
@@ -46,6 +48,7 @@ impl DropReason {
         DropReason::UnknownPeer,
         DropReason::HandshakeFailed,
         DropReason::ConnectFailed,
+        DropReason::Refused,
     ];
 
     fn index(self) -> usize {

@@ -22,8 +22,9 @@ pub struct Incoming {
     pub from: NodeId,
     /// The frame's payload, not yet decoded.
     pub payload: Bytes,
-    /// Fires the acknowledgement of a reliable message when dropped.
-    pub(crate) ack: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Fires the acknowledgement of a reliable message when dropped (`true`), or a
+    /// refusal (`false`, from [`Incoming::reject`]).
+    pub(crate) ack: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 impl Incoming {
@@ -44,9 +45,18 @@ impl Incoming {
     /// Acknowledge now and keep the payload (same as dropping the message).
     pub fn processed(mut self) -> (NodeId, Bytes) {
         if let Some(ack) = self.ack.take() {
-            let _ = ack.send(());
+            let _ = ack.send(true);
         }
         (self.from, std::mem::take(&mut self.payload))
+    }
+
+    /// Refuse the message without handling it (this node is overloaded): a reliable
+    /// sender is told so and sends it again after its backoff delay; a best-effort
+    /// message is simply dropped. This is how a node pushes back on bulk traffic.
+    pub fn reject(mut self) {
+        if let Some(ack) = self.ack.take() {
+            let _ = ack.send(false);
+        }
     }
 }
 
@@ -185,8 +195,13 @@ impl Inbound {
             self.metrics.record_drop(DropReason::InboundClosed, 1);
             return;
         }
-        // Sent or dropped both mean the application is done with it.
-        let _ = ack_rx.await;
+        // Dropped (Err) or acknowledged means the application is done with it; a
+        // refusal resets the stream so that the sender retries later.
+        if let Ok(false) = ack_rx.await {
+            self.metrics.record_drop(DropReason::Refused, 1);
+            let _ = send.reset(3u32.into());
+            return;
+        }
         if send.write_all(&[1]).await.is_ok() {
             let _ = send.finish();
             // Keep the stream alive until the ack has left (or the peer went away).

@@ -211,20 +211,31 @@ impl Sender {
             let inbound = self.inner.own_inbound.clone();
             let metrics = self.inner.metrics.clone();
             let cancel = token.clone();
+            let retry = self.inner.parameters.retry_min_delay();
             tokio::spawn(async move {
-                let (ack_tx, ack_rx) = oneshot::channel();
-                let incoming = Incoming {
-                    from: to,
-                    payload,
-                    ack: Some(ack_tx),
-                };
-                tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => metrics.record_drop(DropReason::Cancelled, 1),
-                    sent = inbound.send(incoming) => {
-                        if sent.is_ok() {
-                            let _ = ack_rx.await;
+                loop {
+                    let (ack_tx, ack_rx) = oneshot::channel();
+                    let incoming = Incoming {
+                        from: to,
+                        payload: payload.clone(),
+                        ack: Some(ack_tx),
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => {
+                            metrics.record_drop(DropReason::Cancelled, 1);
+                            return;
+                        }
+                        sent = inbound.send(incoming) => {
+                            if sent.is_err() {
+                                return;
+                            }
+                            if let Ok(false) = ack_rx.await {
+                                tokio::time::sleep(retry).await;
+                                continue;
+                            }
                             let _ = done_tx.send(());
+                            return;
                         }
                     }
                 }
@@ -268,8 +279,11 @@ impl Sender {
                 });
             }
             tokio::spawn(async move {
-                let _ = ack_rx.await;
-                let _ = done_tx.send(());
+                // A refused self-delivery is not retried here: callers of the non-waiting
+                // variant accept loss under overload.
+                if !matches!(ack_rx.await, Ok(false)) {
+                    let _ = done_tx.send(());
+                }
             });
             return Ok(Delivery::new(done_rx, token));
         }

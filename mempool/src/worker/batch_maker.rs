@@ -27,6 +27,9 @@ pub(crate) struct BatchMaker {
     pub(crate) shared: Arc<WorkerShared>,
     pub(crate) primary: mpsc::Sender<WorkerEvent>,
     pub(crate) metrics: Arc<MempoolMetrics>,
+    /// Batches that may await their quorum at once; sealing waits beyond that, which
+    /// backs up into the client connections (QUIC flow control) instead of memory.
+    pub(crate) awaiting_quorum: Arc<tokio::sync::Semaphore>,
 }
 
 impl BatchMaker {
@@ -67,6 +70,9 @@ impl BatchMaker {
 
     async fn seal(&self, transactions: Vec<Bytes>) -> Result<(), MempoolError> {
         let count = transactions.len() as u64;
+        let Ok(slot) = self.awaiting_quorum.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let bytes: Bytes = encode_batch(&Batch { transactions })?.into();
         let digest = Digest::of(&bytes);
         let tag = self.shared.tag();
@@ -112,6 +118,7 @@ impl BatchMaker {
                     .await
                     .is_ok();
             }
+            let mut slot = Some(slot);
             while !reported {
                 match pending.next().await {
                     Some(Ok(peer)) => {
@@ -120,6 +127,7 @@ impl BatchMaker {
                             MempoolMetrics::add(&metrics.batches_certified_available, 1);
                             let _ = primary.send(WorkerEvent::OwnBatch(digest, worker)).await;
                             reported = true;
+                            slot.take();
                         }
                     }
                     Some(Err(_)) => {}
