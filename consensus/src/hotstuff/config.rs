@@ -1,0 +1,66 @@
+//! HotStuff parameters.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Which chain of quorum certificates commits a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitRule {
+    /// Chained HotStuff (Yin et al., PODC 2019): a block commits when it heads three
+    /// blocks of consecutive views, each certified.
+    #[default]
+    ThreeChain,
+    /// The two-chain rule of Jolteon / DiemBFT v4 / HotStuff-2: a block commits when it
+    /// and its certified child have consecutive views. Needs the timeout-certificate
+    /// voting rule, which this core applies in both modes.
+    TwoChain,
+}
+
+/// HotStuff configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Commit rule. Default: three-chain.
+    pub commit_rule: CommitRule,
+    /// Base view timeout. Default 1,000 ms (the Narwhal benchmark's consensus timeout).
+    pub timeout_ms: u64,
+    /// Multiplier per consecutive timed-out view. Default 2.
+    pub timeout_backoff: f64,
+    /// Cap on the view timeout. Default 60,000 ms.
+    pub max_timeout_ms: u64,
+    /// Most DAG certificate digests one block carries. Default 1,000.
+    pub max_block_payload: usize,
+    /// Consecutive views each leader keeps before the next takes over (round-robin in
+    /// id order). Default 2. With one view per leader and votes sent to the next view's
+    /// leader, a crashed member makes every view it leads *and the view before it*
+    /// fail; in a committee of 4 with one crashed member that leaves at most two
+    /// consecutive certified views, so the three-chain rule (which needs three) would
+    /// never commit again. Two views per leader leaves runs of five.
+    pub views_per_leader: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            commit_rule: CommitRule::ThreeChain,
+            timeout_ms: 1_000,
+            timeout_backoff: 2.0,
+            max_timeout_ms: 60_000,
+            max_block_payload: 1_000,
+            views_per_leader: 2,
+        }
+    }
+}
+
+impl Config {
+    /// The timeout of a view entered after `consecutive` timed-out views.
+    pub fn view_timeout(&self, consecutive: u32) -> Duration {
+        let factor = self
+            .timeout_backoff
+            .max(1.0)
+            .powi(consecutive.min(64) as i32);
+        let ms = (self.timeout_ms as f64 * factor).min(self.max_timeout_ms as f64);
+        Duration::from_millis(ms as u64)
+    }
+}

@@ -1,0 +1,573 @@
+//! The HotStuff state machine.
+
+use super::config::{CommitRule, Config};
+use super::messages::{genesis_digest, leader, Block, Message, Qc, Tc, Timeout, Vote};
+use crate::core::{Action, Core, Event, TimerId};
+use primitives::crypto::{KeyPair, PartialSignature, QuorumCertificate, SignatureScheme};
+use primitives::{codec, Committee, Digest, NodeId, Round, View, Weight};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Most DAG certificate digests remembered as available.
+const MAX_KNOWN: usize = 200_000;
+/// Most proposals waiting for a parent or payload.
+const MAX_WAITING: usize = 1_000;
+
+/// What must survive a restart for HotStuff to stay safe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SafetyState {
+    /// The highest view this replica voted or timed out in.
+    pub last_voted_view: View,
+    /// The lock (three-chain rule).
+    pub locked_qc: Qc,
+    /// The highest QC seen.
+    pub high_qc: Qc,
+}
+
+impl Default for SafetyState {
+    fn default() -> Self {
+        SafetyState {
+            last_voted_view: View(0),
+            locked_qc: Qc::genesis(),
+            high_qc: Qc::genesis(),
+        }
+    }
+}
+
+/// A chained HotStuff replica. See the module documentation for its rules.
+pub struct HotStuff {
+    id: NodeId,
+    committee: Arc<Committee>,
+    keys: KeyPair,
+    scheme: SignatureScheme,
+    config: Config,
+    safety: SafetyState,
+    view: View,
+    high_tc: Option<Tc>,
+    consecutive_timeouts: u32,
+    timed_out_view: View,
+    last_proposed_view: View,
+    blocks: BTreeMap<Digest, Block>,
+    last_committed: (Digest, View),
+    pending_commit: Option<Digest>,
+    votes: BTreeMap<(View, Digest), (BTreeMap<NodeId, PartialSignature>, Weight)>,
+    timeouts: BTreeMap<View, BTreeMap<NodeId, Timeout>>,
+    tc_sent: View,
+    /// DAG certificates available locally, by round (for bounded memory).
+    known: BTreeMap<Digest, Round>,
+    /// Certificates seen but not yet carried by any block, in arrival order.
+    pending: VecDeque<Digest>,
+    carried: BTreeSet<Digest>,
+    /// Proposals waiting for something (a block or certificate digest).
+    waiting: BTreeMap<Digest, Vec<Block>>,
+}
+
+impl HotStuff {
+    /// A replica, optionally restored from the last [`Action::Persist`] state.
+    pub fn new(
+        id: NodeId,
+        committee: Arc<Committee>,
+        keys: KeyPair,
+        scheme: SignatureScheme,
+        config: Config,
+        persisted: Option<&[u8]>,
+    ) -> Self {
+        let safety = persisted
+            .and_then(|bytes| codec::decode::<SafetyState>(bytes, 1 << 20).ok())
+            .unwrap_or_default();
+        HotStuff {
+            id,
+            committee,
+            keys,
+            scheme,
+            config,
+            view: View(0),
+            high_tc: None,
+            consecutive_timeouts: 0,
+            timed_out_view: View(0),
+            last_proposed_view: View(0),
+            blocks: BTreeMap::new(),
+            last_committed: (genesis_digest(), View(0)),
+            pending_commit: None,
+            votes: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            tc_sent: View(0),
+            known: BTreeMap::new(),
+            pending: VecDeque::new(),
+            carried: BTreeSet::new(),
+            waiting: BTreeMap::new(),
+            safety,
+        }
+    }
+
+    /// The current view.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// The persisted safety state.
+    pub fn safety(&self) -> &SafetyState {
+        &self.safety
+    }
+
+    /// The last committed block and its view.
+    pub fn last_committed(&self) -> (Digest, View) {
+        self.last_committed
+    }
+
+    fn leader_of(&self, view: View) -> NodeId {
+        leader(&self.committee, view, self.config.views_per_leader)
+    }
+
+    fn persist(&self, out: &mut Vec<Action<Message>>) {
+        if let Ok(state) = codec::encode(&self.safety) {
+            out.push(Action::Persist { state });
+        }
+    }
+
+    fn is_known_block(&self, digest: &Digest) -> bool {
+        *digest == genesis_digest()
+            || self.blocks.contains_key(digest)
+            || *digest == self.last_committed.0
+    }
+
+    // ----- views and timers -------------------------------------------------------
+
+    fn enter_view(&mut self, view: View, out: &mut Vec<Action<Message>>) {
+        if view <= self.view {
+            return;
+        }
+        out.push(Action::CancelTimer {
+            id: TimerId(self.view.0),
+        });
+        self.view = view;
+        out.push(Action::SetTimer {
+            id: TimerId(view.0),
+            after: self.config.view_timeout(self.consecutive_timeouts),
+        });
+        let keep_from = View(view.0.saturating_sub(1));
+        self.votes = self.votes.split_off(&(keep_from, Digest::default()));
+        self.timeouts = self.timeouts.split_off(&keep_from);
+        if self.leader_of(view) == self.id {
+            self.propose(out);
+        }
+    }
+
+    fn local_timeout(&mut self, out: &mut Vec<Action<Message>>) {
+        let view = self.view;
+        if self.timed_out_view < view {
+            self.timed_out_view = view;
+            self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+        }
+        // Never vote in a view we gave up on.
+        if self.safety.last_voted_view < view {
+            self.safety.last_voted_view = view;
+        }
+        self.persist(out);
+        let timeout = Timeout::new(&self.keys, self.id, view, self.safety.high_qc.clone());
+        out.push(Action::Broadcast {
+            message: Message::Timeout(timeout.clone()),
+        });
+        // Re-broadcast if the view still does not end.
+        out.push(Action::SetTimer {
+            id: TimerId(view.0),
+            after: self.config.view_timeout(self.consecutive_timeouts),
+        });
+        self.on_timeout(timeout, out);
+    }
+
+    fn on_timeout(&mut self, timeout: Timeout, out: &mut Vec<Action<Message>>) {
+        self.process_qc(&timeout.high_qc.clone(), out);
+        if timeout.view < self.view {
+            return;
+        }
+        let view = timeout.view;
+        let entry = self.timeouts.entry(view).or_default();
+        entry.insert(timeout.voter, timeout);
+        let weight = self.committee.weight_of(entry.keys());
+        if weight >= self.committee.quorum_threshold() {
+            let tc = Tc {
+                view,
+                timeouts: entry
+                    .values()
+                    .map(|t| (t.voter, t.high_qc.view, t.signature))
+                    .collect(),
+            };
+            if self.tc_sent < view {
+                self.tc_sent = view;
+                out.push(Action::Broadcast {
+                    message: Message::Tc(tc.clone()),
+                });
+            }
+            self.process_tc(tc, out);
+        } else if weight >= self.committee.validity_threshold()
+            && view == self.view
+            && self.timed_out_view < view
+        {
+            // f+1 replicas gave up on our view: at least one honest did; join them.
+            self.local_timeout(out);
+        }
+    }
+
+    fn process_tc(&mut self, tc: Tc, out: &mut Vec<Action<Message>>) {
+        if tc.view < self.view {
+            return;
+        }
+        let next = tc.view.next();
+        if self.high_tc.as_ref().is_none_or(|h| h.view < tc.view) {
+            self.high_tc = Some(tc);
+        }
+        self.enter_view(next, out);
+    }
+
+    // ----- quorum certificates, locks, commits --------------------------------------
+
+    fn process_qc(&mut self, qc: &Qc, out: &mut Vec<Action<Message>>) {
+        let mut changed = false;
+        if qc.view > self.safety.high_qc.view {
+            self.safety.high_qc = qc.clone();
+            changed = true;
+        }
+        if let Some(b_last) = self.blocks.get(&qc.block).cloned() {
+            match self.config.commit_rule {
+                CommitRule::ThreeChain => {
+                    // qc certifies b2; b2.qc certifies b1 (the 2-chain head): lock on it.
+                    if b_last.qc.view > self.safety.locked_qc.view {
+                        self.safety.locked_qc = b_last.qc.clone();
+                        changed = true;
+                    }
+                    if let Some(b1) = self.blocks.get(&b_last.parent()).cloned() {
+                        if let Some(b0) = self.blocks.get(&b1.parent()).cloned() {
+                            if b_last.view == b1.view.next() && b1.view == b0.view.next() {
+                                self.commit(b0.digest(), out);
+                            }
+                        }
+                    }
+                }
+                CommitRule::TwoChain => {
+                    if let Some(b0) = self.blocks.get(&b_last.parent()).cloned() {
+                        if b_last.view == b0.view.next() {
+                            self.commit(b0.digest(), out);
+                        }
+                    }
+                }
+            }
+        }
+        if changed {
+            self.persist(out);
+        }
+        if qc.view >= self.view {
+            self.consecutive_timeouts = 0;
+            self.enter_view(qc.view.next(), out);
+        }
+    }
+
+    fn commit(&mut self, digest: Digest, out: &mut Vec<Action<Message>>) {
+        let Some(block) = self.blocks.get(&digest) else {
+            return;
+        };
+        if block.view <= self.last_committed.1 {
+            return;
+        }
+        // Walk back to the last committed block; every ancestor must be in hand.
+        let mut chain = Vec::new();
+        let mut cursor = digest;
+        loop {
+            if cursor == self.last_committed.0 {
+                break;
+            }
+            match self.blocks.get(&cursor) {
+                Some(b) if b.view > self.last_committed.1 => {
+                    chain.push(b.clone());
+                    cursor = b.parent();
+                }
+                Some(_) => break, // a fork below the committed view: cannot happen with <= f faults
+                None => {
+                    // Fetch the missing ancestor and commit when it arrives.
+                    self.pending_commit = Some(digest);
+                    out.push(Action::Send {
+                        to: block_author_hint(&chain, &self.committee),
+                        message: Message::SyncRequest(cursor),
+                    });
+                    return;
+                }
+            }
+        }
+        for b in chain.into_iter().rev() {
+            for d in &b.payload {
+                self.carried.insert(*d);
+            }
+            out.push(Action::Commit {
+                block: b.digest(),
+                height: b.view.0,
+                anchors: b.payload.clone(),
+            });
+            self.last_committed = (b.digest(), b.view);
+        }
+        self.pending_commit = None;
+        // Keep the committed head (ancestry checks stop there) and everything above it.
+        let committed_view = self.last_committed.1;
+        self.blocks.retain(|_, b| b.view >= committed_view);
+        let carried = &self.carried;
+        self.pending.retain(|d| !carried.contains(d));
+    }
+
+    // ----- proposals and votes -------------------------------------------------------
+
+    fn propose(&mut self, out: &mut Vec<Action<Message>>) {
+        let view = self.view;
+        if self.last_proposed_view >= view {
+            return;
+        }
+        let qc = self.safety.high_qc.clone();
+        let tc = if qc.view.next() == view {
+            None
+        } else {
+            match &self.high_tc {
+                Some(tc) if tc.view.next() == view => Some(tc.clone()),
+                // No justification for this view yet: wait for a QC or TC.
+                _ => return,
+            }
+        };
+        let take = self.pending.len().min(self.config.max_block_payload);
+        let payload: Vec<Digest> = self.pending.iter().take(take).copied().collect();
+        let block = Block::new(&self.keys, self.id, view, qc, tc, payload);
+        self.last_proposed_view = view;
+        out.push(Action::Broadcast {
+            message: Message::Propose(block.clone()),
+        });
+        let me = self.id;
+        self.on_proposal(block, me, out);
+    }
+
+    fn on_proposal(&mut self, block: Block, from: NodeId, out: &mut Vec<Action<Message>>) {
+        if self.leader_of(block.view) != block.author {
+            return;
+        }
+        self.process_qc(&block.qc.clone(), out);
+        if let Some(tc) = &block.tc {
+            self.process_tc(tc.clone(), out);
+        }
+        let digest = block.digest();
+        if block.view <= self.last_committed.1 {
+            return;
+        }
+        self.blocks.entry(digest).or_insert_with(|| block.clone());
+        // Whoever proposed these certificates, nobody needs to propose them again.
+        for d in &block.payload {
+            self.carried.insert(*d);
+        }
+        let carried = &self.carried;
+        self.pending.retain(|d| !carried.contains(d));
+        self.try_vote(block, from, out);
+    }
+
+    fn try_vote(&mut self, block: Block, from: NodeId, out: &mut Vec<Action<Message>>) {
+        if block.view != self.view || block.view <= self.safety.last_voted_view {
+            return;
+        }
+        // The parent must be in hand (or committed) to check safety and commit later.
+        let parent = block.parent();
+        if !self.is_known_block(&parent) && block.qc.view > self.last_committed.1 {
+            out.push(Action::Send {
+                to: from,
+                message: Message::SyncRequest(parent),
+            });
+            self.wait_for(parent, block);
+            return;
+        }
+        // Every certificate of the payload must be available (data availability).
+        let missing: Vec<Digest> = block
+            .payload
+            .iter()
+            .filter(|d| !self.known.contains_key(*d))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            out.push(Action::FetchCertificates {
+                digests: missing.clone(),
+                from: block.author,
+            });
+            for d in missing {
+                self.wait_for(d, block.clone());
+            }
+            return;
+        }
+        if !self.safe_to_vote(&block) {
+            return;
+        }
+        self.safety.last_voted_view = block.view;
+        self.persist(out);
+        let vote = Vote::new(&self.keys, self.id, block.digest(), block.view, self.scheme);
+        let next = self.leader_of(block.view.next());
+        if next == self.id {
+            self.on_vote(vote, out);
+        } else {
+            out.push(Action::Send {
+                to: next,
+                message: Message::Vote(vote),
+            });
+        }
+    }
+
+    /// The voting rule (see the module documentation).
+    fn safe_to_vote(&self, block: &Block) -> bool {
+        // After a timeout, the block must extend the highest QC the timeout certificate reports.
+        if block.qc.view.next() != block.view {
+            match &block.tc {
+                Some(tc) if tc.view.next() == block.view && block.qc.view >= tc.high_qc_view() => {}
+                _ => return false,
+            }
+        }
+        match self.config.commit_rule {
+            CommitRule::ThreeChain => {
+                let locked = &self.safety.locked_qc;
+                block.qc.view > locked.view || self.extends(block, &locked.block, locked.view)
+            }
+            CommitRule::TwoChain => block.qc.view >= self.safety.locked_qc.view,
+        }
+    }
+
+    /// Whether `block` descends from `ancestor` (of view `view`), following parents in hand.
+    fn extends(&self, block: &Block, ancestor: &Digest, view: View) -> bool {
+        let mut cursor = block.parent();
+        loop {
+            if cursor == *ancestor {
+                return true;
+            }
+            if cursor == self.last_committed.0 {
+                return *ancestor == self.last_committed.0 || view < self.last_committed.1;
+            }
+            match self.blocks.get(&cursor) {
+                Some(b) if b.view > view => cursor = b.parent(),
+                _ => return false,
+            }
+        }
+    }
+
+    fn on_vote(&mut self, vote: Vote, out: &mut Vec<Action<Message>>) {
+        if self.leader_of(vote.view.next()) != self.id
+            || vote.view < self.view.0.saturating_sub(1).into()
+        {
+            return;
+        }
+        let key = (vote.view, vote.block);
+        let entry = self.votes.entry(key).or_default();
+        if entry.0.contains_key(&vote.voter) || entry.1 >= self.committee.quorum_threshold() {
+            return;
+        }
+        entry.0.insert(vote.voter, vote.signature);
+        entry.1 += self.committee.weight(vote.voter);
+        if entry.1 < self.committee.quorum_threshold() {
+            return;
+        }
+        let shares: Vec<_> = entry.0.iter().map(|(n, s)| (*n, *s)).collect();
+        let Ok(votes) = QuorumCertificate::from_shares(&self.committee, self.scheme, &shares)
+        else {
+            return;
+        };
+        let qc = Qc {
+            block: vote.block,
+            view: vote.view,
+            votes,
+        };
+        self.process_qc(&qc, out);
+    }
+
+    fn wait_for(&mut self, digest: Digest, block: Block) {
+        let total: usize = self.waiting.values().map(|v| v.len()).sum();
+        if total >= MAX_WAITING {
+            return;
+        }
+        self.waiting.entry(digest).or_default().push(block);
+    }
+
+    fn wake(&mut self, digest: &Digest, out: &mut Vec<Action<Message>>) {
+        if let Some(blocks) = self.waiting.remove(digest) {
+            for b in blocks {
+                let author = b.author;
+                self.try_vote(b, author, out);
+            }
+        }
+    }
+
+    fn on_certificate(&mut self, digest: Digest, round: Round, out: &mut Vec<Action<Message>>) {
+        if self.known.insert(digest, round).is_none() && !self.carried.contains(&digest) {
+            self.pending.push_back(digest);
+        }
+        if self.known.len() > MAX_KNOWN {
+            if let Some(lowest) = self.known.iter().min_by_key(|(_, r)| **r).map(|(d, _)| *d) {
+                self.known.remove(&lowest);
+            }
+        }
+        self.wake(&digest, out);
+    }
+
+    fn on_sync_reply(&mut self, block: Block, out: &mut Vec<Action<Message>>) {
+        let digest = block.digest();
+        if block.view <= self.last_committed.1 || self.blocks.contains_key(&digest) {
+            return;
+        }
+        self.blocks.insert(digest, block.clone());
+        self.process_qc(&block.qc.clone(), out);
+        if let Some(pending) = self.pending_commit {
+            self.commit(pending, out);
+        }
+        self.wake(&digest, out);
+    }
+}
+
+/// Who to ask for a missing ancestor: the author of the lowest block walked so far.
+fn block_author_hint(chain: &[Block], committee: &Committee) -> NodeId {
+    chain
+        .last()
+        .map(|b| b.author)
+        .or_else(|| committee.id_at(0))
+        .unwrap_or_default()
+}
+
+impl Core for HotStuff {
+    type Message = Message;
+
+    fn handle(&mut self, event: Event<Message>) -> Vec<Action<Message>> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => {
+                let start = View(
+                    self.safety
+                        .high_qc
+                        .view
+                        .0
+                        .max(self.safety.last_voted_view.0),
+                )
+                .next();
+                self.enter_view(start, &mut out);
+            }
+            Event::Timer(TimerId(view)) => {
+                if View(view) == self.view {
+                    self.local_timeout(&mut out);
+                }
+            }
+            Event::Certificate { digest, round, .. } => {
+                self.on_certificate(digest, round, &mut out)
+            }
+            Event::Message { from, message } => match message {
+                Message::Propose(block) => self.on_proposal(block, from, &mut out),
+                Message::Vote(vote) => self.on_vote(vote, &mut out),
+                Message::Timeout(timeout) => self.on_timeout(timeout, &mut out),
+                Message::Tc(tc) => self.process_tc(tc, &mut out),
+                Message::SyncRequest(digest) => {
+                    if let Some(block) = self.blocks.get(&digest) {
+                        out.push(Action::Send {
+                            to: from,
+                            message: Message::SyncReply(block.clone()),
+                        });
+                    }
+                }
+                Message::SyncReply(block) => self.on_sync_reply(block, &mut out),
+            },
+        }
+        out
+    }
+}

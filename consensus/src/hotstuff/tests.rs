@@ -1,0 +1,549 @@
+//! Step-by-step tests of the HotStuff rules on the sans-IO core, and a small
+//! deterministic in-memory cluster.
+
+use super::*;
+use crate::core::{Action, Core, Event, TimerId};
+use primitives::crypto::{KeyPair, PartialSignature, QuorumCertificate, SignatureScheme};
+use primitives::{Committee, Digest, NodeId, Round, View};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Fixture {
+    committee: Arc<Committee>,
+    keys: Vec<KeyPair>,
+    views_per_leader: u64,
+}
+
+fn fixture() -> Fixture {
+    let (c, keys) = Committee::generate(4, 1, &["h".into()], 1000, Some(9)).unwrap();
+    // One view per leader keeps the step tests easy to follow.
+    Fixture {
+        committee: Arc::new(c),
+        keys,
+        views_per_leader: 1,
+    }
+}
+
+impl Fixture {
+    fn replica(&self, id: u16, rule: CommitRule) -> HotStuff {
+        let config = Config {
+            commit_rule: rule,
+            views_per_leader: self.views_per_leader,
+            ..Config::default()
+        };
+        HotStuff::new(
+            NodeId(id),
+            self.committee.clone(),
+            self.keys[id as usize].clone(),
+            SignatureScheme::Ed25519,
+            config,
+            None,
+        )
+    }
+
+    fn leader_keys(&self, view: u64) -> (NodeId, &KeyPair) {
+        let l = leader(&self.committee, View(view), self.views_per_leader);
+        (l, &self.keys[l.0 as usize])
+    }
+
+    fn block(&self, view: u64, qc: Qc, tc: Option<Tc>, payload: Vec<Digest>) -> Block {
+        let (l, k) = self.leader_keys(view);
+        Block::new(k, l, View(view), qc, tc, payload)
+    }
+
+    fn qc(&self, block: &Block) -> Qc {
+        let shares: Vec<(NodeId, PartialSignature)> = (0..3u16)
+            .map(|i| {
+                let v = Vote::new(
+                    &self.keys[i as usize],
+                    NodeId(i),
+                    block.digest(),
+                    block.view,
+                    SignatureScheme::Ed25519,
+                );
+                (NodeId(i), v.signature)
+            })
+            .collect();
+        Qc {
+            block: block.digest(),
+            view: block.view,
+            votes: QuorumCertificate::from_shares(
+                &self.committee,
+                SignatureScheme::Ed25519,
+                &shares,
+            )
+            .unwrap(),
+        }
+    }
+
+    fn tc(&self, view: u64, high_qc_view: u64) -> Tc {
+        Tc {
+            view: View(view),
+            timeouts: (0..3u16)
+                .map(|i| {
+                    let t = Timeout::new(
+                        &self.keys[i as usize],
+                        NodeId(i),
+                        View(view),
+                        Qc {
+                            view: View(high_qc_view),
+                            ..Qc::genesis()
+                        },
+                    );
+                    (NodeId(i), View(high_qc_view), t.signature)
+                })
+                .collect(),
+        }
+    }
+}
+
+fn propose(r: &mut HotStuff, from: NodeId, b: &Block) -> Vec<Action<Message>> {
+    r.handle(Event::Message {
+        from,
+        message: Message::Propose(b.clone()),
+    })
+}
+
+fn votes_in(actions: &[Action<Message>]) -> Vec<Vote> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                message: Message::Vote(v),
+                ..
+            } => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn commits_in(actions: &[Action<Message>]) -> Vec<Digest> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Commit { block, .. } => Some(*block),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn votes_at_most_once_per_view_and_persists_before_voting() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    assert_eq!(r.view(), View(1));
+    let b = f.block(1, Qc::genesis(), None, vec![]);
+    let actions = propose(&mut r, b.author, &b);
+    let votes = votes_in(&actions);
+    assert_eq!(votes.len(), 1);
+    // The vote goes to the leader of the next view, after the state is persisted.
+    let persist = actions
+        .iter()
+        .position(|a| matches!(a, Action::Persist { .. }))
+        .unwrap();
+    let send = actions
+        .iter()
+        .position(|a| {
+            matches!(
+                a,
+                Action::Send {
+                    message: Message::Vote(_),
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(persist < send);
+    assert!(
+        matches!(&actions[send], Action::Send { to, .. } if *to == leader(&f.committee, View(2), 1))
+    );
+    assert_eq!(r.safety().last_voted_view, View(1));
+    // An equivocating leader's second block for view 1 gets no vote.
+    let b2 = f.block(1, Qc::genesis(), None, vec![Digest::of(b"other")]);
+    r.handle(Event::Certificate {
+        digest: Digest::of(b"other"),
+        round: Round(1),
+        author: NodeId(0),
+    });
+    assert!(votes_in(&propose(&mut r, b2.author, &b2)).is_empty());
+    // Nor does the same block again.
+    assert!(votes_in(&propose(&mut r, b.author, &b)).is_empty());
+}
+
+#[test]
+fn a_restarted_replica_does_not_vote_again_in_its_last_view() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let b = f.block(1, Qc::genesis(), None, vec![]);
+    let actions = propose(&mut r, b.author, &b);
+    let state = actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Persist { state } => Some(state.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut restarted = HotStuff::new(
+        NodeId(3),
+        f.committee.clone(),
+        f.keys[3].clone(),
+        SignatureScheme::Ed25519,
+        Config {
+            views_per_leader: 1,
+            ..Config::default()
+        },
+        Some(&state),
+    );
+    restarted.handle(Event::Start);
+    assert!(restarted.view() > View(1));
+    let other = f.block(1, Qc::genesis(), None, vec![]);
+    assert!(votes_in(&propose(&mut restarted, other.author, &other)).is_empty());
+}
+
+#[test]
+fn three_chain_lock_refuses_a_conflicting_block() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let b1 = f.block(1, Qc::genesis(), None, vec![]);
+    let b2 = f.block(2, f.qc(&b1), None, vec![]);
+    let b3 = f.block(3, f.qc(&b2), None, vec![]);
+    for b in [&b1, &b2, &b3] {
+        propose(&mut r, b.author, b);
+    }
+    // Seeing QC(b2) inside b3 locks on QC(b1).
+    assert_eq!(r.safety().locked_qc.block, b1.digest());
+    // View 3 times out; a block for view 4 that extends genesis (not the locked b1),
+    // justified by a TC whose reported QCs are all old, must not get a vote.
+    let fork = f.block(4, Qc::genesis(), Some(f.tc(3, 0)), vec![]);
+    let actions = propose(&mut r, fork.author, &fork);
+    assert_eq!(r.view(), View(4));
+    assert!(votes_in(&actions).is_empty());
+    // A block for view 4 extending b3 (whose QC is for b2, above the lock) is fine.
+    let good = f.block(4, f.qc(&b2), Some(f.tc(3, 2)), vec![]);
+    assert_eq!(votes_in(&propose(&mut r, good.author, &good)).len(), 1);
+}
+
+#[test]
+fn a_block_after_a_timeout_must_extend_the_highest_reported_qc() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::TwoChain);
+    r.handle(Event::Start);
+    let b1 = f.block(1, Qc::genesis(), None, vec![]);
+    let b2 = f.block(2, f.qc(&b1), None, vec![]);
+    propose(&mut r, b1.author, &b1);
+    propose(&mut r, b2.author, &b2);
+    // TC for view 2 reports a QC of view 1; a view-3 block built on genesis is refused.
+    let stale = f.block(3, Qc::genesis(), Some(f.tc(2, 1)), vec![]);
+    let votes = votes_in(&propose(&mut r, stale.author, &stale));
+    assert!(votes.iter().all(|v| v.block != stale.digest()));
+    // A view-3 block without any TC and an old QC is refused too.
+    let unjustified = f.block(3, Qc::genesis(), None, vec![]);
+    let votes = votes_in(&propose(&mut r, unjustified.author, &unjustified));
+    assert!(votes.iter().all(|v| v.block != unjustified.digest()));
+}
+
+#[test]
+fn three_chain_commits_only_consecutive_views() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let b1 = f.block(1, Qc::genesis(), None, vec![Digest::of(b"c1")]);
+    let b2 = f.block(2, f.qc(&b1), None, vec![]);
+    let b3 = f.block(3, f.qc(&b2), None, vec![]);
+    let b4 = f.block(4, f.qc(&b3), None, vec![]);
+    r.handle(Event::Certificate {
+        digest: Digest::of(b"c1"),
+        round: Round(1),
+        author: NodeId(0),
+    });
+    let mut commits = Vec::new();
+    for b in [&b1, &b2, &b3] {
+        commits.extend(commits_in(&propose(&mut r, b.author, b)));
+    }
+    assert!(commits.is_empty(), "no three-chain yet");
+    let actions = propose(&mut r, b4.author, &b4);
+    assert_eq!(commits_in(&actions), vec![b1.digest()]);
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::Commit { anchors, .. } if anchors == &vec![Digest::of(b"c1")])
+    ));
+
+    // A gap in views breaks the chain: b5 (view 5), b6 (view 7 after a TC), b7 (view 8).
+    let b5 = f.block(5, f.qc(&b4), None, vec![]);
+    let b6 = f.block(7, f.qc(&b5), Some(f.tc(6, 5)), vec![]);
+    let b7 = f.block(8, f.qc(&b6), None, vec![]);
+    let mut later = Vec::new();
+    for b in [&b5, &b6, &b7] {
+        later.extend(commits_in(&propose(&mut r, b.author, b)));
+    }
+    // QC(b4) in b5 commits b2; QC(b5) in b6 commits b3; QC(b6) does not commit b4 (gap).
+    assert_eq!(later, vec![b2.digest(), b3.digest()]);
+}
+
+#[test]
+fn two_chain_commits_a_block_once_its_child_is_certified() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::TwoChain);
+    r.handle(Event::Start);
+    let b1 = f.block(1, Qc::genesis(), None, vec![]);
+    let b2 = f.block(2, f.qc(&b1), None, vec![]);
+    let b3 = f.block(3, f.qc(&b2), None, vec![]);
+    assert!(commits_in(&propose(&mut r, b1.author, &b1)).is_empty());
+    assert!(commits_in(&propose(&mut r, b2.author, &b2)).is_empty());
+    assert_eq!(
+        commits_in(&propose(&mut r, b3.author, &b3)),
+        vec![b1.digest()]
+    );
+}
+
+#[test]
+fn a_timed_out_view_gets_no_vote_and_a_tc_moves_on_with_backoff() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let actions = r.handle(Event::Timer(TimerId(1)));
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::Broadcast { message: Message::Timeout(t) } if t.view == View(1))
+    ));
+    assert!(actions.iter().any(|a| matches!(a, Action::Persist { .. })));
+    let b1 = f.block(1, Qc::genesis(), None, vec![]);
+    assert!(votes_in(&propose(&mut r, b1.author, &b1)).is_empty());
+    // Timeouts from two others complete a quorum with ours: view 2, doubled timeout.
+    let mut actions = Vec::new();
+    for i in [0u16, 1] {
+        let t = Timeout::new(&f.keys[i as usize], NodeId(i), View(1), Qc::genesis());
+        actions.extend(r.handle(Event::Message {
+            from: NodeId(i),
+            message: Message::Timeout(t),
+        }));
+    }
+    assert_eq!(r.view(), View(2));
+    assert!(actions.iter().any(|a| matches!(a, Action::SetTimer { id, after } if *id == TimerId(2) && *after == Duration::from_millis(2_000))));
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::Broadcast { message: Message::Tc(tc) } if tc.view == View(1))
+    ));
+}
+
+#[test]
+fn f_plus_one_timeouts_make_a_replica_time_out_too() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let t0 = Timeout::new(&f.keys[0], NodeId(0), View(1), Qc::genesis());
+    let a = r.handle(Event::Message {
+        from: NodeId(0),
+        message: Message::Timeout(t0),
+    });
+    assert!(!a.iter().any(|a| matches!(
+        a,
+        Action::Broadcast {
+            message: Message::Timeout(_)
+        }
+    )));
+    let t1 = Timeout::new(&f.keys[1], NodeId(1), View(1), Qc::genesis());
+    let a = r.handle(Event::Message {
+        from: NodeId(1),
+        message: Message::Timeout(t1),
+    });
+    assert!(a.iter().any(
+        |a| matches!(a, Action::Broadcast { message: Message::Timeout(t) } if t.voter == NodeId(3))
+    ));
+}
+
+#[test]
+fn the_next_leader_forms_a_qc_and_proposes() {
+    let f = fixture();
+    let next = leader(&f.committee, View(2), 1);
+    let mut r = f.replica(next.0, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let b1 = f.block(1, Qc::genesis(), None, vec![]);
+    let mut actions = propose(&mut r, b1.author, &b1);
+    for i in (0..4u16).filter(|i| *i != next.0).take(2) {
+        let v = Vote::new(
+            &f.keys[i as usize],
+            NodeId(i),
+            b1.digest(),
+            View(1),
+            SignatureScheme::Ed25519,
+        );
+        actions.extend(r.handle(Event::Message {
+            from: NodeId(i),
+            message: Message::Vote(v),
+        }));
+    }
+    assert_eq!(r.view(), View(2));
+    let proposal = actions.iter().find_map(|a| match a {
+        Action::Broadcast {
+            message: Message::Propose(b),
+        } => Some(b.clone()),
+        _ => None,
+    });
+    let proposal = proposal.expect("leader of view 2 proposes");
+    assert_eq!(proposal.view, View(2));
+    assert_eq!(proposal.qc.block, b1.digest());
+    proposal
+        .qc
+        .verify(&f.committee, SignatureScheme::Ed25519)
+        .unwrap();
+}
+
+#[test]
+fn missing_parents_and_payload_are_fetched_before_voting() {
+    let f = fixture();
+    // Replica 0 does not lead view 3, so its vote for view 2 leaves as a message.
+    let mut r = f.replica(0, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let b1 = f.block(1, Qc::genesis(), None, vec![]);
+    let b2 = f.block(2, f.qc(&b1), None, vec![Digest::of(b"cert")]);
+    // b2 arrives first: its parent b1 is unknown.
+    let a = propose(&mut r, b2.author, &b2);
+    assert!(a.iter().any(
+        |a| matches!(a, Action::Send { message: Message::SyncRequest(d), .. } if *d == b1.digest())
+    ));
+    assert!(votes_in(&a).is_empty());
+    // The parent arrives; now the payload certificate is missing.
+    let a = r.handle(Event::Message {
+        from: b2.author,
+        message: Message::SyncReply(b1.clone()),
+    });
+    assert!(a.iter().any(|a| matches!(a, Action::FetchCertificates { digests, .. } if digests == &vec![Digest::of(b"cert")])));
+    assert!(votes_in(&a).is_empty());
+    // The certificate becomes available: vote.
+    let a = r.handle(Event::Certificate {
+        digest: Digest::of(b"cert"),
+        round: Round(1),
+        author: NodeId(1),
+    });
+    assert_eq!(votes_in(&a).len(), 1);
+}
+
+/// A deterministic in-memory cluster: messages take no time and are delivered in FIFO
+/// order; when none is in flight, logical time jumps to the earliest timer deadline.
+struct Cluster {
+    replicas: Vec<HotStuff>,
+    crashed: Vec<bool>,
+    queue: VecDeque<(NodeId, NodeId, Message)>,
+    now: Duration,
+    /// (deadline, replica, timer id) for every pending timer.
+    timers: BTreeMap<(Duration, u16, u64), ()>,
+    deadlines: BTreeMap<(u16, u64), Duration>,
+    commits: Vec<Vec<Digest>>,
+}
+
+impl Cluster {
+    fn new(f: &Fixture, rule: CommitRule, crashed: &[u16]) -> Self {
+        let mut c = Cluster {
+            replicas: (0..4).map(|i| f.replica(i, rule)).collect(),
+            crashed: (0..4).map(|i| crashed.contains(&i)).collect(),
+            queue: VecDeque::new(),
+            now: Duration::ZERO,
+            timers: BTreeMap::new(),
+            deadlines: BTreeMap::new(),
+            commits: vec![vec![]; 4],
+        };
+        for i in 0..4u16 {
+            c.apply(i, Event::Start);
+        }
+        c
+    }
+
+    fn apply(&mut self, i: u16, event: Event<Message>) {
+        if self.crashed[i as usize] {
+            return;
+        }
+        let actions = self.replicas[i as usize].handle(event);
+        for a in actions {
+            match a {
+                Action::Send { to, message } => self.queue.push_back((NodeId(i), to, message)),
+                Action::Broadcast { message } => {
+                    for to in (0..4u16).filter(|t| *t != i) {
+                        self.queue
+                            .push_back((NodeId(i), NodeId(to), message.clone()));
+                    }
+                }
+                Action::SetTimer { id, after } => {
+                    self.cancel(i, id.0);
+                    let at = self.now + after;
+                    self.timers.insert((at, i, id.0), ());
+                    self.deadlines.insert((i, id.0), at);
+                }
+                Action::CancelTimer { id } => self.cancel(i, id.0),
+                Action::Commit { block, .. } => self.commits[i as usize].push(block),
+                Action::Persist { .. } | Action::FetchCertificates { .. } => {}
+            }
+        }
+    }
+
+    fn cancel(&mut self, i: u16, id: u64) {
+        if let Some(at) = self.deadlines.remove(&(i, id)) {
+            self.timers.remove(&(at, i, id));
+        }
+    }
+
+    fn run(&mut self, steps: usize) {
+        for step in 0..steps {
+            if step % 7 == 0 {
+                // A new DAG certificate appears everywhere now and then.
+                let d = Digest::of(&(step as u64).to_le_bytes());
+                for i in 0..4u16 {
+                    self.apply(
+                        i,
+                        Event::Certificate {
+                            digest: d,
+                            round: Round(step as u64),
+                            author: NodeId(0),
+                        },
+                    );
+                }
+            }
+            if let Some((from, to, m)) = self.queue.pop_front() {
+                self.apply(to.0, Event::Message { from, message: m });
+            } else if let Some((at, i, id)) = self.timers.keys().next().copied() {
+                self.cancel(i, id);
+                self.now = at;
+                self.apply(i, Event::Timer(TimerId(id)));
+            }
+        }
+    }
+
+    fn assert_agreement(&self, at_least: usize) {
+        let live: Vec<&Vec<Digest>> = (0..4)
+            .filter(|i| !self.crashed[*i])
+            .map(|i| &self.commits[i])
+            .collect();
+        for c in &live {
+            assert!(c.len() >= at_least, "only {} commits", c.len());
+        }
+        for a in &live {
+            for b in &live {
+                let n = a.len().min(b.len());
+                assert_eq!(a[..n], b[..n], "commit sequences diverge");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_in_memory_cluster_commits_the_same_sequence_under_both_rules() {
+    let f = fixture();
+    for rule in [CommitRule::ThreeChain, CommitRule::TwoChain] {
+        let mut c = Cluster::new(&f, rule, &[]);
+        c.run(5_000);
+        c.assert_agreement(50);
+    }
+}
+
+#[test]
+fn a_crashed_leader_costs_timeouts_but_the_others_keep_committing() {
+    let mut f = fixture();
+    f.views_per_leader = Config::default().views_per_leader;
+    for rule in [CommitRule::ThreeChain, CommitRule::TwoChain] {
+        let mut c = Cluster::new(&f, rule, &[2]);
+        c.run(20_000);
+        c.assert_agreement(20);
+    }
+}
