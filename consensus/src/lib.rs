@@ -12,6 +12,10 @@
 )]
 
 mod core;
+pub mod driver;
 pub mod hotstuff;
+pub mod linearizer;
+pub mod node;
 
 pub use crate::core::{Action, Core, Event, TimerId};
+pub use node::{Delivered, Node, NodeConfig, Protocol};

@@ -74,6 +74,7 @@ pub struct MempoolHandle {
     evidence: Arc<Mutex<Vec<Equivocation>>>,
     client_metrics: Vec<Arc<network::clients::ClientMetrics>>,
     max_batch_bytes: usize,
+    gc_depth: u64,
 }
 
 impl MempoolHandle {
@@ -135,6 +136,19 @@ impl MempoolHandle {
             .commands
             .send(PrimaryCommand::CommittedRound(round))
             .await;
+    }
+
+    /// Ask the mempool to fetch certificates consensus needs (first from `from`).
+    pub async fn fetch_certificates(&self, digests: Vec<Digest>, from: NodeId) {
+        let _ = self
+            .commands
+            .send(PrimaryCommand::Fetch(digests, from))
+            .await;
+    }
+
+    /// The mempool parameters in force.
+    pub fn gc_depth(&self) -> u64 {
+        self.gc_depth
     }
 
     /// The mempool's counters.
@@ -315,6 +329,7 @@ impl Mempool {
                 evidence,
                 client_metrics,
                 max_batch_bytes,
+                gc_depth: params.gc_depth,
             },
             delivered_rx,
         ))

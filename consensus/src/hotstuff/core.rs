@@ -527,6 +527,20 @@ fn block_author_hint(chain: &[Block], committee: &Committee) -> NodeId {
         .unwrap_or_default()
 }
 
+impl crate::driver::DrivenCore for HotStuff {
+    fn verify(&self, from: NodeId, message: &Message) -> bool {
+        let sender_ok = match message {
+            Message::Vote(v) => v.voter == from,
+            Message::Timeout(t) => t.voter == from,
+            _ => true,
+        };
+        sender_ok
+            && message
+                .verify(&self.committee, self.scheme, &self.config)
+                .is_ok()
+    }
+}
+
 impl Core for HotStuff {
     type Message = Message;
 

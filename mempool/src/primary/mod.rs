@@ -34,6 +34,8 @@ pub(crate) use votes::VotesAggregator;
 pub(crate) enum PrimaryCommand {
     /// Everything up to this round is committed: garbage-collect below it minus `gc_depth`.
     CommittedRound(Round),
+    /// Consensus needs these certificates: fetch them (first from the given node).
+    Fetch(Vec<Digest>, NodeId),
 }
 
 /// A header waiting for parents or batches before this node can vote on it.
@@ -148,6 +150,14 @@ impl Primary {
                     biased;
                     command = commands.recv() => match command {
                         Some(PrimaryCommand::CommittedRound(round)) => primary.collect_garbage(round).await?,
+                        Some(PrimaryCommand::Fetch(digests, from)) => {
+                            let wanted: Vec<Digest> = {
+                                let dag = primary.dag();
+                                digests.into_iter().filter(|d| !dag.contains(d)).collect()
+                            };
+                            let round = primary.round;
+                            primary.request_certificates(wanted, round, from);
+                        }
                         None => return Ok(()),
                     },
                     event = worker_events.recv() => match event {

@@ -1,0 +1,98 @@
+//! Turning committed anchors into one sequence of DAG certificates, the same on every
+//! honest node.
+//!
+//! On each committed anchor (a certificate digest) the linearizer delivers the anchor's
+//! causal history that was not delivered before, ordered by round then author. Only
+//! certificates above a cutoff take part: `gc_depth` rounds below the highest round of
+//! the anchors committed *before* this one. The cutoff depends only on the committed
+//! sequence, and the mempool never collects above it (it collects `gc_depth` below the
+//! round this linearizer reports), so every node walks the same history whatever its
+//! garbage-collection timing.
+
+use mempool::{Certificate, MempoolHandle};
+use primitives::{Digest, Round};
+use std::collections::{BTreeMap, VecDeque};
+
+/// One certificate in the committed sequence.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    /// Position in the node's committed sequence (0, 1, 2, ...).
+    pub position: u64,
+    /// The certificate.
+    pub certificate: Certificate,
+}
+
+/// Orders the causal histories of committed anchors.
+pub struct Linearizer {
+    mempool: MempoolHandle,
+    gc_depth: u64,
+    /// Delivered certificates by digest, with their rounds (pruned below the cutoff).
+    delivered: BTreeMap<Digest, Round>,
+    /// Anchors committed by consensus whose certificates are not in the DAG yet.
+    queue: VecDeque<Digest>,
+    committed_round: Round,
+    next_position: u64,
+}
+
+impl Linearizer {
+    /// A linearizer reading the DAG through `mempool`.
+    pub fn new(mempool: MempoolHandle) -> Self {
+        let gc_depth = mempool.gc_depth();
+        Linearizer {
+            mempool,
+            gc_depth,
+            delivered: BTreeMap::new(),
+            queue: VecDeque::new(),
+            committed_round: Round(0),
+            next_position: 0,
+        }
+    }
+
+    /// The highest round among the anchors delivered so far.
+    pub fn committed_round(&self) -> Round {
+        self.committed_round
+    }
+
+    /// Anchors waiting for their certificate to arrive.
+    pub fn waiting(&self) -> Vec<Digest> {
+        self.queue.iter().copied().collect()
+    }
+
+    /// Queue newly committed anchors, then deliver what can be delivered.
+    pub fn commit(&mut self, anchors: &[Digest]) -> Vec<Committed> {
+        self.queue.extend(anchors.iter().copied());
+        self.drain()
+    }
+
+    /// Deliver queued anchors, in order, as long as their certificates are present.
+    pub fn drain(&mut self) -> Vec<Committed> {
+        let mut out = Vec::new();
+        while let Some(anchor) = self.queue.front().copied() {
+            if self.delivered.contains_key(&anchor) {
+                self.queue.pop_front();
+                continue;
+            }
+            let Some(certificate) = self.mempool.certificate(&anchor) else {
+                break; // wait for it; the driver asked the mempool to fetch it
+            };
+            let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
+            let delivered = &self.delivered;
+            let history = self
+                .mempool
+                .causal_history(&anchor, |d| delivered.contains_key(d));
+            for c in history.into_iter().filter(|c| c.round() > cutoff) {
+                self.delivered.insert(c.digest(), c.round());
+                out.push(Committed {
+                    position: self.next_position,
+                    certificate: c,
+                });
+                self.next_position += 1;
+            }
+            self.committed_round = self.committed_round.max(certificate.round());
+            self.queue.pop_front();
+        }
+        let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
+        self.delivered.retain(|_, r| *r > cutoff);
+        out
+    }
+}
