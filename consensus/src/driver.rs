@@ -46,7 +46,13 @@ pub struct DriverMetrics {
     pub certificates_committed: AtomicU64,
     /// Timers that fired.
     pub timers_fired: AtomicU64,
+    /// When each of this node's own certificates reached consensus (for latency),
+    /// removed when it commits; bounded.
+    pub own_certificates: std::sync::Mutex<std::collections::HashMap<primitives::Digest, Instant>>,
 }
+
+/// Most own certificates whose arrival time is remembered.
+const MAX_TRACKED: usize = 100_000;
 
 /// Everything the driver runs with.
 pub struct DriverContext {
@@ -109,6 +115,13 @@ pub async fn run<C>(
             biased;
             certificate = certificates.recv() => {
                 let Some(c) = certificate else { return };
+                if c.author() == ctx.id {
+                    if let Ok(mut own) = ctx.metrics.own_certificates.lock() {
+                        if own.len() < MAX_TRACKED {
+                            own.insert(c.digest(), Instant::now());
+                        }
+                    }
+                }
                 local.push_back(Event::Certificate { digest: c.digest(), round: c.round(), author: c.author() });
                 for item in linearizer.drain() {
                     if committed.send(item).await.is_err() {

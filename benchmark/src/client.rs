@@ -1,0 +1,95 @@
+//! `bftlab client`: submit transactions at a fixed rate to one node's worker.
+
+use crate::tx;
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clap::Args;
+use network::clients::TransactionClient;
+use network::Environment;
+use primitives::{Committee, NodeId};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Arguments of `bftlab client`.
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// Committee file.
+    #[arg(long)]
+    pub committee: PathBuf,
+    /// Which node to send to.
+    #[arg(long, default_value_t = 0)]
+    pub node: u16,
+    /// Which of its workers.
+    #[arg(long, default_value_t = 0)]
+    pub worker: usize,
+    /// Transactions per second.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Transaction size in bytes (at least 25).
+    #[arg(long, default_value_t = 512)]
+    pub tx_size: usize,
+    /// Seconds to send for.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// One transaction in this many carries its send time (for latency).
+    #[arg(long, default_value_t = 100)]
+    pub sample_every: u64,
+    /// Client id, so that different clients' transactions differ.
+    #[arg(long, default_value_t = 0)]
+    pub id: u64,
+}
+
+/// Run `bftlab client`.
+pub fn run(args: ClientArgs) -> Result<()> {
+    if args.tx_size < tx::MIN_SIZE {
+        anyhow::bail!("--tx-size must be at least {}", tx::MIN_SIZE);
+    }
+    let committee = Committee::load(&args.committee)?;
+    let member = committee
+        .member(NodeId(args.node))
+        .with_context(|| format!("no node {} in the committee", args.node))?
+        .clone();
+    let worker = member
+        .workers
+        .get(args.worker)
+        .with_context(|| format!("node {} has no worker {}", args.node, args.worker))?
+        .clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let sent = runtime.block_on(async {
+        let mut client = TransactionClient::connect(
+            Environment::Udp,
+            &worker.transactions,
+            member.public_key,
+            1 << 20,
+            None,
+        )
+        .await?;
+        let start = Instant::now();
+        let total = Duration::from_secs(args.duration);
+        let mut ticker = tokio::time::interval(Duration::from_millis(10));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut sent = 0u64;
+        while start.elapsed() < total {
+            ticker.tick().await;
+            let due = (start.elapsed().as_secs_f64() * args.rate as f64) as u64;
+            while sent < due {
+                let sample = args.sample_every > 0 && sent % args.sample_every == 0;
+                client
+                    .submit(Bytes::from(tx::make(args.tx_size, args.id, sent, sample)))
+                    .await?;
+                sent += 1;
+            }
+            client.flush().await?;
+        }
+        client.finish().await?;
+        anyhow::Ok(sent)
+    })?;
+    println!(
+        "client {}: sent {sent} transactions of {} bytes to node {}",
+        args.id, args.tx_size, args.node
+    );
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! `bftlab local`: a committee of node processes and their clients on this machine, and
+//! a summary of what they committed.
+
+use crate::node::NodeSummary;
+use anyhow::{Context, Result};
+use clap::Args;
+use primitives::Parameters;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Arguments of `bftlab local`.
+#[derive(Args, Debug, Clone)]
+pub struct LocalArgs {
+    /// Consensus protocol.
+    #[arg(long, default_value = "hotstuff")]
+    pub protocol: String,
+    /// HotStuff commit rule: three-chain or two-chain.
+    #[arg(long, default_value = "three-chain")]
+    pub commit_rule: String,
+    /// Committee size.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Workers per node.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Total input rate (transactions per second, split over the live nodes' clients).
+    #[arg(long, default_value_t = 50_000)]
+    pub rate: u64,
+    /// Transaction size in bytes.
+    #[arg(long, default_value_t = 512)]
+    pub tx_size: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Seconds of warm-up before the measurement (excluded from the figures).
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u64,
+    /// Nodes that are crashed from the start (the highest ids).
+    #[arg(long, default_value_t = 0)]
+    pub faults: usize,
+    /// Where result records go.
+    #[arg(long, default_value = "results/local")]
+    pub results: PathBuf,
+}
+
+/// Child processes, killed when dropped (errors, Ctrl-C unwinding, normal end).
+struct Children(Vec<(String, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn ports_free(base: u16, count: usize) -> bool {
+    (0..count).all(|i| {
+        base.checked_add(i as u16)
+            .is_some_and(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok())
+    })
+}
+
+fn pick_base_port(count: usize) -> Result<u16> {
+    let start = 20_000 + (std::process::id() % 200) as u16 * 100;
+    (0..200u16)
+        .map(|i| 20_000 + (start - 20_000 + i * 100) % 20_000)
+        .find(|b| ports_free(*b, count))
+        .context("no free block of UDP ports on 127.0.0.1")
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+fn latency(samples: &[u64]) -> serde_json::Value {
+    let Ok(mut h) = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3) else {
+        return json!(null);
+    };
+    for s in samples {
+        let _ = h.record((*s).max(1));
+    }
+    if h.is_empty() {
+        return json!({"samples": 0});
+    }
+    json!({
+        "samples": h.len(),
+        "mean_ms": (h.mean() / 100.0).round() / 10.0,
+        "p50_ms": (h.value_at_quantile(0.5) as f64 / 100.0).round() / 10.0,
+        "p99_ms": (h.value_at_quantile(0.99) as f64 / 100.0).round() / 10.0,
+    })
+}
+
+fn git_commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Run `bftlab local`.
+pub fn run(args: LocalArgs) -> Result<()> {
+    if args.nodes == 0 || args.faults >= args.nodes {
+        anyhow::bail!(
+            "need at least one live node (--nodes {} --faults {})",
+            args.nodes,
+            args.faults
+        );
+    }
+    if args.tx_size < crate::tx::MIN_SIZE {
+        anyhow::bail!("--tx-size must be at least {}", crate::tx::MIN_SIZE);
+    }
+    crate::node::protocol(&args.protocol, &args.commit_rule)?;
+    let exe = std::env::current_exe().context("cannot find the bftlab executable")?;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let ports_per_node = 1 + 2 * args.workers;
+    let base = pick_base_port(args.nodes * ports_per_node)?;
+    let parameters = Parameters::default();
+    crate::keys::write(
+        dir.path(),
+        args.nodes,
+        args.workers,
+        &["127.0.0.1".into()],
+        base,
+        &parameters,
+    )?;
+    let live = args.nodes - args.faults;
+    let run_for = args.warmup + args.duration + 3;
+    println!(
+        "bftlab local: {} {} ({}), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
+        args.protocol, args.commit_rule, "loopback", args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
+    );
+    let mut children = Children(Vec::new());
+    for i in 0..live {
+        let log = dir.path().join(format!("node-{i}.log"));
+        let child = Command::new(&exe)
+            .arg("node")
+            .arg("--committee")
+            .arg(dir.path().join("committee.toml"))
+            .arg("--key")
+            .arg(dir.path().join(format!("key-{i}.toml")))
+            .arg("--parameters")
+            .arg(dir.path().join("parameters.toml"))
+            .arg("--store")
+            .arg(dir.path().join(format!("db-{i}")))
+            .arg("--protocol")
+            .arg(&args.protocol)
+            .arg("--commit-rule")
+            .arg(&args.commit_rule)
+            .arg("--run-for")
+            .arg(run_for.to_string())
+            .arg("--summary")
+            .arg(dir.path().join(format!("summary-{i}.json")))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("cannot start a node process")?;
+        children.0.push((format!("node {i}"), child));
+    }
+    std::thread::sleep(Duration::from_millis(1_000));
+    let per_client = args.rate / live as u64;
+    let clients_start = crate::tx::now_micros() / 1000;
+    for i in 0..live {
+        let log = dir.path().join(format!("client-{i}.log"));
+        let child = Command::new(&exe)
+            .arg("client")
+            .arg("--committee")
+            .arg(dir.path().join("committee.toml"))
+            .arg("--node")
+            .arg(i.to_string())
+            .arg("--rate")
+            .arg(per_client.to_string())
+            .arg("--tx-size")
+            .arg(args.tx_size.to_string())
+            .arg("--duration")
+            .arg((args.warmup + args.duration).to_string())
+            .arg("--id")
+            .arg(i.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("cannot start a client process")?;
+        children.0.push((format!("client {i}"), child));
+    }
+    // Wait, showing progress; a child that fails ends the run with its error.
+    let started = Instant::now();
+    let mut last_report = 0;
+    loop {
+        let mut running = 0;
+        for (name, child) in &mut children.0 {
+            match child.try_wait()? {
+                None => running += 1,
+                Some(status) if !status.success() => {
+                    let log = dir.path().join(format!("{}.log", name.replace(' ', "-")));
+                    anyhow::bail!("{name} failed ({status}):\n{}", tail(&log));
+                }
+                Some(_) => {}
+            }
+        }
+        if running == 0 {
+            break;
+        }
+        let elapsed = started.elapsed().as_secs();
+        if elapsed >= last_report + 5 {
+            last_report = elapsed;
+            println!("  ... {elapsed} s of about {} s", run_for + 1);
+        }
+        if elapsed > run_for + 60 {
+            anyhow::bail!("the committee did not stop in time");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(children);
+
+    // Aggregate.
+    let window_start = clients_start + args.warmup * 1000;
+    let window_end = window_start + args.duration * 1000;
+    let in_window = |t: u64| t >= window_start && t < window_end;
+    let mut summaries = Vec::new();
+    for i in 0..live {
+        let path = dir.path().join(format!("summary-{i}.json"));
+        let text = std::fs::read(&path).with_context(|| format!("node {i} wrote no summary"))?;
+        summaries.push(
+            serde_json::from_slice::<NodeSummary>(&text)
+                .with_context(|| format!("bad summary from node {i}"))?,
+        );
+    }
+    let first = &summaries[0];
+    let seconds = args.duration as f64;
+    let (txs, bytes) = first
+        .commits
+        .iter()
+        .filter(|(t, _, _)| in_window(*t))
+        .fold((0u64, 0u64), |(a, b), (_, n, by)| (a + n, b + by));
+    let consensus: Vec<u64> = summaries
+        .iter()
+        .flat_map(|s| s.consensus_us.iter())
+        .filter(|(t, _)| in_window(*t))
+        .map(|(_, l)| *l)
+        .collect();
+    let e2e: Vec<u64> = summaries
+        .iter()
+        .flat_map(|s| s.e2e_us.iter())
+        .filter(|(t, _)| in_window(*t))
+        .map(|(_, l)| *l)
+        .collect();
+    let first_samples = first.e2e_us.iter().filter(|(t, _)| in_window(*t)).count() as f64;
+    let e2e_tps = first_samples * 100.0 / seconds;
+    let record = json!({
+        "kind": "bftlab-local",
+        "config": {
+            "protocol": args.protocol, "commit_rule": args.commit_rule, "nodes": args.nodes,
+            "faults": args.faults, "workers": args.workers, "input_rate_tx_s": args.rate,
+            "tx_size": args.tx_size, "warmup_s": args.warmup, "duration_s": args.duration,
+            "sample_every": 100, "parameters": parameters,
+        },
+        "consensus": { "tps": (txs as f64 / seconds).round(), "bps": (bytes as f64 / seconds).round(), "latency": latency(&consensus) },
+        "end_to_end": { "tps": e2e_tps.round(), "bps": (e2e_tps * args.tx_size as f64).round(), "latency": latency(&e2e) },
+        "blocks_committed": summaries.iter().map(|s| s.blocks).collect::<Vec<_>>(),
+        "git_commit": git_commit(),
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "start_unix_ms": clients_start,
+    });
+    println!(
+        "\n SUMMARY ({} s measured after {} s warm-up)",
+        args.duration, args.warmup
+    );
+    println!(
+        " Consensus TPS: {} tx/s, BPS: {} B/s, latency: {}",
+        record["consensus"]["tps"], record["consensus"]["bps"], record["consensus"]["latency"]
+    );
+    println!(
+        " End-to-end TPS: {} tx/s, BPS: {} B/s, latency: {}",
+        record["end_to_end"]["tps"], record["end_to_end"]["bps"], record["end_to_end"]["latency"]
+    );
+    std::fs::create_dir_all(&args.results)
+        .with_context(|| format!("cannot create {}", args.results.display()))?;
+    let file = args.results.join(format!(
+        "{}-{}-n{}-f{}-r{}-{}.json",
+        clients_start, args.protocol, args.nodes, args.faults, args.rate, args.commit_rule
+    ));
+    std::fs::write(&file, serde_json::to_string_pretty(&record)?)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    println!(" Result record: {}", file.display());
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The bftlab command line: keys, nodes, clients, and local benchmarks of a committee.
+
+mod client;
+mod keys;
+mod local;
+mod node;
+mod tx;
+
+use clap::{Parser, Subcommand};
+
+/// bftlab: a research framework for BFT consensus over a Narwhal-style DAG mempool.
+#[derive(Parser, Debug)]
+#[command(name = "bftlab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write a committee, per-node keys and default parameters.
+    Keys(keys::KeysArgs),
+    /// Run one node from those files.
+    Node(node::NodeArgs),
+    /// Submit transactions to one node's worker at a fixed rate.
+    Client(client::ClientArgs),
+    /// Benchmark a committee of node processes on this machine.
+    Local(local::LocalArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keys(args) => keys::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Client(args) => client::run(args),
+        Command::Local(args) => local::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,185 @@
+//! `bftlab node`: one node from committee, key and parameter files, on an on-disk store.
+
+use crate::tx;
+use anyhow::{Context, Result};
+use clap::Args;
+use consensus::{hotstuff, Node, NodeConfig, Protocol};
+use mempool::DiskStore;
+use network::Environment;
+use primitives::crypto::KeyPair;
+use primitives::{Committee, Parameters};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `bftlab node`.
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// Committee file.
+    #[arg(long)]
+    pub committee: PathBuf,
+    /// This node's key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Parameters file (defaults if absent).
+    #[arg(long)]
+    pub parameters: Option<PathBuf>,
+    /// Directory of the on-disk store (created if missing; a restart resumes from it).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Consensus protocol.
+    #[arg(long, default_value = "hotstuff")]
+    pub protocol: String,
+    /// HotStuff commit rule: three-chain or two-chain.
+    #[arg(long, default_value = "three-chain")]
+    pub commit_rule: String,
+    /// Stop after this many seconds (benchmarks); otherwise run until Ctrl-C.
+    #[arg(long)]
+    pub run_for: Option<u64>,
+    /// Where to write the measurement summary (JSON) when the node stops.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+}
+
+/// What a node measured, written at shutdown for `bftlab local` to aggregate.
+#[derive(Serialize, Deserialize, Debug, Default)]
+pub struct NodeSummary {
+    /// The node's id.
+    pub id: u16,
+    /// Per 100 ms bucket (Unix ms at its start): committed transactions and bytes.
+    pub commits: Vec<(u64, u64, u64)>,
+    /// End-to-end latency samples: (commit time Unix ms, client send to commit µs).
+    pub e2e_us: Vec<(u64, u64)>,
+    /// Consensus latency samples for the node's own certificates: (commit time Unix
+    /// ms, certificate reaching consensus to commit µs).
+    pub consensus_us: Vec<(u64, u64)>,
+    /// Blocks committed by the core.
+    pub blocks: u64,
+}
+
+pub(crate) fn protocol(name: &str, commit_rule: &str) -> Result<Protocol> {
+    let rule = match commit_rule {
+        "three-chain" => hotstuff::CommitRule::ThreeChain,
+        "two-chain" => hotstuff::CommitRule::TwoChain,
+        other => anyhow::bail!("unknown --commit-rule {other:?} (three-chain or two-chain)"),
+    };
+    match name {
+        "hotstuff" => Ok(Protocol::HotStuff(hotstuff::Config {
+            commit_rule: rule,
+            ..hotstuff::Config::default()
+        })),
+        other => anyhow::bail!("unknown --protocol {other:?} (available: hotstuff)"),
+    }
+}
+
+/// Run `bftlab node`.
+pub fn run(args: NodeArgs) -> Result<()> {
+    let committee = Arc::new(Committee::load(&args.committee)?);
+    let (id, keys): (_, KeyPair) = KeyPair::load(&args.key)?;
+    let parameters = match &args.parameters {
+        Some(p) => Parameters::load(p)?,
+        None => Parameters::default(),
+    };
+    let protocol = protocol(&args.protocol, &args.commit_rule)?;
+    let member = committee
+        .member(id)
+        .with_context(|| format!("node {id} is not in {}", args.committee.display()))?;
+    if member.public_key != keys.public_key() {
+        anyhow::bail!(
+            "the key in {} does not match node {id} in the committee",
+            args.key.display()
+        );
+    }
+    let port: u16 = member
+        .primary
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .with_context(|| format!("bad primary address {:?}", member.primary))?;
+    let bind: SocketAddr = ([0, 0, 0, 0], port).into();
+    std::fs::create_dir_all(&args.store)
+        .with_context(|| format!("cannot create {}", args.store.display()))?;
+    let store = Arc::new(DiskStore::open(&args.store.join("store.redb"))?);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (node, mut delivered) = Node::start(NodeConfig {
+            id,
+            committee,
+            keys,
+            parameters,
+            protocol,
+            store,
+            environment: Environment::Udp,
+            bind,
+            seed: tx::now_micros(),
+            seeded_transport: false,
+        })
+        .await
+        .with_context(|| format!("node {id} cannot start (is port {port} in use?)"))?;
+        let mut summary = NodeSummary {
+            id: id.0,
+            ..NodeSummary::default()
+        };
+        let deadline = args.run_for.map(|s| Instant::now() + Duration::from_secs(s));
+        let stop = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        tokio::pin!(stop);
+        let mut bucket = (0u64, 0u64, 0u64);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                d = delivered.recv() => {
+                    let Some(d) = d else { break };
+                    let now_us = tx::now_micros();
+                    let now_ms = now_us / 1000;
+                    let slot = now_ms - now_ms % 100;
+                    if slot != bucket.0 {
+                        if bucket.1 > 0 {
+                            summary.commits.push(bucket);
+                        }
+                        bucket = (slot, 0, 0);
+                    }
+                    for t in &d.transactions {
+                        bucket.1 += 1;
+                        bucket.2 += t.len() as u64;
+                        if let Some(sent) = tx::sample_time(t) {
+                            summary.e2e_us.push((now_ms, now_us.saturating_sub(sent)));
+                        }
+                    }
+                    if d.author == id {
+                        let arrived = node.driver_metrics.own_certificates.lock().ok().and_then(|mut m| m.remove(&d.certificate));
+                        if let Some(at) = arrived {
+                            summary.consensus_us.push((now_ms, at.elapsed().as_micros() as u64));
+                        }
+                    }
+                }
+            }
+        }
+        if bucket.1 > 0 {
+            summary.commits.push(bucket);
+        }
+        summary.blocks = node.driver_metrics.blocks_committed.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(path) = &args.summary {
+            std::fs::write(path, serde_json::to_vec(&summary)?).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        drop(node);
+        anyhow::Ok(())
+    })
+}
