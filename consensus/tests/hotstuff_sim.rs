@@ -23,6 +23,17 @@ fn host(i: usize) -> String {
 }
 
 fn run(seed: u64, crashed: Option<usize>) -> (Vec<Log>, BTreeSet<Bytes>) {
+    run_with(seed, crashed, None).0
+}
+
+/// `split`: partition {0, 1} from {2, 3} between these simulated times. Returns the logs,
+/// what was submitted, and each node's committed sequence length when the split healed.
+#[allow(clippy::type_complexity)]
+fn run_with(
+    seed: u64,
+    crashed: Option<usize>,
+    split: Option<(Duration, Duration)>,
+) -> ((Vec<Log>, BTreeSet<Bytes>), Vec<usize>) {
     let n = 4;
     let hosts: Vec<String> = (0..n).map(host).collect();
     let (committee, keys) = Committee::generate(n, 1, &hosts, 6000, Some(seed)).unwrap();
@@ -129,14 +140,38 @@ fn run(seed: u64, crashed: Option<usize>) -> (Vec<Log>, BTreeSet<Bytes>) {
             Ok(())
         });
     }
-    sim.client("driver", async {
-        tokio::time::sleep(Duration::from_secs(40)).await;
+    let at_heal = Arc::new(Mutex::new(Vec::new()));
+    let logs_at_heal = logs.clone();
+    let heal_record = at_heal.clone();
+    sim.client("driver", async move {
+        if let Some((cut, heal)) = split {
+            tokio::time::sleep(cut).await;
+            for a in [0, 1] {
+                for b in [2, 3] {
+                    turmoil::partition(host(a), host(b));
+                }
+            }
+            tokio::time::sleep(heal - cut).await;
+            for a in [0, 1] {
+                for b in [2, 3] {
+                    turmoil::repair(host(a), host(b));
+                }
+            }
+            *heal_record.lock().unwrap() = logs_at_heal
+                .iter()
+                .map(|l| l.lock().unwrap().sequence.len())
+                .collect();
+            tokio::time::sleep(Duration::from_secs(40) - heal).await;
+        } else {
+            tokio::time::sleep(Duration::from_secs(40)).await;
+        }
         Ok(())
     });
     sim.run().unwrap();
     let logs = logs.iter().map(|l| l.lock().unwrap().clone()).collect();
     let submitted = submitted.lock().unwrap().clone();
-    (logs, submitted)
+    let at_heal = at_heal.lock().unwrap().clone();
+    ((logs, submitted), at_heal)
 }
 
 fn check(logs: &[Log], submitted: &BTreeSet<Bytes>, live: &[usize], min_blocks: u64) {
@@ -196,4 +231,22 @@ fn a_crashed_member_costs_timeouts_but_the_others_commit_everything() {
     // Views the crashed member leads (and the views whose votes go to it) time out,
     // with backoff, so far fewer blocks commit; but everything submitted is committed.
     check(&logs, &submitted, &[0, 1, 3], 15);
+}
+
+#[test]
+fn a_two_two_partition_commits_nothing_conflicting_and_recovers_after_healing() {
+    let ((logs, submitted), at_heal) = run_with(
+        3,
+        None,
+        Some((Duration::from_secs(4), Duration::from_secs(14))),
+    );
+    // Agreement (prefixes), every transaction exactly once, everything eventually committed.
+    check(&logs, &submitted, &[0, 1, 2, 3], 15);
+    // Commits resumed after the heal on every node.
+    for i in 0..4 {
+        assert!(
+            logs[i].sequence.len() > at_heal[i],
+            "node {i} committed nothing after healing"
+        );
+    }
 }

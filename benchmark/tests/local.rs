@@ -1,0 +1,76 @@
+//! `bftlab local` end to end on loopback, briefly: it must commit (not a timing assert).
+
+use std::process::Command;
+
+#[test]
+fn bftlab_local_commits_and_writes_a_record() {
+    let results = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args([
+            "local",
+            "--rate",
+            "2000",
+            "--duration",
+            "4",
+            "--warmup",
+            "2",
+            "--tx-size",
+            "128",
+        ])
+        .arg("--results")
+        .arg(results.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "bftlab local failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let files: Vec<_> = std::fs::read_dir(results.path()).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(files[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    assert!(
+        record["consensus"]["tps"].as_f64().unwrap() > 0.0,
+        "{record}"
+    );
+    assert!(
+        record["end_to_end"]["latency"]["samples"].as_u64().unwrap() > 0,
+        "{record}"
+    );
+    let blocks = record["blocks_committed"].as_array().unwrap();
+    assert_eq!(blocks.len(), 4);
+    assert!(blocks.iter().all(|b| b.as_u64().unwrap() > 0), "{record}");
+    assert_eq!(record["config"]["nodes"], 4);
+}
+
+#[test]
+fn user_errors_get_a_clear_message_and_a_non_zero_exit() {
+    let bad_flag = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["local", "--nodes", "4", "--faults", "4"])
+        .output()
+        .unwrap();
+    assert!(!bad_flag.status.success());
+    assert!(String::from_utf8_lossy(&bad_flag.stderr).contains("live node"));
+    let missing = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args([
+            "node",
+            "--committee",
+            "/nonexistent/committee.toml",
+            "--key",
+            "/nonexistent/key.toml",
+            "--store",
+            "/tmp/x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/committee.toml"));
+    let protocol = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["local", "--protocol", "paxos"])
+        .output()
+        .unwrap();
+    assert!(!protocol.status.success());
+    assert!(String::from_utf8_lossy(&protocol.stderr).contains("unknown --protocol"));
+}
