@@ -135,8 +135,8 @@ pub fn run(args: LocalArgs) -> Result<()> {
     let live = args.nodes - args.faults;
     let run_for = args.warmup + args.duration + 3;
     println!(
-        "bftlab local: {} {} ({}), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
-        args.protocol, args.commit_rule, "loopback", args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
+        "bftlab local: {} {} (loopback), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
+        args.protocol, args.commit_rule, args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
     );
     let mut children = Children(Vec::new());
     for i in 0..live {
