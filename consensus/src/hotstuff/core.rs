@@ -330,6 +330,15 @@ impl HotStuff {
                 _ => return,
             }
         };
+        // Nothing to order and nothing waiting to be committed: wait for a certificate
+        // (`on_certificate` proposes) rather than spin through empty views.
+        let chain_needs_blocks = self
+            .blocks
+            .values()
+            .any(|b| b.view > self.last_committed.1 && !b.payload.is_empty());
+        if self.pending.is_empty() && !chain_needs_blocks {
+            return;
+        }
         let take = self.pending.len().min(self.config.max_block_payload);
         let payload: Vec<Digest> = self.pending.iter().take(take).copied().collect();
         let block = Block::new(&self.keys, self.id, view, qc, tc, payload);
@@ -502,6 +511,9 @@ impl HotStuff {
             }
         }
         self.wake(&digest, out);
+        if self.leader_of(self.view) == self.id && self.last_proposed_view < self.view {
+            self.propose(out);
+        }
     }
 
     fn on_sync_reply(&mut self, block: Block, out: &mut Vec<Action<Message>>) {

@@ -360,6 +360,12 @@ fn the_next_leader_forms_a_qc_and_proposes() {
     let next = leader(&f.committee, View(2), 1);
     let mut r = f.replica(next.0, CommitRule::ThreeChain);
     r.handle(Event::Start);
+    // A certificate to order, so that the new leader has a reason to propose.
+    r.handle(Event::Certificate {
+        digest: Digest::of(b"c"),
+        round: Round(1),
+        author: NodeId(0),
+    });
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
     let mut actions = propose(&mut r, b1.author, &b1);
     for i in (0..4u16).filter(|i| *i != next.0).take(2) {
@@ -546,4 +552,33 @@ fn a_crashed_leader_costs_timeouts_but_the_others_keep_committing() {
         c.run(20_000);
         c.assert_agreement(20);
     }
+}
+
+#[test]
+fn an_idle_leader_waits_for_a_certificate_before_proposing() {
+    let f = fixture();
+    let first = leader(&f.committee, View(1), 1);
+    let mut r = f.replica(first.0, CommitRule::ThreeChain);
+    let actions = r.handle(Event::Start);
+    assert!(!actions.iter().any(|a| matches!(
+        a,
+        Action::Broadcast {
+            message: Message::Propose(_)
+        }
+    )));
+    let actions = r.handle(Event::Certificate {
+        digest: Digest::of(b"tx"),
+        round: Round(1),
+        author: NodeId(2),
+    });
+    let proposal = actions.iter().find_map(|a| match a {
+        Action::Broadcast {
+            message: Message::Propose(b),
+        } => Some(b.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        proposal.expect("proposes once there is payload").payload,
+        vec![Digest::of(b"tx")]
+    );
 }
