@@ -43,6 +43,10 @@ pub struct LocalArgs {
     /// Where result records go.
     #[arg(long, default_value = "results/local")]
     pub results: PathBuf,
+    /// Keep the working directory (committee, keys, stores, node and client logs) and
+    /// print where it is.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Child processes, killed when dropped (errors, Ctrl-C unwinding, normal end).
@@ -118,7 +122,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
     if args.tx_size < crate::tx::MIN_SIZE {
         anyhow::bail!("--tx-size must be at least {}", crate::tx::MIN_SIZE);
     }
-    crate::node::protocol(&args.protocol, &args.commit_rule)?;
+    crate::node::protocol(&args.protocol, &args.commit_rule, &Parameters::default())?;
     let exe = std::env::current_exe().context("cannot find the bftlab executable")?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let ports_per_node = 1 + 2 * args.workers;
@@ -166,29 +170,35 @@ pub fn run(args: LocalArgs) -> Result<()> {
         children.0.push((format!("node {i}"), child));
     }
     std::thread::sleep(Duration::from_millis(1_000));
-    let per_client = args.rate / live as u64;
+    // One client per worker of every live node, sharing the input rate evenly.
+    let per_client = args.rate / (live * args.workers) as u64;
     let clients_start = crate::tx::now_micros() / 1000;
     for i in 0..live {
-        let log = dir.path().join(format!("client-{i}.log"));
-        let child = Command::new(&exe)
-            .arg("client")
-            .arg("--committee")
-            .arg(dir.path().join("committee.toml"))
-            .arg("--node")
-            .arg(i.to_string())
-            .arg("--rate")
-            .arg(per_client.to_string())
-            .arg("--tx-size")
-            .arg(args.tx_size.to_string())
-            .arg("--duration")
-            .arg((args.warmup + args.duration).to_string())
-            .arg("--id")
-            .arg(i.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .context("cannot start a client process")?;
-        children.0.push((format!("client {i}"), child));
+        for w in 0..args.workers {
+            let id = i * args.workers + w;
+            let log = dir.path().join(format!("client-{id}.log"));
+            let child = Command::new(&exe)
+                .arg("client")
+                .arg("--committee")
+                .arg(dir.path().join("committee.toml"))
+                .arg("--node")
+                .arg(i.to_string())
+                .arg("--worker")
+                .arg(w.to_string())
+                .arg("--rate")
+                .arg(per_client.to_string())
+                .arg("--tx-size")
+                .arg(args.tx_size.to_string())
+                .arg("--duration")
+                .arg((args.warmup + args.duration).to_string())
+                .arg("--id")
+                .arg(id.to_string())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log)?)
+                .spawn()
+                .context("cannot start a client process")?;
+            children.0.push((format!("client {id}"), child));
+        }
     }
     // Wait, showing progress; a child that fails ends the run with its error.
     let started = Instant::now();
@@ -306,5 +316,8 @@ pub fn run(args: LocalArgs) -> Result<()> {
     std::fs::write(&file, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
     println!(" Result record: {}", file.display());
+    if args.keep {
+        println!(" Working directory kept: {}", dir.keep().display());
+    }
     Ok(())
 }

@@ -59,7 +59,7 @@ pub struct NodeSummary {
     pub blocks: u64,
 }
 
-pub(crate) fn protocol(name: &str, commit_rule: &str) -> Result<Protocol> {
+pub(crate) fn protocol(name: &str, commit_rule: &str, parameters: &Parameters) -> Result<Protocol> {
     let rule = match commit_rule {
         "three-chain" => hotstuff::CommitRule::ThreeChain,
         "two-chain" => hotstuff::CommitRule::TwoChain,
@@ -68,6 +68,9 @@ pub(crate) fn protocol(name: &str, commit_rule: &str) -> Result<Protocol> {
     match name {
         "hotstuff" => Ok(Protocol::HotStuff(hotstuff::Config {
             commit_rule: rule,
+            timeout_ms: parameters.consensus.timeout_ms,
+            timeout_backoff: parameters.consensus.timeout_backoff,
+            max_timeout_ms: parameters.consensus.max_timeout_ms,
             ..hotstuff::Config::default()
         })),
         other => anyhow::bail!("unknown --protocol {other:?} (available: hotstuff)"),
@@ -82,7 +85,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         Some(p) => Parameters::load(p)?,
         None => Parameters::default(),
     };
-    let protocol = protocol(&args.protocol, &args.commit_rule)?;
+    let protocol = protocol(&args.protocol, &args.commit_rule, &parameters)?;
     let member = committee
         .member(id)
         .with_context(|| format!("node {id} is not in {}", args.committee.display()))?;

@@ -23,7 +23,7 @@ fn host(i: usize) -> String {
 }
 
 fn run(seed: u64, crashed: Option<usize>) -> (Vec<Log>, BTreeSet<Bytes>) {
-    run_with(seed, crashed, None).0
+    run_with(seed, crashed, None, false).0
 }
 
 /// `split`: partition {0, 1} from {2, 3} between these simulated times. Returns the logs,
@@ -33,6 +33,7 @@ fn run_with(
     seed: u64,
     crashed: Option<usize>,
     split: Option<(Duration, Duration)>,
+    bls: bool,
 ) -> ((Vec<Log>, BTreeSet<Bytes>), Vec<usize>) {
     let n = 4;
     let hosts: Vec<String> = (0..n).map(host).collect();
@@ -42,6 +43,9 @@ fn run_with(
     parameters.mempool.batch_size = 20_000;
     parameters.mempool.max_batch_delay_ms = 50;
     parameters.mempool.sync_retry_delay_ms = 1_000;
+    if bls {
+        parameters.signature_scheme = primitives::crypto::SignatureScheme::Bls;
+    }
     let logs: Vec<Arc<Mutex<Log>>> = (0..n)
         .map(|_| Arc::new(Mutex::new(Log::default())))
         .collect();
@@ -239,6 +243,7 @@ fn a_two_two_partition_commits_nothing_conflicting_and_recovers_after_healing() 
         3,
         None,
         Some((Duration::from_secs(4), Duration::from_secs(14))),
+        false,
     );
     // Agreement (prefixes), every transaction exactly once, everything eventually committed.
     check(&logs, &submitted, &[0, 1, 2, 3], 15);
@@ -249,4 +254,13 @@ fn a_two_two_partition_commits_nothing_conflicting_and_recovers_after_healing() 
             "node {i} committed nothing after healing"
         );
     }
+}
+
+/// About a minute in a debug build (every vote and certificate is a pairing check):
+/// run with `cargo test -p consensus --test hotstuff_sim -- --ignored`.
+#[test]
+#[ignore]
+fn bls_quorum_certificates_work_end_to_end() {
+    let ((logs, submitted), _) = run_with(4, None, None, true);
+    check(&logs, &submitted, &[0, 1, 2, 3], 30);
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 /// Most DAG certificate digests remembered as available.
 const MAX_KNOWN: usize = 200_000;
-/// Most proposals waiting for a parent or payload.
-const MAX_WAITING: usize = 1_000;
+/// Most proposals waiting for a parent or payload at once.
+const MAX_WAITING: usize = 64;
 
 /// What must survive a restart for HotStuff to stay safe.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +59,8 @@ pub struct HotStuff {
     /// Certificates seen but not yet carried by any block, in arrival order.
     pending: VecDeque<Digest>,
     carried: BTreeSet<Digest>,
-    /// Proposals waiting for something (a block or certificate digest).
-    waiting: BTreeMap<Digest, Vec<Block>>,
+    /// Proposals waiting for blocks or certificates, by block digest, with what is missing.
+    waiting: BTreeMap<Digest, (Block, BTreeSet<Digest>)>,
 }
 
 impl HotStuff {
@@ -146,6 +146,8 @@ impl HotStuff {
             id: TimerId(view.0),
             after: self.config.view_timeout(self.consecutive_timeouts),
         });
+        // Proposals of earlier views can no longer get our vote.
+        self.waiting.retain(|_, (b, _)| b.view >= view);
         let keep_from = View(view.0.saturating_sub(1));
         self.votes = self.votes.split_off(&(keep_from, Digest::default()));
         self.timeouts = self.timeouts.split_off(&keep_from);
@@ -383,7 +385,7 @@ impl HotStuff {
                 to: from,
                 message: Message::SyncRequest(parent),
             });
-            self.wait_for(parent, block);
+            self.wait_for(block, BTreeSet::from([parent]));
             return;
         }
         // Every certificate of the payload must be available (data availability).
@@ -398,9 +400,7 @@ impl HotStuff {
                 digests: missing.clone(),
                 from: block.author,
             });
-            for d in missing {
-                self.wait_for(d, block.clone());
-            }
+            self.wait_for(block, missing.into_iter().collect());
             return;
         }
         if !self.safe_to_vote(&block) {
@@ -484,19 +484,34 @@ impl HotStuff {
         self.process_qc(&qc, out);
     }
 
-    fn wait_for(&mut self, digest: Digest, block: Block) {
-        let total: usize = self.waiting.values().map(|v| v.len()).sum();
-        if total >= MAX_WAITING {
-            return;
+    /// Park a proposal until every digest in `missing` (blocks or certificates) is in hand.
+    fn wait_for(&mut self, block: Block, missing: BTreeSet<Digest>) {
+        if self.waiting.len() >= MAX_WAITING {
+            // Drop the oldest view: it is the least likely to still get a vote.
+            if let Some(oldest) = self
+                .waiting
+                .iter()
+                .min_by_key(|(_, (b, _))| b.view)
+                .map(|(d, _)| *d)
+            {
+                self.waiting.remove(&oldest);
+            }
         }
-        self.waiting.entry(digest).or_default().push(block);
+        self.waiting.insert(block.digest(), (block, missing));
     }
 
-    fn wake(&mut self, digest: &Digest, out: &mut Vec<Action<Message>>) {
-        if let Some(blocks) = self.waiting.remove(digest) {
-            for b in blocks {
-                let author = b.author;
-                self.try_vote(b, author, out);
+    /// `arrived` is now in hand: retry the proposals that waited only for it.
+    fn wake(&mut self, arrived: &Digest, out: &mut Vec<Action<Message>>) {
+        let mut ready = Vec::new();
+        for (digest, (_, missing)) in self.waiting.iter_mut() {
+            if missing.remove(arrived) && missing.is_empty() {
+                ready.push(*digest);
+            }
+        }
+        for digest in ready {
+            if let Some((block, _)) = self.waiting.remove(&digest) {
+                let author = block.author;
+                self.try_vote(block, author, out);
             }
         }
     }
