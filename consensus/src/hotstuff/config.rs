@@ -38,6 +38,12 @@ pub struct Config {
     /// consecutive certified views, so the three-chain rule (which needs three) would
     /// never commit again. Two views per leader leaves runs of five.
     pub views_per_leader: u64,
+    /// Timeout of a view whose leader, or whose next leader (who collects its votes), is
+    /// suspected: it let a view of its own end in a timeout certificate without any
+    /// proposal seen from it. Such views do not grow the backoff. A suspicion ends
+    /// with the leader's next valid proposal. Timeouts are local choices, so this
+    /// changes liveness only, never safety. Default 250 ms.
+    pub suspect_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -49,6 +55,7 @@ impl Default for Config {
             max_timeout_ms: 60_000,
             max_block_payload: 1_000,
             views_per_leader: 2,
+            suspect_timeout_ms: 250,
         }
     }
 }

@@ -59,6 +59,10 @@ pub struct HotStuff {
     /// Certificates seen but not yet carried by any block, in arrival order.
     pending: VecDeque<Digest>,
     carried: BTreeSet<Digest>,
+    /// Leaders that let one of their views end in a TC without a proposal we saw.
+    suspected: BTreeSet<NodeId>,
+    /// The highest view in which we saw a valid proposal.
+    proposal_seen: View,
     /// Proposals waiting for blocks or certificates, by block digest, with what is missing.
     waiting: BTreeMap<Digest, (Block, BTreeSet<Digest>)>,
 }
@@ -97,6 +101,8 @@ impl HotStuff {
             pending: VecDeque::new(),
             carried: BTreeSet::new(),
             waiting: BTreeMap::new(),
+            suspected: BTreeSet::new(),
+            proposal_seen: View(0),
             safety,
         }
     }
@@ -144,7 +150,7 @@ impl HotStuff {
         self.view = view;
         out.push(Action::SetTimer {
             id: TimerId(view.0),
-            after: self.config.view_timeout(self.consecutive_timeouts),
+            after: self.timeout_for(view),
         });
         // Proposals of earlier views can no longer get our vote.
         self.waiting.retain(|_, (b, _)| b.view >= view);
@@ -156,11 +162,28 @@ impl HotStuff {
         }
     }
 
+    /// Whether `view` depends on a suspected leader (its own, or the next, who gets its votes).
+    fn view_suspected(&self, view: View) -> bool {
+        self.suspected.contains(&self.leader_of(view))
+            || self.suspected.contains(&self.leader_of(view.next()))
+    }
+
+    fn timeout_for(&self, view: View) -> std::time::Duration {
+        if self.view_suspected(view) {
+            std::time::Duration::from_millis(self.config.suspect_timeout_ms)
+        } else {
+            self.config.view_timeout(self.consecutive_timeouts)
+        }
+    }
+
     fn local_timeout(&mut self, out: &mut Vec<Action<Message>>) {
         let view = self.view;
         if self.timed_out_view < view {
             self.timed_out_view = view;
-            self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+            // A failure explained by a suspected leader says nothing about the network.
+            if !self.view_suspected(view) {
+                self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+            }
         }
         // Never vote in a view we gave up on.
         if self.safety.last_voted_view < view {
@@ -174,7 +197,7 @@ impl HotStuff {
         // Re-broadcast if the view still does not end.
         out.push(Action::SetTimer {
             id: TimerId(view.0),
-            after: self.config.view_timeout(self.consecutive_timeouts),
+            after: self.timeout_for(view),
         });
         self.on_timeout(timeout, out);
     }
@@ -215,6 +238,11 @@ impl HotStuff {
     fn process_tc(&mut self, tc: Tc, out: &mut Vec<Action<Message>>) {
         if tc.view < self.view {
             return;
+        }
+        // The view ended without progress; if its leader never proposed, suspect it.
+        if self.proposal_seen < tc.view {
+            let silent = self.leader_of(tc.view);
+            self.suspected.insert(silent);
         }
         let next = tc.view.next();
         if self.high_tc.as_ref().is_none_or(|h| h.view < tc.view) {
@@ -361,6 +389,11 @@ impl HotStuff {
             self.process_tc(tc.clone(), out);
         }
         let digest = block.digest();
+        // A valid proposal from its leader clears any suspicion of it.
+        self.suspected.remove(&block.author);
+        if block.view > self.proposal_seen {
+            self.proposal_seen = block.view;
+        }
         if block.view <= self.last_committed.1 {
             return;
         }

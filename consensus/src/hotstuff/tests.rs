@@ -582,3 +582,37 @@ fn an_idle_leader_waits_for_a_certificate_before_proposing() {
         vec![Digest::of(b"tx")]
     );
 }
+
+#[test]
+fn a_silent_leader_is_suspected_and_its_views_get_the_short_timeout() {
+    let mut f = fixture();
+    f.views_per_leader = 2;
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start); // view 1, led by n0 (views 0 and 1)
+                            // Nobody proposed in view 1; a TC for it moves us to view 2 (led by n1).
+    r.handle(Event::Timer(TimerId(1)));
+    let tc = f.tc(1, 0);
+    let actions = r.handle(Event::Message {
+        from: NodeId(0),
+        message: Message::Tc(tc),
+    });
+    assert_eq!(r.view(), View(2));
+    // View 2's leader (n1) is not suspected, but its next leader is n1 too: normal timer,
+    // doubled once by our own timeout in view 1.
+    assert!(actions.iter().any(|a| matches!(a, Action::SetTimer { id, after } if *id == TimerId(2) && *after == Duration::from_millis(2_000))));
+    // Now view 2 also ends by TC without a proposal: n1 is suspected too; view 3 (n1)
+    // gets the short timer and does not grow the backoff.
+    r.handle(Event::Timer(TimerId(2)));
+    let actions = r.handle(Event::Message {
+        from: NodeId(0),
+        message: Message::Tc(f.tc(2, 0)),
+    });
+    assert_eq!(r.view(), View(3));
+    let short = Duration::from_millis(Config::default().suspect_timeout_ms);
+    assert!(
+        actions.iter().any(
+            |a| matches!(a, Action::SetTimer { id, after } if *id == TimerId(3) && *after == short)
+        ),
+        "{actions:?}"
+    );
+}
