@@ -66,13 +66,10 @@ pub(crate) fn protocol(name: &str, commit_rule: &str, parameters: &Parameters) -
         other => anyhow::bail!("unknown --commit-rule {other:?} (three-chain or two-chain)"),
     };
     match name {
-        "hotstuff" => Ok(Protocol::HotStuff(hotstuff::Config {
-            commit_rule: rule,
-            timeout_ms: parameters.consensus.timeout_ms,
-            timeout_backoff: parameters.consensus.timeout_backoff,
-            max_timeout_ms: parameters.consensus.max_timeout_ms,
-            ..hotstuff::Config::default()
-        })),
+        "hotstuff" => Ok(Protocol::HotStuff(hotstuff::Config::from_parameters(
+            &parameters.consensus,
+            rule,
+        ))),
         other => anyhow::bail!("unknown --protocol {other:?} (available: hotstuff)"),
     }
 }

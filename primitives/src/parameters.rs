@@ -91,6 +91,12 @@ pub struct ConsensusParameters {
     pub timeout_backoff: f64,
     /// Cap on the backed-off timeout. Default 60,000 ms.
     pub max_timeout_ms: u64,
+    /// Consecutive views each leader keeps (leader-based cores). Default 2.
+    pub views_per_leader: u64,
+    /// Timeout of views that depend on a suspected (silent) leader. Default 250 ms.
+    pub suspect_timeout_ms: u64,
+    /// Most DAG certificate digests one block carries. Default 1,000.
+    pub max_block_payload: usize,
 }
 
 impl Default for NetworkParameters {
@@ -133,6 +139,9 @@ impl Default for ConsensusParameters {
             timeout_ms: 1_000,
             timeout_backoff: 2.0,
             max_timeout_ms: 60_000,
+            views_per_leader: 2,
+            suspect_timeout_ms: 250,
+            max_block_payload: 1_000,
         }
     }
 }
@@ -196,6 +205,9 @@ impl Parameters {
         }
         if c.timeout_ms == 0 || c.max_timeout_ms < c.timeout_ms {
             return bad("consensus.timeout_ms must be >= 1 and <= max_timeout_ms");
+        }
+        if c.views_per_leader == 0 || c.suspect_timeout_ms == 0 || c.max_block_payload == 0 {
+            return bad("consensus.views_per_leader, suspect_timeout_ms and max_block_payload must be at least 1");
         }
         if !(c.timeout_backoff >= 1.0 && c.timeout_backoff <= 16.0) {
             return bad("consensus.timeout_backoff must be in 1.0..=16.0");

@@ -61,6 +61,23 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The HotStuff configuration a parameters file describes (its `[consensus]`
+    /// section), with the given commit rule.
+    pub fn from_parameters(
+        p: &primitives::parameters::ConsensusParameters,
+        commit_rule: CommitRule,
+    ) -> Self {
+        Config {
+            commit_rule,
+            timeout_ms: p.timeout_ms,
+            timeout_backoff: p.timeout_backoff,
+            max_timeout_ms: p.max_timeout_ms,
+            max_block_payload: p.max_block_payload,
+            views_per_leader: p.views_per_leader,
+            suspect_timeout_ms: p.suspect_timeout_ms,
+        }
+    }
+
     /// The timeout of a view entered after `consecutive` timed-out views.
     pub fn view_timeout(&self, consecutive: u32) -> Duration {
         let factor = self

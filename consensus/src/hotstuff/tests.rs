@@ -616,3 +616,12 @@ fn a_silent_leader_is_suspected_and_its_views_get_the_short_timeout() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn the_default_parameters_file_gives_the_default_config() {
+    let p = primitives::Parameters::default();
+    assert_eq!(
+        Config::from_parameters(&p.consensus, CommitRule::ThreeChain),
+        Config::default()
+    );
+}
