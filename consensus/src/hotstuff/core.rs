@@ -194,11 +194,14 @@ impl HotStuff {
         out.push(Action::Broadcast {
             message: Message::Timeout(timeout.clone()),
         });
-        // Re-broadcast if the view still does not end.
+        // Re-broadcast every base timeout while the view does not end, so that peers
+        // that were cut off (a partition that healed, lost datagrams) learn of it soon;
+        // the backoff governs only how long a view waits for its leader.
         out.push(Action::SetTimer {
             id: TimerId(view.0),
-            after: self.timeout_for(view),
+            after: std::time::Duration::from_millis(self.config.timeout_ms),
         });
+
         self.on_timeout(timeout, out);
     }
 

@@ -1,0 +1,91 @@
+//! Safety and liveness checkers over a [`Report`].
+
+use crate::runner::Report;
+use crate::scenario::Scenario;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// A property that failed, with where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// Two honest nodes committed different certificates at the same position.
+    Agreement {
+        /// The nodes.
+        nodes: (usize, usize),
+        /// The first position where they differ.
+        position: usize,
+    },
+    /// A node committed a transaction twice.
+    Integrity {
+        /// The node.
+        node: usize,
+    },
+    /// A node committed a transaction no client submitted.
+    Validity {
+        /// The node.
+        node: usize,
+    },
+    /// A node committed nothing new within the bound after stabilisation.
+    Liveness {
+        /// The node.
+        node: usize,
+    },
+}
+
+/// The verdict on one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Everything that failed (empty: the run passed).
+    pub violations: Vec<Violation>,
+}
+
+impl Verdict {
+    /// Whether every property held.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Judge a run. Nodes down at the end are not held to liveness; every node's commits
+/// are held to safety.
+pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
+    let mut violations = Vec::new();
+    let n = report.logs.len();
+    for i in 0..n {
+        for j in i + 1..n {
+            let (a, b) = (&report.logs[i].sequence, &report.logs[j].sequence);
+            if let Some(position) = (0..a.len().min(b.len())).find(|p| a[*p] != b[*p]) {
+                violations.push(Violation::Agreement {
+                    nodes: (i, j),
+                    position,
+                });
+            }
+        }
+        let mut seen = BTreeSet::new();
+        if !report.logs[i].transactions.iter().all(|t| seen.insert(t)) {
+            violations.push(Violation::Integrity { node: i });
+        }
+        if !report.logs[i]
+            .transactions
+            .iter()
+            .all(|t| report.submitted.contains(t))
+        {
+            violations.push(Violation::Validity { node: i });
+        }
+    }
+    let from = Duration::from_secs_f64(scenario.stabilised_at());
+    let bound = from + Duration::from_secs(scenario.liveness_bound_s);
+    let submit_end = Duration::from_secs(scenario.submit_until_s);
+    for i in (0..n).filter(|i| !report.down.contains(i)) {
+        // Something new must be committed after stabilisation, within the bound, while
+        // clients are still submitting (or while earlier submissions are pending).
+        let progressed = report.logs[i]
+            .progress
+            .iter()
+            .any(|(t, _)| *t >= from && *t <= bound.max(from + Duration::from_millis(1)));
+        if !progressed && from < submit_end {
+            violations.push(Violation::Liveness { node: i });
+        }
+    }
+    Verdict { violations }
+}
