@@ -4,6 +4,7 @@ mod client;
 mod keys;
 mod local;
 mod node;
+mod sim;
 mod tx;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     Client(client::ClientArgs),
     /// Benchmark a committee of node processes on this machine.
     Local(local::LocalArgs),
+    /// Run a scenario in the deterministic simulation and judge it.
+    Sim(sim::SimArgs),
 }
 
 fn main() {
@@ -35,6 +38,7 @@ fn main() {
         Command::Node(args) => node::run(args),
         Command::Client(args) => client::run(args),
         Command::Local(args) => local::run(args),
+        Command::Sim(args) => sim::run_sim(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

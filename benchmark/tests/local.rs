@@ -74,3 +74,31 @@ fn user_errors_get_a_clear_message_and_a_non_zero_exit() {
     assert!(!protocol.status.success());
     assert!(String::from_utf8_lossy(&protocol.stderr).contains("unknown --protocol"));
 }
+
+#[test]
+fn bftlab_sim_judges_a_scenario_and_writes_a_record() {
+    let results = tempfile::tempdir().unwrap();
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../harness/scenarios/happy-n4.toml"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["sim", scenario, "--seed", "3", "--results"])
+        .arg(results.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("pass"), "{stdout}");
+    assert_eq!(std::fs::read_dir(results.path()).unwrap().count(), 1);
+    let bad = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["sim", scenario, "--seeds", "5..5"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("empty"));
+}

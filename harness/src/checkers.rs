@@ -85,7 +85,30 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
             .any(|(t, _)| *t >= from && *t <= bound.max(from + Duration::from_millis(1)));
         if !progressed && from < submit_end {
             violations.push(Violation::Liveness { node: i });
+            continue;
+        }
+        // No honest node may stay stuck: by the end it must have committed at least
+        // what the most advanced honest node had committed one bound earlier.
+        let cutoff = report
+            .duration
+            .saturating_sub(Duration::from_secs(scenario.liveness_bound_s));
+        let reached = |log: &crate::runner::NodeLog, at: Duration| {
+            log.progress
+                .iter()
+                .take_while(|(t, _)| *t <= at)
+                .last()
+                .map(|(_, n)| *n)
+                .unwrap_or(0)
+        };
+        let target = (0..n)
+            .filter(|j| !report.down.contains(j))
+            .map(|j| reached(&report.logs[j], cutoff))
+            .max()
+            .unwrap_or(0);
+        if report.logs[i].transactions.len() < target {
+            violations.push(Violation::Liveness { node: i });
         }
     }
+
     Verdict { violations }
 }

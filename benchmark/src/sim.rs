@@ -1,0 +1,134 @@
+//! `bftlab sim`: run a scenario in the deterministic simulation for one seed or a sweep,
+//! judge every run, print a table and write a JSON record.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use harness::{check, run, Scenario};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Arguments of `bftlab sim`.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// The scenario file (see harness/scenarios/).
+    pub scenario: PathBuf,
+    /// Run this one seed.
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+    /// Run a range of seeds, `A..B` (B excluded).
+    #[arg(long)]
+    pub seeds: Option<String>,
+    /// Where result records go.
+    #[arg(long, default_value = "results/sim")]
+    pub results: PathBuf,
+}
+
+fn parse_range(text: &str) -> Result<Vec<u64>> {
+    let (a, b) = text
+        .split_once("..")
+        .with_context(|| format!("--seeds wants A..B, got {text:?}"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .with_context(|| format!("bad seed {a:?}"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .with_context(|| format!("bad seed {b:?}"))?;
+    if b <= a {
+        anyhow::bail!("--seeds {text}: the range is empty");
+    }
+    Ok((a..b).collect())
+}
+
+/// Run `bftlab sim`.
+pub fn run_sim(args: SimArgs) -> Result<()> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let seeds = match (&args.seed, &args.seeds) {
+        (Some(s), _) => vec![*s],
+        (None, Some(range)) => parse_range(range)?,
+        (None, None) => scenario.seeds.clone(),
+    };
+    println!(
+        "bftlab sim: {} ({} nodes, {} s simulated), {} seed(s)",
+        scenario.name,
+        scenario.nodes,
+        scenario.duration_s,
+        seeds.len()
+    );
+    println!(
+        "{:>8}  {:>7}  {:>12}  {:>10}  violations",
+        "seed", "verdict", "transactions", "sequence"
+    );
+    let mut runs = Vec::new();
+    let mut failed = Vec::new();
+    for (k, seed) in seeds.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let report = run(&scenario, *seed);
+        let verdict = check(&scenario, &report);
+        let live: Vec<usize> = (0..report.logs.len())
+            .filter(|i| !report.down.contains(i))
+            .collect();
+        let txs = live
+            .iter()
+            .map(|i| report.logs[*i].transactions.len())
+            .min()
+            .unwrap_or(0);
+        let seq = live
+            .iter()
+            .map(|i| report.logs[*i].sequence.len())
+            .min()
+            .unwrap_or(0);
+        println!(
+            "{:>8}  {:>7}  {:>12}  {:>10}  {:?}   ({}/{}, {:.1} s wall)",
+            seed,
+            if verdict.passed() { "pass" } else { "FAIL" },
+            txs,
+            seq,
+            verdict.violations,
+            k + 1,
+            seeds.len(),
+            started.elapsed().as_secs_f64()
+        );
+        if !verdict.passed() {
+            failed.push(*seed);
+        }
+        runs.push(json!({
+            "seed": seed,
+            "passed": verdict.passed(),
+            "violations": verdict.violations.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>(),
+            "committed_transactions_min": txs,
+            "committed_certificates_min": seq,
+            "submitted": report.submitted.len(),
+            "wall_seconds": started.elapsed().as_secs_f64(),
+        }));
+    }
+    std::fs::create_dir_all(&args.results)
+        .with_context(|| format!("cannot create {}", args.results.display()))?;
+    let file = args.results.join(format!(
+        "{}-{}.json",
+        crate::tx::now_micros() / 1000,
+        args.scenario
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+    ));
+    let record = json!({ "kind": "bftlab-sim", "scenario": scenario.name, "file": args.scenario, "runs": runs });
+    std::fs::write(&file, serde_json::to_string_pretty(&record)?)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    println!("record: {}", file.display());
+    if !failed.is_empty() {
+        for seed in &failed {
+            println!(
+                "replay: bftlab sim {} --seed {seed}",
+                args.scenario.display()
+            );
+        }
+        anyhow::bail!(
+            "{} of {} seed(s) violated a property",
+            failed.len(),
+            seeds.len()
+        );
+    }
+    Ok(())
+}
