@@ -21,6 +21,11 @@ pub struct NodeLog {
     pub transactions: Vec<Bytes>,
     /// (simulated time, transactions committed so far) after each delivery.
     pub progress: Vec<(Duration, usize)>,
+    /// Last sampled (every simulated second): blocks committed by the core,
+    /// certificates delivered by the linearizer, the mempool's round.
+    pub counters: (u64, u64, u64),
+    /// The mempool's counters, last sampled.
+    pub mempool: Option<mempool::MetricsSnapshot>,
 }
 
 /// The outcome of one run.
@@ -97,7 +102,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
                     .member(id)
                     .and_then(|m| m.primary.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
                     .ok_or("bad address")?;
-                let (_node, mut delivered) = Node::start(NodeConfig {
+                let (node, mut delivered) = Node::start(NodeConfig {
                     id,
                     committee,
                     keys,
@@ -110,6 +115,25 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
                     seeded_transport: true,
                 })
                 .await?;
+                let sampler = {
+                    let log = log.clone();
+                    let driver = node.driver_metrics.clone();
+                    let mempool = node.mempool.metrics().clone();
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            use std::sync::atomic::Ordering::Relaxed;
+                            if let Ok(mut log) = log.lock() {
+                                log.mempool = Some(mempool.snapshot());
+                                log.counters = (
+                                    driver.blocks_committed.load(Relaxed),
+                                    driver.certificates_committed.load(Relaxed),
+                                    mempool.round.load(Relaxed),
+                                );
+                            }
+                        }
+                    })
+                };
                 while let Some(d) = delivered.recv().await {
                     let now = turmoil::sim_elapsed().unwrap_or_default();
                     let mut log = log.lock().map_err(|_| "poisoned")?;
@@ -118,6 +142,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
                     let total = log.transactions.len();
                     log.progress.push((now, total));
                 }
+                sampler.abort();
+                drop(node);
                 Ok(())
             }
         });
