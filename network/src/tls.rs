@@ -272,6 +272,10 @@ pub fn server_config(
         )
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // No session resumption: every handshake is a full one, the same size in every
+    // run, which keeps simulations replayable (resumption decisions read the wall clock).
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(config)
 }
 
@@ -297,6 +301,8 @@ pub fn client_config(
         )
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // No session resumption (see `server_config`).
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 
@@ -313,6 +319,10 @@ pub fn open_server_config(identity: &Identity) -> Result<rustls::ServerConfig, S
         )
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
+    // No session resumption: every handshake is a full one, the same size in every
+    // run, which keeps simulations replayable (resumption decisions read the wall clock).
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(config)
 }
 
@@ -334,6 +344,8 @@ pub fn anonymous_client_config(
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
+    // No session resumption (see `server_config`).
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 
