@@ -92,10 +92,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             args.key.display()
         );
     }
-    let port: u16 = member
-        .primary
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
+    let port = primitives::committee::port_of(&member.primary)
         .with_context(|| format!("bad primary address {:?}", member.primary))?;
     let bind: SocketAddr = ([0, 0, 0, 0], port).into();
     std::fs::create_dir_all(&args.store)

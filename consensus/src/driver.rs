@@ -214,7 +214,7 @@ async fn perform<M: Serialize + Clone>(
                 ctx.metrics.blocks_committed.fetch_add(1, Ordering::Relaxed);
                 let missing: Vec<_> = anchors
                     .iter()
-                    .filter(|a| ctx.mempool.certificate(a).is_none())
+                    .filter(|a| !ctx.mempool.with_dag(|d| d.contains(a)))
                     .copied()
                     .collect();
                 if !missing.is_empty() {

@@ -98,9 +98,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
             );
             async move {
                 let id = NodeId(i as u16);
-                let port: u16 = committee
+                let port = committee
                     .member(id)
-                    .and_then(|m| m.primary.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+                    .and_then(|m| primitives::committee::port_of(&m.primary))
                     .ok_or("bad address")?;
                 let (node, mut delivered) = Node::start(NodeConfig {
                     id,

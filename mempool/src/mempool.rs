@@ -178,9 +178,7 @@ impl MempoolHandle {
 }
 
 fn port_of(address: &str) -> Result<u16, MempoolError> {
-    address
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
+    primitives::committee::port_of(address)
         .ok_or_else(|| MempoolError::Config(format!("bad address {address:?}")))
 }
 

@@ -146,10 +146,13 @@ impl Network {
         tasks.push(tokio::spawn(
             inbound.accept_loop(endpoint.clone()).instrument(span),
         ));
+        let mut others: Vec<NodeId> = peers.keys().copied().collect();
+        others.sort();
         let sender = Sender {
             inner: Arc::new(SenderInner {
                 me: id,
                 peers,
+                others,
                 own_inbound: inbound_tx,
                 metrics: metrics.clone(),
                 parameters,

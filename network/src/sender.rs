@@ -87,6 +87,8 @@ impl ConnectionSlot {
 pub(crate) struct SenderInner {
     pub(crate) me: NodeId,
     pub(crate) peers: HashMap<NodeId, Peer>,
+    /// The keys of `peers`, sorted (computed once: broadcasts ask for it every time).
+    pub(crate) others: Vec<NodeId>,
     pub(crate) own_inbound: mpsc::Sender<Incoming>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) parameters: NetworkParameters,
@@ -111,9 +113,7 @@ impl Sender {
 
     /// Ids of every other committee member, in increasing order.
     pub fn others(&self) -> Vec<NodeId> {
-        let mut ids: Vec<NodeId> = self.inner.peers.keys().copied().collect();
-        ids.sort();
-        ids
+        self.inner.others.clone()
     }
 
     fn check_size(&self, payload: &Bytes) -> Result<(), SendError> {
@@ -139,26 +139,27 @@ impl Sender {
                 .inner
                 .own_inbound
                 .try_send(Incoming::new(to, payload))
-                .map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => {
-                        self.inner.metrics.record_drop(DropReason::QueueFull, 1);
-                        SendError::QueueFull(to)
-                    }
-                    mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-                });
+                .map_err(|e| self.queue_error(to, e));
         }
         let peer = self
             .inner
             .peers
             .get(&to)
             .ok_or(SendError::UnknownPeer(to))?;
-        peer.queue.try_send(payload).map_err(|e| match e {
+        peer.queue
+            .try_send(payload)
+            .map_err(|e| self.queue_error(to, e))
+    }
+
+    /// A full queue drops the message (counted); a closed one means shutdown.
+    fn queue_error<T>(&self, to: NodeId, error: mpsc::error::TrySendError<T>) -> SendError {
+        match error {
             mpsc::error::TrySendError::Full(_) => {
                 self.inner.metrics.record_drop(DropReason::QueueFull, 1);
                 SendError::QueueFull(to)
             }
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+        }
     }
 
     /// Like [`Sender::send`], but waits for room in the peer's queue instead of dropping
@@ -262,7 +263,7 @@ impl Sender {
     pub fn try_send_reliable(&self, to: NodeId, payload: Bytes) -> Result<Delivery, SendError> {
         self.check_size(&payload)?;
         if to == self.inner.me {
-            // Self-delivery never waits on a peer; reuse the async path's logic.
+            // Self-delivery never waits on a peer.
             let (ack_tx, ack_rx) = oneshot::channel();
             let (done_tx, done_rx) = oneshot::channel();
             let token = self.inner.shutdown.child_token();
@@ -272,11 +273,7 @@ impl Sender {
                 ack: Some(ack_tx),
             };
             if let Err(e) = self.inner.own_inbound.try_send(incoming) {
-                self.inner.metrics.record_drop(DropReason::QueueFull, 1);
-                return Err(match e {
-                    mpsc::error::TrySendError::Full(_) => SendError::QueueFull(to),
-                    mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-                });
+                return Err(self.queue_error(to, e));
             }
             tokio::spawn(async move {
                 // A refused self-delivery is not retried here: callers of the non-waiting

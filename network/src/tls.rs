@@ -147,6 +147,36 @@ impl SignatureCheck {
     }
 }
 
+/// The handshake-signature part of both verifiers: TLS 1.3 only, ed25519 only,
+/// checked by [`SignatureCheck`] (field `check`).
+macro_rules! handshake_signature_checks {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Err(rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::Tls13RequiredForQuic,
+            ))
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.check.tls13(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            vec![SignatureScheme::ED25519]
+        }
+    };
+}
+
 /// Server-side verifier of client certificates: accepts any committee member.
 #[derive(Debug)]
 pub struct CommitteeClientVerifier {
@@ -175,29 +205,7 @@ impl ClientCertVerifier for CommitteeClientVerifier {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.check.tls13(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
-    }
+    handshake_signature_checks!();
 }
 
 /// Client-side verifier of a server certificate: accepts only the member being dialled.
@@ -225,29 +233,66 @@ impl ServerCertVerifier for PeerServerVerifier {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
-    }
+    handshake_signature_checks!();
+}
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.check.tls13(message, cert, dss)
-    }
+/// No session resumption anywhere: every handshake is a full one, the same size in
+/// every run, which keeps simulations replayable (resumption decisions read the wall
+/// clock).
+fn server(
+    identity: &Identity,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, String> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?;
+    let builder = match client_verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(
+            vec![identity.certificate.clone()],
+            identity.private_key.clone_key(),
+        )
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![alpn.to_vec()];
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(config)
+}
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
-    }
+/// A client configuration accepting only the server key `expected`, presenting
+/// `identity` if given (see [`server`] about resumption).
+fn client(
+    identity: Option<&Identity>,
+    expected: ed25519::PublicKey,
+    metrics: Arc<Metrics>,
+    alpn: &[u8],
+) -> Result<rustls::ClientConfig, String> {
+    let verifier = Arc::new(PeerServerVerifier {
+        expected,
+        metrics,
+        check: SignatureCheck::new(),
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        Some(identity) => builder
+            .with_client_auth_cert(
+                vec![identity.certificate.clone()],
+                identity.private_key.clone_key(),
+            )
+            .map_err(|e| e.to_string())?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![alpn.to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 /// The rustls server configuration of a node: its identity, client certificates
@@ -262,21 +307,7 @@ pub fn server_config(
         metrics,
         check: SignatureCheck::new(),
     });
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![identity.certificate.clone()],
-            identity.private_key.clone_key(),
-        )
-        .map_err(|e| e.to_string())?;
-    config.alpn_protocols = vec![ALPN.to_vec()];
-    // No session resumption: every handshake is a full one, the same size in every
-    // run, which keeps simulations replayable (resumption decisions read the wall clock).
-    config.send_tls13_tickets = 0;
-    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    Ok(config)
+    server(identity, Some(verifier), ALPN)
 }
 
 /// The rustls client configuration for dialling the member whose key is `expected`.
@@ -285,45 +316,13 @@ pub fn client_config(
     expected: ed25519::PublicKey,
     metrics: Arc<Metrics>,
 ) -> Result<rustls::ClientConfig, String> {
-    let verifier = Arc::new(PeerServerVerifier {
-        expected,
-        metrics,
-        check: SignatureCheck::new(),
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(
-            vec![identity.certificate.clone()],
-            identity.private_key.clone_key(),
-        )
-        .map_err(|e| e.to_string())?;
-    config.alpn_protocols = vec![ALPN.to_vec()];
-    // No session resumption (see `server_config`).
-    config.resumption = rustls::client::Resumption::disabled();
-    Ok(config)
+    client(Some(identity), expected, metrics, ALPN)
 }
 
 /// The rustls server configuration of a client-facing endpoint: the node's identity,
 /// no client certificate asked for (clients are not committee members).
 pub fn open_server_config(identity: &Identity) -> Result<rustls::ServerConfig, String> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![identity.certificate.clone()],
-            identity.private_key.clone_key(),
-        )
-        .map_err(|e| e.to_string())?;
-    config.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
-    // No session resumption: every handshake is a full one, the same size in every
-    // run, which keeps simulations replayable (resumption decisions read the wall clock).
-    config.send_tls13_tickets = 0;
-    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    Ok(config)
+    server(identity, None, CLIENT_ALPN)
 }
 
 /// The rustls configuration of a transaction client dialling the node whose key is
@@ -332,21 +331,7 @@ pub fn anonymous_client_config(
     expected: ed25519::PublicKey,
     metrics: Arc<Metrics>,
 ) -> Result<rustls::ClientConfig, String> {
-    let verifier = Arc::new(PeerServerVerifier {
-        expected,
-        metrics,
-        check: SignatureCheck::new(),
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
-    // No session resumption (see `server_config`).
-    config.resumption = rustls::client::Resumption::disabled();
-    Ok(config)
+    client(None, expected, metrics, CLIENT_ALPN)
 }
 
 /// The committee member a connection's peer proved to be, from its certificate.

@@ -335,6 +335,11 @@ impl Committee {
     }
 }
 
+/// The port of a `host:port` address, if it has a valid one.
+pub fn port_of(address: &str) -> Option<u16> {
+    address.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+}
+
 pub(crate) fn read_file(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.into(),
