@@ -64,7 +64,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
     let mut failed = Vec::new();
     for (k, seed) in seeds.iter().enumerate() {
         let started = std::time::Instant::now();
-        let report = run(&scenario, *seed);
+        let report = run(&scenario, *seed)?;
         let verdict = check(&scenario, &report);
         let live: Vec<usize> = (0..report.logs.len())
             .filter(|i| !report.down.contains(i))

@@ -13,5 +13,5 @@ mod runner;
 mod scenario;
 
 pub use checkers::{check, Verdict, Violation};
-pub use runner::{run, NodeLog, Report};
+pub use runner::{run, NodeLog, Report, RunError};
 pub use scenario::{Fault, FaultKind, Scenario, ScenarioError};

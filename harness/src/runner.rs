@@ -49,13 +49,30 @@ fn host(i: usize) -> String {
     format!("node{i}")
 }
 
+/// A run that could not be carried out (not a property violation: a broken setup).
+#[derive(Debug, thiserror::Error)]
+#[error("scenario {scenario}, seed {seed}: {reason}")]
+pub struct RunError {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// What went wrong.
+    pub reason: String,
+}
+
 /// Run `scenario` with `seed`.
-pub fn run(scenario: &Scenario, seed: u64) -> Report {
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
+    let fail = |reason: String| RunError {
+        scenario: scenario.name.clone(),
+        seed,
+        reason,
+    };
     let n = scenario.nodes;
     let hosts: Vec<String> = (0..n).map(host).collect();
     let committee = match Committee::generate(n, 1, &hosts, 6000, Some(seed)) {
         Ok((c, keys)) => (Arc::new(c), keys),
-        Err(e) => panic!("cannot generate a committee: {e}"),
+        Err(e) => return Err(fail(format!("cannot generate a committee: {e}"))),
     };
     let (committee, keys) = committee;
     let mut parameters = Parameters::default();
@@ -227,10 +244,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
             next += 1;
         }
         if let Err(e) = sim.step() {
-            panic!("simulation failed: {e}");
+            return Err(fail(format!("simulation failed: {e}")));
         }
     }
-    Report {
+    Ok(Report {
         scenario: scenario.name.clone(),
         seed,
         logs: logs
@@ -240,5 +257,5 @@ pub fn run(scenario: &Scenario, seed: u64) -> Report {
         submitted: submitted.lock().map(|s| s.clone()).unwrap_or_default(),
         down: scenario.down_at_end(),
         duration,
-    }
+    })
 }

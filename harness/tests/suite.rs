@@ -15,7 +15,7 @@ fn scenario(name: &str) -> Scenario {
 fn passes(name: &str) {
     let s = scenario(name);
     for seed in &s.seeds {
-        let report = run(&s, *seed);
+        let report = run(&s, *seed).unwrap();
         let verdict = check(&s, &report);
         assert!(
             verdict.passed(),
@@ -56,7 +56,7 @@ fn two_two_partition_then_heal() {
 #[test]
 fn a_seed_replays_the_same_committed_sequence() {
     let s = scenario("happy-n4.toml");
-    assert_eq!(run(&s, 7), run(&s, 7));
+    assert_eq!(run(&s, 7).unwrap(), run(&s, 7).unwrap());
 }
 
 #[test]
