@@ -7,6 +7,18 @@ use harness::{check, run, Scenario};
 use serde_json::json;
 use std::path::PathBuf;
 
+/// Log lines stamped with the simulation's clock (so they line up with fault times).
+struct SimulatedTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimulatedTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(t) => write!(w, "{:>10.3}s", t.as_secs_f64()),
+            None => write!(w, "{:>11}", "-"),
+        }
+    }
+}
+
 /// Arguments of `bftlab sim`.
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -43,6 +55,13 @@ fn parse_range(text: &str) -> Result<Vec<u64>> {
 
 /// Run `bftlab sim`.
 pub fn run_sim(args: SimArgs) -> Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(SimulatedTime)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let scenario = Scenario::load(&args.scenario)?;
     let seeds = match (&args.seed, &args.seeds) {
         (Some(s), _) => vec![*s],
@@ -100,6 +119,14 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             "committed_transactions_min": txs,
             "committed_certificates_min": seq,
             "submitted": report.submitted.len(),
+            "nodes": report.logs.iter().map(|l| json!({
+                "delivered_certificates": l.sequence.len(),
+                "delivered_transactions": l.transactions.len(),
+                "last_delivery_s": l.progress.last().map(|(t, _)| t.as_secs_f64()),
+                "blocks_committed": l.counters.0,
+                "certificates_committed": l.counters.1,
+                "dag_round": l.counters.2,
+            })).collect::<Vec<_>>(),
             "wall_seconds": started.elapsed().as_secs_f64(),
         }));
     }

@@ -43,12 +43,7 @@ fn one_node_crashes() {
     passes("crash-one.toml");
 }
 
-/// Known failure, kept visible: after a 2|2 partition heals, the committee can stall
-/// (the DAG stops advancing) depending on the interleaving; seeds 2 and 3 show it and
-/// seed 1 does too once the node hosts change slightly. Run with `-- --ignored`; the
-/// bug is open work for the next session.
 #[test]
-#[ignore]
 fn two_two_partition_then_heal() {
     passes("partition-2-2.toml");
 }

@@ -1,7 +1,9 @@
 //! The HotStuff state machine.
 
 use super::config::{CommitRule, Config};
-use super::messages::{genesis_digest, leader, Block, Message, Qc, Tc, Timeout, Vote};
+use super::messages::{
+    genesis_digest, leader, Block, Message, Qc, Tc, Timeout, Vote, MAX_SYNC_CHAIN,
+};
 use crate::core::{Action, Core, Event, TimerId};
 use primitives::crypto::{KeyPair, PartialSignature, QuorumCertificate, SignatureScheme};
 use primitives::{codec, Committee, Digest, NodeId, Round, View, Weight};
@@ -13,6 +15,13 @@ use std::sync::Arc;
 const MAX_KNOWN: usize = 200_000;
 /// Most proposals waiting for a parent or payload at once.
 const MAX_WAITING: usize = 64;
+/// Committed blocks kept to answer peers that are catching up. A replica that falls
+/// further behind than this needs a state transfer, which this core does not do.
+pub const COMMITTED_BLOCKS_KEPT: usize = 20_000;
+/// The timer that retries a block request for a commit, with another peer each time.
+pub const SYNC_TIMER: TimerId = TimerId(u64::MAX);
+/// How long a block request for a commit waits before asking another peer.
+const SYNC_RETRY: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// What must survive a restart for HotStuff to stay safe.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +60,11 @@ pub struct HotStuff {
     blocks: BTreeMap<Digest, Block>,
     last_committed: (Digest, View),
     pending_commit: Option<Digest>,
+    /// The ancestor a stalled commit waits for, and how many peers were asked.
+    sync: Option<(Digest, u32)>,
+    /// The most recent committed blocks (oldest first), to answer peers' requests.
+    history: BTreeMap<Digest, Block>,
+    history_order: VecDeque<Digest>,
     votes: BTreeMap<(View, Digest), (BTreeMap<NodeId, PartialSignature>, Weight)>,
     timeouts: BTreeMap<View, BTreeMap<NodeId, Timeout>>,
     tc_sent: View,
@@ -94,6 +108,9 @@ impl HotStuff {
             blocks: BTreeMap::new(),
             last_committed: (genesis_digest(), View(0)),
             pending_commit: None,
+            sync: None,
+            history: BTreeMap::new(),
+            history_order: VecDeque::new(),
             votes: BTreeMap::new(),
             timeouts: BTreeMap::new(),
             tc_sent: View(0),
@@ -190,6 +207,7 @@ impl HotStuff {
             self.safety.last_voted_view = view;
         }
         self.persist(out);
+        tracing::debug!(node = %self.id, %view, "view timed out");
         let timeout = Timeout::new(&self.keys, self.id, view, self.safety.high_qc.clone());
         out.push(Action::Broadcast {
             message: Message::Timeout(timeout.clone()),
@@ -208,6 +226,10 @@ impl HotStuff {
     fn on_timeout(&mut self, timeout: Timeout, out: &mut Vec<Action<Message>>) {
         self.process_qc(&timeout.high_qc.clone(), out);
         if timeout.view < self.view {
+            // The voter is still in a view we left (a partition healed, our TC or QC
+            // was lost): show it the certificate that ended that view. It re-sends its
+            // timeout every base interval, so this repeats until it catches up.
+            self.help_laggard(timeout.voter, timeout.view, out);
             return;
         }
         let view = timeout.view;
@@ -235,6 +257,36 @@ impl HotStuff {
         {
             // f+1 replicas gave up on our view: at least one honest did; join them.
             self.local_timeout(out);
+        }
+    }
+
+    /// Send `peer`, stuck in `view`, whichever of our high TC or high QC moves it
+    /// furthest past that view.
+    fn help_laggard(&self, peer: NodeId, view: View, out: &mut Vec<Action<Message>>) {
+        if peer == self.id {
+            return;
+        }
+        let qc_view = self.safety.high_qc.view;
+        match &self.high_tc {
+            Some(tc) if tc.view >= view && tc.view >= qc_view => out.push(Action::Send {
+                to: peer,
+                message: Message::Tc(tc.clone()),
+            }),
+            _ if qc_view >= view => {
+                // The QC travels inside the newest block that carries it.
+                let carrier = self
+                    .blocks
+                    .values()
+                    .filter(|b| b.qc.view == qc_view)
+                    .max_by_key(|b| b.view);
+                if let Some(block) = carrier {
+                    out.push(Action::Send {
+                        to: peer,
+                        message: Message::SyncReply(vec![block.clone()]),
+                    });
+                }
+            }
+            _ => {}
         }
     }
 
@@ -317,12 +369,11 @@ impl HotStuff {
                 }
                 Some(_) => break, // a fork below the committed view: cannot happen with <= f faults
                 None => {
-                    // Fetch the missing ancestor and commit when it arrives.
+                    // Fetch the missing ancestor (and, in the reply, its own ancestors)
+                    // and commit when the chain down to the last commit is in hand.
                     self.pending_commit = Some(digest);
-                    out.push(Action::Send {
-                        to: block_author_hint(&chain, &self.committee),
-                        message: Message::SyncRequest(cursor),
-                    });
+                    let hint = block_author_hint(&chain, &self.committee);
+                    self.request_ancestor(cursor, hint, out);
                     return;
                 }
             }
@@ -337,13 +388,98 @@ impl HotStuff {
                 anchors: b.payload.clone(),
             });
             self.last_committed = (b.digest(), b.view);
+            self.remember_committed(b);
         }
         self.pending_commit = None;
+        if self.sync.take().is_some() {
+            out.push(Action::CancelTimer { id: SYNC_TIMER });
+        }
         // Keep the committed head (ancestry checks stop there) and everything above it.
         let committed_view = self.last_committed.1;
         self.blocks.retain(|_, b| b.view >= committed_view);
         let carried = &self.carried;
         self.pending.retain(|d| !carried.contains(d));
+    }
+
+    /// Keep a committed block for peers that will ask for it, within the bound.
+    fn remember_committed(&mut self, block: Block) {
+        let digest = block.digest();
+        if self.history.insert(digest, block).is_none() {
+            self.history_order.push_back(digest);
+        }
+        while self.history_order.len() > COMMITTED_BLOCKS_KEPT {
+            if let Some(old) = self.history_order.pop_front() {
+                self.history.remove(&old);
+            }
+        }
+    }
+
+    fn block(&self, digest: &Digest) -> Option<&Block> {
+        self.blocks.get(digest).or_else(|| self.history.get(digest))
+    }
+
+    /// Ask `peer` for `missing` unless a request for it is already out (its timer
+    /// retries with other peers).
+    fn request_ancestor(&mut self, missing: Digest, peer: NodeId, out: &mut Vec<Action<Message>>) {
+        if self.sync.is_some_and(|(d, _)| d == missing) {
+            return;
+        }
+        tracing::debug!(node = %self.id, view = %self.view, %missing, %peer, "commit waits for an ancestor");
+        self.sync = Some((missing, 0));
+        let to = if peer == self.id {
+            self.peer_after(0)
+        } else {
+            peer
+        };
+        out.push(Action::Send {
+            to,
+            message: Message::SyncRequest(missing),
+        });
+        out.push(Action::SetTimer {
+            id: SYNC_TIMER,
+            after: SYNC_RETRY,
+        });
+    }
+
+    /// The `k`-th other member after this one, round-robin.
+    fn peer_after(&self, k: u32) -> NodeId {
+        let n = self.committee.size().max(2);
+        let me = self.committee.index_of(self.id).unwrap_or(0);
+        let offset = 1 + (k as usize) % (n - 1);
+        self.committee.id_at((me + offset) % n).unwrap_or(self.id)
+    }
+
+    /// The block request of a stalled commit went unanswered: ask the next peer.
+    fn retry_sync(&mut self, out: &mut Vec<Action<Message>>) {
+        let Some((missing, attempts)) = self.sync else {
+            return;
+        };
+        let attempts = attempts.saturating_add(1);
+        self.sync = Some((missing, attempts));
+        out.push(Action::Send {
+            to: self.peer_after(attempts),
+            message: Message::SyncRequest(missing),
+        });
+        out.push(Action::SetTimer {
+            id: SYNC_TIMER,
+            after: SYNC_RETRY,
+        });
+    }
+
+    /// The requested block and as many of its ancestors as one reply carries.
+    fn chain_from(&self, digest: &Digest) -> Vec<Block> {
+        let mut chain = Vec::new();
+        let mut cursor = *digest;
+        while chain.len() < MAX_SYNC_CHAIN {
+            match self.block(&cursor) {
+                Some(b) => {
+                    cursor = b.parent();
+                    chain.push(b.clone());
+                }
+                None => break,
+            }
+        }
+        chain
     }
 
     // ----- proposals and votes -------------------------------------------------------
@@ -375,6 +511,7 @@ impl HotStuff {
         let take = self.pending.len().min(self.config.max_block_payload);
         let payload: Vec<Digest> = self.pending.iter().take(take).copied().collect();
         let block = Block::new(&self.keys, self.id, view, qc, tc, payload);
+        tracing::debug!(node = %self.id, %view, payload = block.payload.len(), "proposing");
         self.last_proposed_view = view;
         out.push(Action::Broadcast {
             message: Message::Propose(block.clone()),
@@ -567,17 +704,33 @@ impl HotStuff {
         }
     }
 
-    fn on_sync_reply(&mut self, block: Block, out: &mut Vec<Action<Message>>) {
-        let digest = block.digest();
-        if block.view <= self.last_committed.1 || self.blocks.contains_key(&digest) {
+    fn on_sync_reply(&mut self, chain: Vec<Block>, out: &mut Vec<Action<Message>>) {
+        let mut added = Vec::new();
+        let mut newest: Option<Qc> = None;
+        for block in chain {
+            let digest = block.digest();
+            if block.view <= self.last_committed.1 || self.blocks.contains_key(&digest) {
+                continue;
+            }
+            if newest.as_ref().is_none_or(|q| q.view < block.qc.view) {
+                newest = Some(block.qc.clone());
+            }
+            self.blocks.insert(digest, block);
+            added.push(digest);
+        }
+        if added.is_empty() {
             return;
         }
-        self.blocks.insert(digest, block.clone());
-        self.process_qc(&block.qc.clone(), out);
+        // The newest QC implies everything the older ones in the chain would.
+        if let Some(qc) = newest {
+            self.process_qc(&qc, out);
+        }
         if let Some(pending) = self.pending_commit {
             self.commit(pending, out);
         }
-        self.wake(&digest, out);
+        for digest in added {
+            self.wake(&digest, out);
+        }
     }
 }
 
@@ -621,6 +774,7 @@ impl Core for HotStuff {
                 .next();
                 self.enter_view(start, &mut out);
             }
+            Event::Timer(SYNC_TIMER) => self.retry_sync(&mut out),
             Event::Timer(TimerId(view)) => {
                 if View(view) == self.view {
                     self.local_timeout(&mut out);
@@ -635,10 +789,11 @@ impl Core for HotStuff {
                 Message::Timeout(timeout) => self.on_timeout(timeout, &mut out),
                 Message::Tc(tc) => self.process_tc(tc, &mut out),
                 Message::SyncRequest(digest) => {
-                    if let Some(block) = self.blocks.get(&digest) {
+                    let chain = self.chain_from(&digest);
+                    if !chain.is_empty() {
                         out.push(Action::Send {
                             to: from,
-                            message: Message::SyncReply(block.clone()),
+                            message: Message::SyncReply(chain),
                         });
                     }
                 }

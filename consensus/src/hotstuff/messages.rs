@@ -125,6 +125,38 @@ impl Block {
         block.signature = ed25519::sign(&keys.ed25519, block.digest().as_bytes());
         block
     }
+
+    /// Check the block on its own: payload within the limit, author leads its view, view
+    /// above its QC's, signature, QC and TC verify.
+    pub fn verify(
+        &self,
+        committee: &Committee,
+        scheme: SignatureScheme,
+        config: &super::Config,
+    ) -> Result<(), InvalidMessage> {
+        if self.payload.len() > config.max_block_payload {
+            return Err(InvalidMessage::Oversized);
+        }
+        if leader(committee, self.view, config.views_per_leader) != self.author
+            || self.view <= self.qc.view
+        {
+            return Err(InvalidMessage::Author);
+        }
+        let member = committee
+            .member(self.author)
+            .ok_or(InvalidMessage::Author)?;
+        ed25519::verify(
+            member.verifying_key(),
+            self.digest().as_bytes(),
+            &self.signature,
+        )
+        .map_err(|_| InvalidMessage::Signature)?;
+        self.qc.verify(committee, scheme)?;
+        if let Some(tc) = &self.tc {
+            tc.verify(committee)?;
+        }
+        Ok(())
+    }
 }
 
 /// A vote for a block, sent to the next view's leader.
@@ -265,11 +297,15 @@ pub enum Message {
     Timeout(Timeout),
     /// A timeout certificate, to everyone (so laggards move on).
     Tc(Tc),
-    /// Ask for a block by digest.
+    /// Ask for a block by digest (and, in the reply, as many of its ancestors as fit).
     SyncRequest(Digest),
-    /// A requested block.
-    SyncReply(Block),
+    /// A requested block first, then its ancestors, newest first; at most
+    /// [`MAX_SYNC_CHAIN`] blocks.
+    SyncReply(Vec<Block>),
 }
+
+/// Most blocks one [`Message::SyncReply`] carries.
+pub const MAX_SYNC_CHAIN: usize = 64;
 
 /// The leader of `view`: round-robin over the committee in id order, each leader
 /// keeping `views_per_leader` consecutive views.
@@ -289,25 +325,15 @@ impl Message {
         scheme: SignatureScheme,
         config: &super::Config,
     ) -> Result<(), InvalidMessage> {
-        let max_payload = config.max_block_payload;
         match self {
-            Message::Propose(b) | Message::SyncReply(b) => {
-                if b.payload.len() > max_payload {
+            Message::Propose(b) => b.verify(committee, scheme, config),
+            Message::SyncReply(chain) => {
+                if chain.is_empty() || chain.len() > MAX_SYNC_CHAIN {
                     return Err(InvalidMessage::Oversized);
                 }
-                if leader(committee, b.view, config.views_per_leader) != b.author
-                    || b.view <= b.qc.view
-                {
-                    return Err(InvalidMessage::Author);
-                }
-                let member = committee.member(b.author).ok_or(InvalidMessage::Author)?;
-                ed25519::verify(member.verifying_key(), b.digest().as_bytes(), &b.signature)
-                    .map_err(|_| InvalidMessage::Signature)?;
-                b.qc.verify(committee, scheme)?;
-                if let Some(tc) = &b.tc {
-                    tc.verify(committee)?;
-                }
-                Ok(())
+                chain
+                    .iter()
+                    .try_for_each(|b| b.verify(committee, scheme, config))
             }
             Message::Vote(v) => {
                 if v.signature.scheme() != scheme {

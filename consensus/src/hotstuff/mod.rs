@@ -37,7 +37,7 @@ mod messages;
 mod tests;
 
 pub use self::config::{CommitRule, Config};
-pub use self::core::{HotStuff, SafetyState};
+pub use self::core::{HotStuff, SafetyState, COMMITTED_BLOCKS_KEPT, SYNC_TIMER};
 pub use self::messages::{
-    genesis_digest, leader, Block, InvalidMessage, Message, Qc, Tc, Timeout, Vote,
+    genesis_digest, leader, Block, InvalidMessage, Message, Qc, Tc, Timeout, Vote, MAX_SYNC_CHAIN,
 };

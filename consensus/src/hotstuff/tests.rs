@@ -414,7 +414,7 @@ fn missing_parents_and_payload_are_fetched_before_voting() {
     // The parent arrives; now the payload certificate is missing.
     let a = r.handle(Event::Message {
         from: b2.author,
-        message: Message::SyncReply(b1.clone()),
+        message: Message::SyncReply(vec![b1.clone()]),
     });
     assert!(a.iter().any(|a| matches!(a, Action::FetchCertificates { digests, .. } if digests == &vec![Digest::of(b"cert")])));
     assert!(votes_in(&a).is_empty());
@@ -425,6 +425,136 @@ fn missing_parents_and_payload_are_fetched_before_voting() {
         author: NodeId(1),
     });
     assert_eq!(votes_in(&a).len(), 1);
+}
+
+#[test]
+fn a_replica_left_behind_in_a_view_is_sent_the_tc_that_ended_it() {
+    let f = fixture();
+    let mut r = f.replica(0, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    // Views 1 and 2 end in TCs: replica 0 is in view 3.
+    r.handle(Event::Message {
+        from: NodeId(1),
+        message: Message::Tc(f.tc(1, 0)),
+    });
+    r.handle(Event::Message {
+        from: NodeId(1),
+        message: Message::Tc(f.tc(2, 0)),
+    });
+    assert_eq!(r.view(), View(3));
+    // Replica 3 missed both TCs and keeps timing out view 2.
+    let late = Timeout::new(&f.keys[3], NodeId(3), View(2), Qc::genesis());
+    let a = r.handle(Event::Message {
+        from: NodeId(3),
+        message: Message::Timeout(late),
+    });
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Send { to, message: Message::Tc(tc) } if *to == NodeId(3) && tc.view == View(2))),
+        "{a:?}"
+    );
+    // A second replica that received that TC moves to view 3.
+    let mut lagging = f.replica(3, CommitRule::ThreeChain);
+    lagging.handle(Event::Start);
+    for a in a {
+        if let Action::Send { message, .. } = a {
+            lagging.handle(Event::Message {
+                from: NodeId(0),
+                message,
+            });
+        }
+    }
+    assert_eq!(lagging.view(), View(3));
+}
+
+#[test]
+fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
+    let f = fixture();
+    // A chain of certified blocks 1..=6 that replica 3 never saw.
+    let mut chain = vec![f.block(1, Qc::genesis(), None, vec![Digest::of(b"c1")])];
+    for v in 2..=6u64 {
+        let qc = f.qc(chain.last().unwrap());
+        chain.push(f.block(v, qc, None, vec![Digest::of(&v.to_le_bytes())]));
+    }
+    // Replica 0 saw it all and committed up to block 3 (its three-chain head).
+    let mut helper = f.replica(0, CommitRule::ThreeChain);
+    helper.handle(Event::Start);
+    for b in &chain {
+        for d in &b.payload {
+            helper.handle(Event::Certificate {
+                digest: *d,
+                round: Round(1),
+                author: b.author,
+            });
+        }
+        propose(&mut helper, b.author, b);
+    }
+    // Replica 3 (cut off until now) gets blocks 3 to 6: the QC of block 5 inside
+    // block 6 commits block 3, but only once its ancestors 2 and 1 are in hand.
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    let recent: Vec<Block> = chain[2..].iter().rev().cloned().collect();
+    let a = r.handle(Event::Message {
+        from: chain[5].author,
+        message: Message::SyncReply(recent),
+    });
+    let (first_peer, request) = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Send {
+                to,
+                message: Message::SyncRequest(d),
+            } => Some((*to, *d)),
+            _ => None,
+        })
+        .expect("asks for the missing ancestor");
+    assert_eq!(request, chain[1].digest());
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::SetTimer { id, .. } if *id == SYNC_TIMER)));
+    // Nobody answers: the retry goes to another peer.
+    let a = r.handle(Event::Timer(SYNC_TIMER));
+    let retry_peer = a.iter().find_map(|a| match a {
+        Action::Send {
+            to,
+            message: Message::SyncRequest(d),
+        } if *d == request => Some(*to),
+        _ => None,
+    });
+    assert!(retry_peer.is_some_and(|p| p != first_peer && p != NodeId(3)));
+    // The helper answers with the whole chain below the request in one reply.
+    let reply = helper.handle(Event::Message {
+        from: NodeId(3),
+        message: Message::SyncRequest(request),
+    });
+    let blocks = reply
+        .iter()
+        .find_map(|a| match a {
+            Action::Send {
+                message: Message::SyncReply(blocks),
+                ..
+            } => Some(blocks.clone()),
+            _ => None,
+        })
+        .expect("the helper keeps committed blocks to answer");
+    assert_eq!(blocks, vec![chain[1].clone(), chain[0].clone()]);
+    let a = r.handle(Event::Message {
+        from: NodeId(0),
+        message: Message::SyncReply(blocks),
+    });
+    let committed: Vec<Digest> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Commit { block, .. } => Some(*block),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        committed,
+        vec![chain[0].digest(), chain[1].digest(), chain[2].digest()]
+    );
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::CancelTimer { id } if *id == SYNC_TIMER)));
 }
 
 /// A deterministic in-memory cluster: messages take no time and are delivered in FIFO
