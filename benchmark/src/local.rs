@@ -100,7 +100,7 @@ fn latency(samples: &[u64]) -> serde_json::Value {
     })
 }
 
-fn git_commit() -> String {
+pub(crate) fn git_commit() -> String {
     Command::new("git")
         .args(["rev-parse", "HEAD"])
         .output()

@@ -120,6 +120,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             bind,
             seed: tx::now_micros(),
             seeded_transport: false,
+                    adversary: None,
         })
         .await
         .with_context(|| format!("node {id} cannot start (is port {port} in use?)"))?;

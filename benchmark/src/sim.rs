@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use harness::{check, run, Scenario};
+use harness::{check, measure, run, Scenario};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -76,8 +76,8 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         seeds.len()
     );
     println!(
-        "{:>8}  {:>7}  {:>12}  {:>10}  violations",
-        "seed", "verdict", "transactions", "sequence"
+        "{:>6}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>6}  {:>8}  violations",
+        "seed", "verdict", "committed", "tx/s", "p50 ms", "p99 ms", "views", "recovery"
     );
     let mut runs = Vec::new();
     let mut failed = Vec::new();
@@ -85,29 +85,32 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         let started = std::time::Instant::now();
         let report = run(&scenario, *seed)?;
         let verdict = check(&scenario, &report);
-        let live: Vec<usize> = (0..report.logs.len())
-            .filter(|i| !report.down.contains(i))
-            .collect();
-        let txs = live
-            .iter()
-            .map(|i| report.logs[*i].transactions.len())
-            .min()
-            .unwrap_or(0);
-        let seq = live
-            .iter()
-            .map(|i| report.logs[*i].sequence.len())
-            .min()
-            .unwrap_or(0);
+        let metrics = measure(&scenario, &report);
+        let wall = started.elapsed().as_secs_f64();
+        let ms = |f: fn(&harness::Percentiles) -> f64| {
+            metrics
+                .finality_ms
+                .as_ref()
+                .map(|p| format!("{:.0}", f(p)))
+                .unwrap_or_else(|| "-".into())
+        };
         println!(
-            "{:>8}  {:>7}  {:>12}  {:>10}  {:?}   ({}/{}, {:.1} s wall)",
+            "{:>6}  {:>7}  {:>9}  {:>8.0}  {:>8}  {:>8}  {:>6}  {:>8}  {:?}   ({}/{}, {:.1} s wall)",
             seed,
             if verdict.passed() { "pass" } else { "FAIL" },
-            txs,
-            seq,
+            metrics.committed_transactions,
+            metrics.throughput_tps,
+            ms(|p| p.p50),
+            ms(|p| p.p99),
+            metrics.views,
+            metrics
+                .recovery_s
+                .map(|r| format!("{r:.2} s"))
+                .unwrap_or_else(|| "-".into()),
             verdict.violations,
             k + 1,
             seeds.len(),
-            started.elapsed().as_secs_f64()
+            wall
         );
         if !verdict.passed() {
             failed.push(*seed);
@@ -116,18 +119,23 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             "seed": seed,
             "passed": verdict.passed(),
             "violations": verdict.violations.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>(),
-            "committed_transactions_min": txs,
-            "committed_certificates_min": seq,
+            "metrics": metrics,
+            "fingerprint": report.fingerprint().to_hex(),
+            "simulated_seconds": scenario.duration_s,
             "submitted": report.submitted.len(),
             "nodes": report.logs.iter().map(|l| json!({
                 "delivered_certificates": l.sequence.len(),
                 "delivered_transactions": l.transactions.len(),
                 "last_delivery_s": l.progress.last().map(|(t, _)| t.as_secs_f64()),
-                "blocks_committed": l.counters.0,
-                "certificates_committed": l.counters.1,
-                "dag_round": l.counters.2,
+                "blocks_committed": l.counters.blocks_committed,
+                "certificates_committed": l.counters.certificates_committed,
+                "dag_round": l.counters.dag_round,
+                "view": l.counters.view,
+                "messages_out": l.counters.messages_out,
+                "bytes_out": l.counters.bytes_out,
+                "consensus_rejected": l.counters.consensus_rejected,
             })).collect::<Vec<_>>(),
-            "wall_seconds": started.elapsed().as_secs_f64(),
+            "wall_seconds": wall,
         }));
     }
     std::fs::create_dir_all(&args.results)
@@ -140,17 +148,39 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             .and_then(|s| s.to_str())
             .unwrap_or("scenario")
     ));
-    let record = json!({ "kind": "bftlab-sim", "scenario": scenario.name, "file": args.scenario, "runs": runs });
+    let record = json!({
+        "kind": "bftlab-sim",
+        "scenario": scenario.name,
+        "file": args.scenario,
+        "expect_violation": scenario.expect_violation,
+        "commit": crate::local::git_commit(),
+        "runs": runs,
+    });
     std::fs::write(&file, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
     println!("record: {}", file.display());
-    if !failed.is_empty() {
-        for seed in &failed {
-            println!(
-                "replay: bftlab sim {} --seed {seed}",
-                args.scenario.display()
+    for seed in &failed {
+        println!(
+            "replay: bftlab sim {} --seed {seed}",
+            args.scenario.display()
+        );
+    }
+    if scenario.expect_violation {
+        // Beyond what the protocol tolerates: the checkers must catch it.
+        if failed.is_empty() {
+            anyhow::bail!(
+                "the scenario expects a violation and none of {} seed(s) showed one",
+                seeds.len()
             );
         }
+        println!(
+            "expected: {} of {} seed(s) violated a property",
+            failed.len(),
+            seeds.len()
+        );
+        return Ok(());
+    }
+    if !failed.is_empty() {
         anyhow::bail!(
             "{} of {} seed(s) violated a property",
             failed.len(),

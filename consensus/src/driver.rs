@@ -31,6 +31,9 @@ pub const SAFETY_KEY: &[u8] = b"consensus_safety";
 pub trait DrivenCore: Core {
     /// Check a decoded message from `from` (signatures, certificates, limits).
     fn verify(&self, from: NodeId, message: &Self::Message) -> bool;
+
+    /// The core's current view or round (reported in metrics only).
+    fn view(&self) -> u64;
 }
 
 /// Counters of the driver.
@@ -46,6 +49,8 @@ pub struct DriverMetrics {
     pub certificates_committed: AtomicU64,
     /// Timers that fired.
     pub timers_fired: AtomicU64,
+    /// The core's current view or round.
+    pub view: AtomicU64,
     /// When each of this node's own certificates reached consensus (for latency),
     /// removed when it commits; bounded.
     pub own_certificates: std::sync::Mutex<std::collections::HashMap<primitives::Digest, Instant>>,
@@ -94,6 +99,7 @@ pub async fn run<C>(
         // Events the node sends itself are handled before anything from outside.
         while let Some(event) = local.pop_front() {
             let actions = core.handle(event);
+            ctx.metrics.view.store(core.view(), Ordering::Relaxed);
             if !perform(
                 &ctx,
                 actions,

@@ -11,6 +11,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod byzantine;
 mod core;
 pub mod driver;
 pub mod hotstuff;

@@ -1,6 +1,7 @@
 //! A complete node: transport, mempool, a consensus core and its driver, and an
 //! executor that turns committed certificates into transactions, in any environment.
 
+use crate::byzantine::{Adversary, Byzantine};
 use crate::driver::{self, DriverContext, DriverMetrics, CHANNEL_CONSENSUS, SAFETY_KEY};
 use crate::hotstuff::{self, HotStuff};
 use crate::linearizer::Committed;
@@ -51,6 +52,8 @@ pub struct NodeConfig {
     pub seed: u64,
     /// Whether QUIC's randomness is seeded from `seed` (simulations) or the OS (real nodes).
     pub seeded_transport: bool,
+    /// Byzantine behaviours (simulations only); `None` for an honest node.
+    pub adversary: Option<Adversary>,
 }
 
 /// A committed batch of transactions, in the node's delivery order.
@@ -70,13 +73,25 @@ pub struct Delivered {
 
 /// A running node. Dropping it stops everything.
 pub struct Node {
-    _network: Network,
+    network: Network,
     _mempool: Mempool,
     /// The mempool handle (DAG, batches, metrics).
     pub mempool: MempoolHandle,
     /// Consensus driver counters.
     pub driver_metrics: Arc<DriverMetrics>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// The node's committee transport (the harness floods garbage through it).
+    pub fn sender(&self) -> network::Sender {
+        self.network.sender()
+    }
+
+    /// The transport's counters.
+    pub fn network_metrics(&self) -> &Arc<network::Metrics> {
+        self.network.metrics()
+    }
 }
 
 impl Drop for Node {
@@ -115,6 +130,7 @@ impl Node {
             bind,
             seed,
             seeded_transport,
+            adversary,
         } = config;
         let rng_seed = seeded_transport.then(|| {
             let mut s = [0u8; 32];
@@ -157,6 +173,7 @@ impl Node {
                 sender: network.sender(),
                 environment,
                 seed,
+                faults: adversary.as_ref().map(|a| a.mempool).unwrap_or_default(),
             },
             mempool_rx,
         )
@@ -182,13 +199,26 @@ impl Node {
                     config,
                     persisted.as_deref(),
                 );
-                tasks.push(tokio::spawn(driver::run(
-                    core,
-                    ctx,
-                    consensus_rx,
-                    certificates,
-                    committed_tx,
-                )));
+                match adversary {
+                    None => tasks.push(tokio::spawn(driver::run(
+                        core,
+                        ctx,
+                        consensus_rx,
+                        certificates,
+                        committed_tx,
+                    ))),
+                    Some(adversary) => {
+                        let members: Vec<NodeId> = committee.ids().collect();
+                        let core = Byzantine::new(core, id, &members, adversary);
+                        tasks.push(tokio::spawn(driver::run(
+                            core,
+                            ctx,
+                            consensus_rx,
+                            certificates,
+                            committed_tx,
+                        )))
+                    }
+                }
             }
         }
         let (delivered_tx, delivered_rx) = mpsc::channel(10_000);
@@ -199,7 +229,7 @@ impl Node {
         )));
         Ok((
             Node {
-                _network: network,
+                network,
                 _mempool: mempool,
                 mempool: handle,
                 driver_metrics: metrics,

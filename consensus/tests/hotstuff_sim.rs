@@ -93,6 +93,7 @@ fn run_with(
                     bind: format!("0.0.0.0:{port}").parse()?,
                     seed,
                     seeded_transport: true,
+                    adversary: None,
                 })
                 .await?;
                 while let Some(d) = delivered.recv().await {

@@ -46,13 +46,14 @@ impl Verdict {
     }
 }
 
-/// Judge a run. Nodes down at the end are not held to liveness; every node's commits
-/// are held to safety.
+/// Judge a run. Byzantine nodes are held to nothing; nodes down at the end are not
+/// held to liveness; every other node's commits are held to safety.
 pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
     let mut violations = Vec::new();
     let n = report.logs.len();
-    for i in 0..n {
-        for j in i + 1..n {
+    let honest: Vec<usize> = (0..n).filter(|i| !report.byzantine.contains(i)).collect();
+    for (k, &i) in honest.iter().enumerate() {
+        for &j in &honest[k + 1..] {
             let (a, b) = (&report.logs[i].sequence, &report.logs[j].sequence);
             if let Some(position) = (0..a.len().min(b.len())).find(|p| a[*p] != b[*p]) {
                 violations.push(Violation::Agreement {
@@ -68,7 +69,7 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
         if !report.logs[i]
             .transactions
             .iter()
-            .all(|t| report.submitted.contains(t))
+            .all(|t| report.submitted.contains_key(t))
         {
             violations.push(Violation::Validity { node: i });
         }
@@ -76,7 +77,8 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
     let from = Duration::from_secs_f64(scenario.stabilised_at());
     let bound = from + Duration::from_secs(scenario.liveness_bound_s);
     let submit_end = Duration::from_secs(scenario.submit_until_s);
-    for i in (0..n).filter(|i| !report.down.contains(i)) {
+    let live = report.honest_up();
+    for &i in &live {
         // Something new must be committed after stabilisation, within the bound, while
         // clients are still submitting (or while earlier submissions are pending).
         let progressed = report.logs[i]
@@ -100,9 +102,9 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
                 .map(|(_, n)| *n)
                 .unwrap_or(0)
         };
-        let target = (0..n)
-            .filter(|j| !report.down.contains(j))
-            .map(|j| reached(&report.logs[j], cutoff))
+        let target = live
+            .iter()
+            .map(|j| reached(&report.logs[*j], cutoff))
             .max()
             .unwrap_or(0);
         if report.logs[i].transactions.len() < target {

@@ -9,9 +9,13 @@
 //! transactions within a bound after the last fault heals).
 
 mod checkers;
+mod metrics;
 mod runner;
 mod scenario;
 
 pub use checkers::{check, Verdict, Violation};
-pub use runner::{run, NodeLog, Report, RunError};
-pub use scenario::{Fault, FaultKind, Scenario, ScenarioError};
+pub use metrics::{measure, Percentiles, RunMetrics};
+pub use runner::{run, Counters, NodeLog, Report, RunError};
+pub use scenario::{
+    ByzantineNode, Fault, FaultKind, LinkOverride, Misbehaviour, Scenario, ScenarioError,
+};

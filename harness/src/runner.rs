@@ -1,29 +1,49 @@
 //! Playing a scenario on real Nodes inside turmoil.
 
-use crate::scenario::{FaultKind, Scenario};
+use crate::scenario::{FaultKind, Misbehaviour, Scenario};
 use bytes::Bytes;
+use consensus::byzantine::{Adversary, Behaviour, ForkBook};
 use consensus::hotstuff::{CommitRule, Config};
 use consensus::{Node, NodeConfig, Protocol};
-use mempool::MemoryStore;
+use mempool::{MemoryStore, MempoolFaults};
 use network::clients::TransactionClient;
 use network::Environment;
 use primitives::{Committee, Digest, NodeId, Parameters};
-use std::collections::BTreeSet;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Counters of one node, sampled every 250 ms of simulated time (the last sample).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Blocks committed by the consensus core.
+    pub blocks_committed: u64,
+    /// Certificates delivered by the linearizer.
+    pub certificates_committed: u64,
+    /// The mempool's DAG round.
+    pub dag_round: u64,
+    /// The consensus core's view.
+    pub view: u64,
+    /// Messages this node sent to peers.
+    pub messages_out: u64,
+    /// Payload bytes of those messages.
+    pub bytes_out: u64,
+    /// Peer consensus messages the driver refused (bad signature, not decodable).
+    pub consensus_rejected: u64,
+}
 
 /// What one node committed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeLog {
-    /// Committed certificates, in order.
+    /// Committed certificates, in order (the current incarnation: a restart starts over).
     pub sequence: Vec<Digest>,
     /// Committed transactions, in order.
     pub transactions: Vec<Bytes>,
     /// (simulated time, transactions committed so far) after each delivery.
     pub progress: Vec<(Duration, usize)>,
-    /// Last sampled (every simulated second): blocks committed by the core,
-    /// certificates delivered by the linearizer, the mempool's round.
-    pub counters: (u64, u64, u64),
+    /// Counters, last sampled (carried over restarts).
+    pub counters: Counters,
     /// The mempool's counters, last sampled.
     pub mempool: Option<mempool::MetricsSnapshot>,
 }
@@ -37,12 +57,44 @@ pub struct Report {
     pub seed: u64,
     /// Per node.
     pub logs: Vec<NodeLog>,
-    /// Every transaction clients submitted.
-    pub submitted: BTreeSet<Bytes>,
+    /// Every transaction clients submitted, with the simulated time it was sent.
+    pub submitted: BTreeMap<Bytes, Duration>,
     /// Nodes down at the end of the run.
     pub down: Vec<usize>,
+    /// Byzantine nodes (held to nothing).
+    pub byzantine: Vec<usize>,
     /// Simulated duration.
     pub duration: Duration,
+}
+
+impl Report {
+    /// A digest of every node's committed sequence and transactions: two runs with
+    /// equal fingerprints committed exactly the same things.
+    pub fn fingerprint(&self) -> primitives::Digest {
+        let mut bytes = Vec::new();
+        for log in &self.logs {
+            bytes.extend_from_slice(&(log.sequence.len() as u64).to_le_bytes());
+            for d in &log.sequence {
+                bytes.extend_from_slice(d.as_bytes());
+            }
+            for t in &log.transactions {
+                bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                bytes.extend_from_slice(t);
+            }
+            for (at, n) in &log.progress {
+                bytes.extend_from_slice(&(at.as_nanos() as u64).to_le_bytes());
+                bytes.extend_from_slice(&(*n as u64).to_le_bytes());
+            }
+        }
+        primitives::Digest::of(&bytes)
+    }
+
+    /// Nodes held to every property: neither Byzantine nor down at the end.
+    pub fn honest_up(&self) -> Vec<usize> {
+        (0..self.logs.len())
+            .filter(|i| !self.down.contains(i) && !self.byzantine.contains(i))
+            .collect()
+    }
 }
 
 fn host(i: usize) -> String {
@@ -61,6 +113,74 @@ pub struct RunError {
     pub reason: String,
 }
 
+/// The committee of a scenario: generated from the seed, with the scenario's weights.
+fn committee(
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<(Arc<Committee>, Vec<primitives::crypto::KeyPair>), String> {
+    let hosts: Vec<String> = (0..scenario.nodes).map(host).collect();
+    let (c, keys) = Committee::generate(scenario.nodes, 1, &hosts, 6000, Some(seed))
+        .map_err(|e| format!("cannot generate a committee: {e}"))?;
+    let Some(weights) = &scenario.weights else {
+        return Ok((Arc::new(c), keys));
+    };
+    let mut file = c.to_file();
+    for (m, w) in file.member.iter_mut().zip(weights) {
+        m.weight = *w;
+    }
+    let c = Committee::new(file).map_err(|e| format!("bad weights: {e}"))?;
+    Ok((Arc::new(c), keys))
+}
+
+/// What a Byzantine node is told to do, split by layer.
+fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Adversary> {
+    let misbehaviours = scenario.behaviours_of(node);
+    if misbehaviours.is_empty() {
+        return None;
+    }
+    let behaviours = misbehaviours
+        .iter()
+        .filter_map(|m| match m {
+            Misbehaviour::Equivocate => Some(Behaviour::Equivocate),
+            Misbehaviour::DoubleVote => Some(Behaviour::DoubleVote),
+            Misbehaviour::WithholdVotes => Some(Behaviour::WithholdVotes),
+            Misbehaviour::InvalidSignatures => Some(Behaviour::InvalidSignatures),
+            Misbehaviour::Replay => Some(Behaviour::Replay),
+            _ => None,
+        })
+        .collect();
+    Some(Adversary {
+        behaviours,
+        colluders: scenario
+            .byzantine_nodes()
+            .into_iter()
+            .map(|n| NodeId(n as u16))
+            .collect(),
+        book: book.clone(),
+        mempool: MempoolFaults {
+            equivocate_headers: misbehaviours.contains(&Misbehaviour::EquivocateHeaders),
+            withhold_batches: misbehaviours.contains(&Misbehaviour::WithholdBatches),
+        },
+    })
+}
+
+/// Send random undecodable frames to every peer, 200 per second each, forever.
+async fn flood_garbage(sender: network::Sender, seed: u64) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6a72_6261_6765);
+    let peers = sender.others().to_vec();
+    loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        for peer in &peers {
+            let len = rng.gen_range(1..512);
+            let mut bytes = vec![0u8; len];
+            rng.fill(&mut bytes[..]);
+            // Channel bytes of the mempool and consensus too, so decoders see it.
+            bytes[0] = rng.gen_range(0..4);
+            let _ = sender.send(*peer, Bytes::from(bytes));
+        }
+    }
+}
+
 /// Run `scenario` with `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
     let fail = |reason: String| RunError {
@@ -69,12 +189,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
         reason,
     };
     let n = scenario.nodes;
-    let hosts: Vec<String> = (0..n).map(host).collect();
-    let committee = match Committee::generate(n, 1, &hosts, 6000, Some(seed)) {
-        Ok((c, keys)) => (Arc::new(c), keys),
-        Err(e) => return Err(fail(format!("cannot generate a committee: {e}"))),
-    };
-    let (committee, keys) = committee;
+    let (committee, keys) = committee(scenario, seed).map_err(fail)?;
     let mut parameters = Parameters::default();
     parameters.mempool.batch_size = 20_000;
     parameters.mempool.max_batch_delay_ms = 50;
@@ -88,15 +203,20 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
     let logs: Vec<Arc<Mutex<NodeLog>>> = (0..n)
         .map(|_| Arc::new(Mutex::new(NodeLog::default())))
         .collect();
-    let submitted = Arc::new(Mutex::new(BTreeSet::new()));
+    let submitted = Arc::new(Mutex::new(BTreeMap::new()));
     let duration = Duration::from_secs(scenario.duration_s);
+    let book = ForkBook::default();
     let mut sim = turmoil::Builder::new()
         .simulation_duration(duration + Duration::from_secs(1))
         .min_message_latency(Duration::from_millis(scenario.latency_ms.0))
         .max_message_latency(Duration::from_millis(scenario.latency_ms.1))
+        .fail_rate(scenario.loss)
         .udp_capacity(65_536)
         .rng_seed(seed)
         .build();
+    let silent: Vec<usize> = (0..n)
+        .filter(|i| scenario.behaviours_of(*i).contains(&Misbehaviour::Silent))
+        .collect();
     for i in 0..n {
         let committee = committee.clone();
         let keys = keys[i].clone();
@@ -104,16 +224,23 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
         let protocol = protocol.clone();
         let log = logs[i].clone();
         let store = MemoryStore::new();
+        let adversary = adversary(scenario, i, &book);
+        let garbage = scenario.behaviours_of(i).contains(&Misbehaviour::Garbage);
+        let is_silent = silent.contains(&i);
         sim.host(host(i), move || {
-            let (committee, keys, parameters, protocol, log, store) = (
+            let (committee, keys, parameters, protocol, log, store, adversary) = (
                 committee.clone(),
                 keys.clone(),
                 parameters.clone(),
                 protocol.clone(),
                 log.clone(),
                 store.clone(),
+                adversary.clone(),
             );
             async move {
+                if is_silent {
+                    std::future::pending::<()>().await;
+                }
                 let id = NodeId(i as u16);
                 let port = committee
                     .member(id)
@@ -130,23 +257,39 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
                     bind: format!("0.0.0.0:{port}").parse()?,
                     seed,
                     seeded_transport: true,
+                    adversary,
                 })
                 .await?;
+                if let Ok(mut log) = log.lock() {
+                    // A restarted node delivers its sequence again from the start.
+                    log.sequence.clear();
+                    log.transactions.clear();
+                    log.progress.clear();
+                }
+                let flood = garbage.then(|| tokio::spawn(flood_garbage(node.sender(), seed)));
                 let sampler = {
                     let log = log.clone();
                     let driver = node.driver_metrics.clone();
                     let mempool = node.mempool.metrics().clone();
+                    let network = node.network_metrics().clone();
                     tokio::spawn(async move {
                         loop {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            tokio::time::sleep(Duration::from_millis(250)).await;
                             use std::sync::atomic::Ordering::Relaxed;
+                            let net = network.snapshot();
                             if let Ok(mut log) = log.lock() {
                                 log.mempool = Some(mempool.snapshot());
-                                log.counters = (
-                                    driver.blocks_committed.load(Relaxed),
-                                    driver.certificates_committed.load(Relaxed),
-                                    mempool.round.load(Relaxed),
-                                );
+                                log.counters = Counters {
+                                    blocks_committed: driver.blocks_committed.load(Relaxed),
+                                    certificates_committed: driver
+                                        .certificates_committed
+                                        .load(Relaxed),
+                                    dag_round: mempool.round.load(Relaxed),
+                                    view: driver.view.load(Relaxed),
+                                    messages_out: net.messages_out,
+                                    bytes_out: net.bytes_out,
+                                    consensus_rejected: driver.rejected.load(Relaxed),
+                                };
                             }
                         }
                     })
@@ -160,13 +303,15 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
                     log.progress.push((now, total));
                 }
                 sampler.abort();
+                if let Some(f) = flood {
+                    f.abort();
+                }
                 drop(node);
                 Ok(())
             }
         });
     }
-    let down_from_start: Vec<usize> = Vec::new();
-    for c in (0..n).filter(|c| !down_from_start.contains(c)) {
+    for c in (0..n).filter(|c| !silent.contains(c)) {
         let Some(member) = committee.member(NodeId(c as u16)).cloned() else {
             continue;
         };
@@ -178,8 +323,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
         );
         let mut rng_seed = [0u8; 32];
         rng_seed[..8].copy_from_slice(&seed.to_le_bytes());
-        rng_seed[8] = c as u8;
-        rng_seed[9] = 0xcc;
+        rng_seed[8..10].copy_from_slice(&(c as u16).to_le_bytes());
+        rng_seed[10] = 0xcc;
         sim.client(format!("client{c}"), async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let Ok(mut client) = TransactionClient::connect(
@@ -196,6 +341,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
             let per_tick = (rate / 100).max(1);
             let mut seq = 0u64;
             while turmoil::sim_elapsed().unwrap_or_default() < until {
+                let now = turmoil::sim_elapsed().unwrap_or_default();
                 for _ in 0..per_tick {
                     let mut tx = vec![0u8; size];
                     tx[..8].copy_from_slice(&(c as u64).to_be_bytes());
@@ -205,7 +351,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
                     if client.submit(tx.clone()).await.is_err() {
                         return Ok(()); // its node crashed: stop, what was accepted counts
                     }
-                    submitted.lock().map_err(|_| "poisoned")?.insert(tx);
+                    submitted.lock().map_err(|_| "poisoned")?.insert(tx, now);
                 }
                 if client.flush().await.is_err() {
                     return Ok(());
@@ -216,8 +362,21 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
             Ok(())
         });
     }
+    for link in &scenario.links {
+        for a in &link.a {
+            for b in &link.b {
+                if let Some(ms) = link.latency_ms {
+                    sim.set_link_latency(host(*a), host(*b), Duration::from_millis(ms));
+                }
+                if let Some(loss) = link.loss {
+                    sim.set_link_fail_rate(host(*a), host(*b), loss);
+                }
+            }
+        }
+    }
     let mut faults = scenario.faults.clone();
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    let mut slowed: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut next = 0;
     while sim.elapsed() < duration {
         while next < faults.len() && sim.elapsed().as_secs_f64() >= faults[next].at_s {
@@ -237,9 +396,40 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
                             }
                         }
                     }
+                    // turmoil cannot give a link its random range back: a slowed link
+                    // gets the scenario's largest latency, fixed.
+                    for (x, y) in std::mem::take(&mut slowed) {
+                        sim.set_link_latency(
+                            host(x),
+                            host(y),
+                            Duration::from_millis(scenario.latency_ms.1),
+                        );
+                    }
                 }
                 FaultKind::Crash { node } => sim.crash(host(*node)),
                 FaultKind::Restart { node } => sim.bounce(host(*node)),
+                FaultKind::Slow { a, b, latency_ms } => {
+                    for x in a {
+                        for y in b {
+                            sim.set_link_latency(
+                                host(*x),
+                                host(*y),
+                                Duration::from_millis(*latency_ms),
+                            );
+                            slowed.insert((*x, *y));
+                        }
+                    }
+                }
+                FaultKind::IsolateOutbound { node } => {
+                    for y in (0..n).filter(|y| y != node) {
+                        sim.partition_oneway(host(*node), host(y));
+                    }
+                }
+                FaultKind::IsolateInbound { node } => {
+                    for y in (0..n).filter(|y| y != node) {
+                        sim.partition_oneway(host(y), host(*node));
+                    }
+                }
             }
             next += 1;
         }
@@ -247,6 +437,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
             return Err(fail(format!("simulation failed: {e}")));
         }
     }
+    let mut down = scenario.down_at_end();
+    down.extend(silent);
+    down.sort();
+    down.dedup();
     Ok(Report {
         scenario: scenario.name.clone(),
         seed,
@@ -255,7 +449,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
             .map(|l| l.lock().map(|l| l.clone()).unwrap_or_default())
             .collect(),
         submitted: submitted.lock().map(|s| s.clone()).unwrap_or_default(),
-        down: scenario.down_at_end(),
+        down,
+        byzantine: scenario.byzantine_nodes(),
         duration,
     })
 }

@@ -17,6 +17,9 @@ pub struct Scenario {
     pub commit_rule: String,
     /// Committee size.
     pub nodes: usize,
+    /// Voting weight of each member, in id order (default: 1 each).
+    #[serde(default)]
+    pub weights: Option<Vec<u64>>,
     /// Simulated seconds the run lasts.
     pub duration_s: u64,
     /// Seeds to run (a sweep); `run` takes one of them.
@@ -33,13 +36,77 @@ pub struct Scenario {
     /// Smallest and largest one-way message latency, in milliseconds.
     #[serde(default = "default_latency")]
     pub latency_ms: (u64, u64),
+    /// Per-millisecond probability that a link fails (every datagram in flight on it
+    /// is lost; it comes back the next millisecond): turmoil's link failure model.
+    #[serde(default)]
+    pub loss: f64,
+    /// Per-link overrides of latency and loss.
+    #[serde(default)]
+    pub links: Vec<LinkOverride>,
     /// Faults, in time order.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Byzantine members and what they do. They are not held to any property.
+    #[serde(default)]
+    pub byzantine: Vec<ByzantineNode>,
+    /// The scenario exceeds what the protocol tolerates: a seed that violates a
+    /// property is the expected outcome (`bftlab sim` succeeds if any seed does).
+    #[serde(default)]
+    pub expect_violation: bool,
     /// After the last fault heals (or from the start), every honest node must commit new
     /// transactions within this many simulated seconds.
     #[serde(default = "default_liveness")]
     pub liveness_bound_s: u64,
+}
+
+/// Latency and loss of the links between two groups (both directions), from the start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkOverride {
+    /// One side.
+    pub a: Vec<usize>,
+    /// The other side.
+    pub b: Vec<usize>,
+    /// Fixed one-way latency, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// Link failure probability per millisecond (see [`Scenario::loss`]).
+    #[serde(default)]
+    pub loss: Option<f64>,
+}
+
+/// A Byzantine member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByzantineNode {
+    /// Which member.
+    pub node: usize,
+    /// What it does (any combination).
+    pub behaviours: Vec<Misbehaviour>,
+}
+
+/// The named Byzantine behaviours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Misbehaviour {
+    /// Never sends anything (a crash without restart, from the start).
+    Silent,
+    /// As leader, conflicting proposals to the two halves of the honest members.
+    Equivocate,
+    /// Votes for every proposal of a view it sees.
+    DoubleVote,
+    /// Never votes.
+    WithholdVotes,
+    /// Every consensus message carries a broken signature.
+    InvalidSignatures,
+    /// Re-sends old consensus messages alongside new ones.
+    Replay,
+    /// Two DAG headers per round, one to each half of the others.
+    EquivocateHeaders,
+    /// Batches only to a bare availability quorum, and no answers to batch requests.
+    WithholdBatches,
+    /// Floods every peer with undecodable frames (200 per second each).
+    Garbage,
 }
 
 /// One fault at a simulated time. (Unknown keys inside a fault are not detected: serde
@@ -73,6 +140,25 @@ pub enum FaultKind {
     },
     /// Restart a crashed node from its store.
     Restart {
+        /// Which.
+        node: usize,
+    },
+    /// Give the links between two groups a fixed one-way latency (until `heal-all`).
+    Slow {
+        /// One side.
+        a: Vec<usize>,
+        /// The other side.
+        b: Vec<usize>,
+        /// The latency, in milliseconds.
+        latency_ms: u64,
+    },
+    /// Nothing the node sends arrives (it still hears everyone), until `heal-all`.
+    IsolateOutbound {
+        /// Which.
+        node: usize,
+    },
+    /// Nothing sent to the node arrives (it still talks), until `heal-all`.
+    IsolateInbound {
         /// Which.
         node: usize,
     },
@@ -132,10 +218,32 @@ impl Scenario {
         if s.protocol != "hotstuff" {
             return bad("protocol must be hotstuff (the only core so far)");
         }
+        if let Some(w) = &s.weights {
+            if w.len() != s.nodes || w.contains(&0) {
+                return bad("weights must give every node a weight of at least 1");
+            }
+        }
+        let rate_ok = |r: f64| (0.0..1.0).contains(&r);
+        if !rate_ok(s.loss) || s.links.iter().any(|l| !rate_ok(l.loss.unwrap_or(0.0))) {
+            return bad("loss must be in [0, 1)");
+        }
+        let named = s
+            .links
+            .iter()
+            .flat_map(|l| l.a.iter().chain(&l.b))
+            .chain(s.byzantine.iter().map(|b| &b.node));
+        if named.clone().any(|n| *n >= s.nodes) {
+            return bad("a link or Byzantine entry names a node outside the committee");
+        }
         for f in &s.faults {
             let nodes: Vec<usize> = match &f.kind {
-                FaultKind::Partition { a, b } => a.iter().chain(b).copied().collect(),
-                FaultKind::Crash { node } | FaultKind::Restart { node } => vec![*node],
+                FaultKind::Partition { a, b } | FaultKind::Slow { a, b, .. } => {
+                    a.iter().chain(b).copied().collect()
+                }
+                FaultKind::Crash { node }
+                | FaultKind::Restart { node }
+                | FaultKind::IsolateOutbound { node }
+                | FaultKind::IsolateInbound { node } => vec![*node],
                 FaultKind::HealAll => vec![],
             };
             if nodes.iter().any(|n| *n >= s.nodes) {
@@ -170,6 +278,20 @@ impl Scenario {
             }
         }
         down.into_iter().collect()
+    }
+
+    /// Members that are Byzantine in this scenario.
+    pub fn byzantine_nodes(&self) -> Vec<usize> {
+        self.byzantine.iter().map(|b| b.node).collect()
+    }
+
+    /// The Byzantine behaviours of `node` (empty for an honest member).
+    pub fn behaviours_of(&self, node: usize) -> Vec<Misbehaviour> {
+        self.byzantine
+            .iter()
+            .filter(|b| b.node == node)
+            .flat_map(|b| b.behaviours.iter().copied())
+            .collect()
     }
 
     /// The time the last fault ends (its stabilisation time), in simulated seconds.

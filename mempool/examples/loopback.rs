@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
                 sender: net.sender(),
                 environment: Environment::Udp,
                 seed: i as u64,
+                faults: Default::default(),
             },
             rx,
         )

@@ -36,7 +36,7 @@ mod worker;
 
 pub use dag::Dag;
 pub use error::{MempoolError, Rejection};
-pub use mempool::{Mempool, MempoolConfig, MempoolHandle};
+pub use mempool::{Mempool, MempoolConfig, MempoolFaults, MempoolHandle};
 pub use messages::{decode_batch, encode_batch, Batch, Certificate, Header, MempoolMessage, Vote};
 pub use metrics::{MempoolMetrics, MetricsSnapshot};
 pub use primary::Equivocation;

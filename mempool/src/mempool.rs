@@ -48,6 +48,19 @@ pub struct MempoolConfig {
     pub environment: Environment,
     /// Seed for the mempool's random choices (sync peers) and the client endpoints' QUIC.
     pub seed: u64,
+    /// Byzantine behaviours (simulations only; default: none).
+    pub faults: MempoolFaults,
+}
+
+/// Byzantine behaviours of a mempool, for the simulation harness. An honest node has
+/// none of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MempoolFaults {
+    /// Propose two different headers each round, one to each half of the other members.
+    pub equivocate_headers: bool,
+    /// Send each batch only to as many members as its availability quorum needs, and
+    /// never answer batch requests: the others must get it from those members.
+    pub withhold_batches: bool,
 }
 
 /// A running mempool. Dropping it stops every task.
@@ -200,6 +213,7 @@ impl Mempool {
             sender,
             environment,
             seed,
+            faults,
         } = config;
         parameters
             .validate()
@@ -263,6 +277,7 @@ impl Mempool {
                 primary: event_tx.clone(),
                 metrics: metrics.clone(),
                 awaiting_quorum: Arc::new(tokio::sync::Semaphore::new(MAX_AWAITING_QUORUM)),
+                withhold: faults.withhold_batches,
             };
             tasks.push(spawn_logged(maker.run(tx_rx), span.clone()));
             let handler = WorkerHandler {
@@ -277,6 +292,7 @@ impl Mempool {
                 primary: event_tx.clone(),
                 metrics: metrics.clone(),
                 rng_seed: seed ^ ((id.0 as u64) << 32) ^ (index as u64) << 48,
+                withhold: faults.withhold_batches,
             };
             tasks.push(spawn_logged(handler.run(msg_rx, cmd_rx), span));
             worker_commands.push(cmd_tx);
@@ -298,6 +314,7 @@ impl Mempool {
             metrics: metrics.clone(),
             workers: worker_commands,
             worker_shared,
+            equivocate_headers: faults.equivocate_headers,
             delivered: delivered_tx,
             evidence: evidence.clone(),
             rng_seed: seed ^ (id.0 as u64),

@@ -79,7 +79,13 @@ pub struct HotStuff {
     proposal_seen: View,
     /// Proposals waiting for blocks or certificates, by block digest, with what is missing.
     waiting: BTreeMap<Digest, (Block, BTreeSet<Digest>)>,
+    /// QCs of the last few views (two in one view is evidence of equivocation; the
+    /// Byzantine behaviours build on the second one).
+    recent_qcs: BTreeMap<View, Vec<Qc>>,
 }
+
+/// Views whose QCs are remembered in `recent_qcs`.
+const RECENT_QC_VIEWS: usize = 8;
 
 impl HotStuff {
     /// A replica, optionally restored from the last [`Action::Persist`] state.
@@ -120,8 +126,42 @@ impl HotStuff {
             waiting: BTreeMap::new(),
             suspected: BTreeSet::new(),
             proposal_seen: View(0),
+            recent_qcs: BTreeMap::new(),
             safety,
         }
+    }
+
+    /// This replica.
+    pub(super) fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Its keys.
+    pub(super) fn keys(&self) -> &KeyPair {
+        &self.keys
+    }
+
+    /// Its vote signature scheme.
+    pub(super) fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
+
+    /// A QC of the same view as `qc` for another block, if one was seen.
+    pub(super) fn alternative_qc(&self, qc: &Qc) -> Option<Qc> {
+        self.recent_qcs
+            .get(&qc.view)?
+            .iter()
+            .find(|q| q.block != qc.block)
+            .cloned()
+    }
+
+    /// The newest available DAG certificate that is not in `exclude`.
+    pub(super) fn some_certificate_not_in(&self, exclude: &[Digest]) -> Option<Digest> {
+        self.known
+            .iter()
+            .filter(|(d, _)| !exclude.contains(d))
+            .max_by_key(|(d, r)| (**r, **d))
+            .map(|(d, _)| *d)
     }
 
     /// The current view.
@@ -139,7 +179,7 @@ impl HotStuff {
         self.last_committed
     }
 
-    fn leader_of(&self, view: View) -> NodeId {
+    pub(super) fn leader_of(&self, view: View) -> NodeId {
         leader(&self.committee, view, self.config.views_per_leader)
     }
 
@@ -309,6 +349,13 @@ impl HotStuff {
     // ----- quorum certificates, locks, commits --------------------------------------
 
     fn process_qc(&mut self, qc: &Qc, out: &mut Vec<Action<Message>>) {
+        let seen = self.recent_qcs.entry(qc.view).or_default();
+        if !seen.iter().any(|q| q.block == qc.block) {
+            seen.push(qc.clone());
+        }
+        while self.recent_qcs.len() > RECENT_QC_VIEWS {
+            self.recent_qcs.pop_first();
+        }
         let mut changed = false;
         if qc.view > self.safety.high_qc.view {
             self.safety.high_qc = qc.clone();
@@ -382,6 +429,7 @@ impl HotStuff {
             for d in &b.payload {
                 self.carried.insert(*d);
             }
+            tracing::debug!(node = %self.id, view = %b.view, block = %b.digest(), anchors = b.payload.len(), "commit");
             out.push(Action::Commit {
                 block: b.digest(),
                 height: b.view.0,
@@ -549,15 +597,30 @@ impl HotStuff {
 
     fn try_vote(&mut self, block: Block, from: NodeId, out: &mut Vec<Action<Message>>) {
         if block.view != self.view || block.view <= self.safety.last_voted_view {
+            tracing::trace!(node = %self.id, view = %self.view, block = %block.digest(), last_voted = %self.safety.last_voted_view, "no vote: view");
             return;
         }
         // The parent must be in hand (or committed) to check safety and commit later.
         let parent = block.parent();
         if !self.is_known_block(&parent) && block.qc.view > self.last_committed.1 {
-            out.push(Action::Send {
-                to: from,
-                message: Message::SyncRequest(parent),
-            });
+            // Ask whoever sent the block, whoever proposed the parent (our own
+            // proposal may extend a QC whose block we never received), and others up
+            // to f + 1 peers: a quorum certified the parent, so an honest one holds it.
+            let mut ask = BTreeSet::from([from, self.leader_of(block.qc.view)]);
+            ask.remove(&self.id);
+            let enough = (self.committee.size().saturating_sub(1) / 3 + 1)
+                .min(self.committee.size().saturating_sub(1));
+            let mut k = 0;
+            while ask.len() < enough && k < self.committee.size() as u32 {
+                ask.insert(self.peer_after(k));
+                k += 1;
+            }
+            for to in ask {
+                out.push(Action::Send {
+                    to,
+                    message: Message::SyncRequest(parent),
+                });
+            }
             self.wait_for(block, BTreeSet::from([parent]));
             return;
         }
@@ -569,6 +632,7 @@ impl HotStuff {
             .copied()
             .collect();
         if !missing.is_empty() {
+            tracing::trace!(node = %self.id, view = %block.view, missing = missing.len(), "vote waits for certificates");
             out.push(Action::FetchCertificates {
                 digests: missing.clone(),
                 from: block.author,
@@ -577,8 +641,10 @@ impl HotStuff {
             return;
         }
         if !self.safe_to_vote(&block) {
+            tracing::debug!(node = %self.id, view = %block.view, block = %block.digest(), "no vote: unsafe");
             return;
         }
+        tracing::trace!(node = %self.id, view = %block.view, block = %block.digest(), "vote");
         self.safety.last_voted_view = block.view;
         self.persist(out);
         let vote = Vote::new(&self.keys, self.id, block.digest(), block.view, self.scheme);
@@ -629,6 +695,7 @@ impl HotStuff {
     }
 
     fn on_vote(&mut self, vote: Vote, out: &mut Vec<Action<Message>>) {
+        tracing::trace!(node = %self.id, view = %vote.view, block = %vote.block, voter = %vote.voter, "vote received");
         if self.leader_of(vote.view.next()) != self.id
             || vote.view < self.view.0.saturating_sub(1).into()
         {
@@ -705,6 +772,7 @@ impl HotStuff {
     }
 
     fn on_sync_reply(&mut self, chain: Vec<Block>, out: &mut Vec<Action<Message>>) {
+        tracing::trace!(node = %self.id, blocks = chain.len(), "blocks received");
         let mut added = Vec::new();
         let mut newest: Option<Qc> = None;
         for block in chain {
@@ -744,6 +812,10 @@ fn block_author_hint(chain: &[Block], committee: &Committee) -> NodeId {
 }
 
 impl crate::driver::DrivenCore for HotStuff {
+    fn view(&self) -> u64 {
+        self.view.0
+    }
+
     fn verify(&self, from: NodeId, message: &Message) -> bool {
         let sender_ok = match message {
             Message::Vote(v) => v.voter == from,
@@ -790,6 +862,7 @@ impl Core for HotStuff {
                 Message::Tc(tc) => self.process_tc(tc, &mut out),
                 Message::SyncRequest(digest) => {
                     let chain = self.chain_from(&digest);
+                    tracing::trace!(node = %self.id, %from, %digest, found = chain.len(), "block request");
                     if !chain.is_empty() {
                         out.push(Action::Send {
                             to: from,

@@ -30,6 +30,7 @@
 //! Safety state (last voted view, lock, highest QC) is emitted as [`crate::Action::Persist`]
 //! before any vote or timeout that depends on it.
 
+mod adversarial;
 mod config;
 mod core;
 mod messages;

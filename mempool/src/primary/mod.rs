@@ -77,6 +77,8 @@ pub(crate) struct PrimaryContext {
     pub(crate) delivered: mpsc::Sender<Certificate>,
     pub(crate) evidence: Arc<std::sync::Mutex<Vec<Equivocation>>>,
     pub(crate) rng_seed: u64,
+    /// Byzantine: two headers per round (see [`crate::MempoolFaults`]).
+    pub(crate) equivocate_headers: bool,
 }
 
 /// The primary's state machine.

@@ -74,10 +74,38 @@ impl Primary {
 
     pub(super) fn broadcast_header(&mut self, header: &Header) {
         let message = MempoolMessage::Header(header.clone());
-        self.header_deliveries = self
-            .ctx
-            .out
-            .broadcast_reliable(&self.ctx.out.others(), &message);
+        let others = self.ctx.out.others();
+        if !self.ctx.equivocate_headers {
+            self.header_deliveries = self.ctx.out.broadcast_reliable(&others, &message);
+            return;
+        }
+        // Byzantine: the upper half of the others gets a second header for the same
+        // round with the payload left out (it is re-queued, so nothing is lost).
+        let (low, high) = others.split_at(others.len() / 2);
+        let twin = Header::new(
+            &self.ctx.key,
+            self.ctx.id,
+            header.round,
+            Vec::new(),
+            header.parents.clone(),
+        );
+        let twin = if twin.digest() == header.digest() {
+            Header::new(
+                &self.ctx.key,
+                self.ctx.id,
+                header.round,
+                Vec::new(),
+                header.parents.iter().take(1).copied().collect(),
+            )
+        } else {
+            twin
+        };
+        self.header_deliveries = self.ctx.out.broadcast_reliable(low, &message);
+        self.header_deliveries.extend(
+            self.ctx
+                .out
+                .broadcast_reliable(high, &MempoolMessage::Header(twin)),
+        );
     }
 
     pub(super) fn max_header_delay(&self) -> Duration {

@@ -30,6 +30,8 @@ pub(crate) struct BatchMaker {
     /// Batches that may await their quorum at once; sealing waits beyond that, which
     /// backs up into the client connections (QUIC flow control) instead of memory.
     pub(crate) awaiting_quorum: Arc<tokio::sync::Semaphore>,
+    /// Byzantine: withhold batches (see [`crate::MempoolFaults`]).
+    pub(crate) withhold: bool,
 }
 
 impl BatchMaker {
@@ -92,12 +94,23 @@ impl BatchMaker {
             worker: self.worker,
             batch: bytes,
         };
-        let deliveries = self
-            .out
-            .broadcast_reliable_wait(&self.out.others(), &message)
-            .await;
         let quorum = self.committee.quorum_threshold();
         let own = self.committee.weight(self.out.me());
+        let mut targets = self.out.others();
+        if self.withhold {
+            // Byzantine: only as many peers as the availability quorum needs.
+            let mut weight = own;
+            let needed = targets
+                .iter()
+                .take_while(|p| {
+                    let enough = weight >= quorum;
+                    weight += self.committee.weight(**p);
+                    !enough
+                })
+                .count();
+            targets.truncate(needed);
+        }
+        let deliveries = self.out.broadcast_reliable_wait(&targets, &message).await;
         let committee = self.committee.clone();
         let primary = self.primary.clone();
         let metrics = self.metrics.clone();

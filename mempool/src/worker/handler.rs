@@ -38,6 +38,8 @@ pub(crate) struct WorkerHandler {
     pub(crate) primary: mpsc::Sender<WorkerEvent>,
     pub(crate) metrics: Arc<MempoolMetrics>,
     pub(crate) rng_seed: u64,
+    /// Byzantine: never answer batch requests (see [`crate::MempoolFaults`]).
+    pub(crate) withhold: bool,
 }
 
 impl WorkerHandler {
@@ -179,6 +181,9 @@ impl WorkerHandler {
     }
 
     fn on_request(&self, from: NodeId, digests: Vec<Digest>) {
+        if self.withhold {
+            return; // Byzantine: never help
+        }
         if digests.len() > MAX_REQUEST_DIGESTS {
             self.metrics.reject(Rejection::Oversized);
             return;

@@ -254,6 +254,7 @@ pub async fn start_node(
             sender: net.sender(),
             environment: Environment::Turmoil,
             seed,
+            faults: Default::default(),
         },
         rx,
     )

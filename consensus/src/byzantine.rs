@@ -1,0 +1,434 @@
+//! Byzantine behaviours, written once as a wrapper around any core.
+//!
+//! [`Byzantine`] wraps a core and rewrites the actions it emits: the core runs its
+//! honest rules, the wrapper lies about them on the wire. What a lie looks like for a
+//! given protocol (a conflicting proposal, a vote for another block, a broken
+//! signature) comes from the protocol's [`Adversarial`] hooks, so every behaviour
+//! applies to every core that implements them.
+//!
+//! Equivocation is a split-brain attack. The honest members are split into two
+//! halves (by id: the lower half is side A, the rest side B); an equivocating leader
+//! sends its proposal to one side and a conflicting one to the other, and colluding
+//! Byzantine members receive both. Colluders share a [`ForkBook`] that records which
+//! side each block was shown to, so that a proposal built on a side-B parent goes to
+//! side B again: with more than f colluders that also double-vote, each side can
+//! certify and commit its own chain, and the checkers must see the disagreement.
+
+use crate::core::{Action, Core, Event, TimerId};
+use crate::driver::DrivenCore;
+use primitives::{Digest, NodeId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// A consensus-level misbehaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// As leader, send conflicting proposals to the two halves of the honest members.
+    Equivocate,
+    /// Vote for every proposal of a view it sees, not just the first.
+    DoubleVote,
+    /// Never send a vote.
+    WithholdVotes,
+    /// Send every message with a broken signature.
+    InvalidSignatures,
+    /// Re-send old messages (to their first recipients) alongside new ones.
+    Replay,
+}
+
+/// What a message is, as far as the behaviours care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A leader's proposal.
+    Proposal {
+        /// Its view.
+        view: u64,
+        /// The proposed block.
+        block: Digest,
+        /// The block it extends.
+        parent: Digest,
+    },
+    /// A vote.
+    Vote {
+        /// Its view.
+        view: u64,
+        /// The block voted for.
+        block: Digest,
+    },
+    /// Anything else.
+    Other,
+}
+
+/// The protocol-specific half of the behaviours: how to lie in this protocol.
+pub trait Adversarial: DrivenCore {
+    /// Classify a message.
+    fn kind(message: &Self::Message) -> MessageKind;
+    /// A validly signed proposal for the same view that conflicts with `proposal`
+    /// (other payload, and another parent if this replica holds a second certified
+    /// block of the parent's view); `None` if the core cannot make one.
+    fn conflicting_proposal(&self, proposal: &Self::Message) -> Option<Self::Message>;
+    /// A validly signed vote of this replica for `proposal`.
+    fn vote_for(&self, proposal: &Self::Message) -> Option<Self::Message>;
+    /// Who collects the votes of `view`.
+    fn vote_collector(&self, view: u64) -> NodeId;
+    /// `message` with its signature broken (receivers must refuse it).
+    fn with_bad_signature(&self, message: &Self::Message) -> Self::Message;
+}
+
+/// Which side of a split-brain attack each block was shown to, shared by colluders.
+#[derive(Clone, Debug, Default)]
+pub struct ForkBook(Arc<Mutex<BTreeMap<Digest, Side>>>);
+
+/// A side of the split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The lower half of the honest members.
+    A,
+    /// The upper half.
+    B,
+}
+
+impl ForkBook {
+    fn side(&self, block: &Digest) -> Option<Side> {
+        self.0.lock().ok().and_then(|b| b.get(block).copied())
+    }
+
+    fn record(&self, block: Digest, side: Side) {
+        if let Ok(mut b) = self.0.lock() {
+            b.insert(block, side);
+        }
+    }
+}
+
+/// Who the adversary is.
+#[derive(Clone, Debug, Default)]
+pub struct Adversary {
+    /// What this node does wrong.
+    pub behaviours: BTreeSet<Behaviour>,
+    /// Every Byzantine member (this one included); they receive both sides' messages.
+    pub colluders: BTreeSet<NodeId>,
+    /// Shared by the colluders.
+    pub book: ForkBook,
+    /// What its mempool does wrong.
+    pub mempool: mempool::MempoolFaults,
+}
+
+/// The wrapper's own timer: release a held proposal. (Cores must not use this id.)
+pub const HOLD_TIMER: TimerId = TimerId(u64::MAX - 1);
+/// How long an equivocating leader holds its proposal waiting for a second certified
+/// parent (double votes of colluders arrive a little after the honest ones).
+const HOLD: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Views of proposals remembered for double voting.
+const VIEWS_KEPT: usize = 16;
+/// Old messages kept for replay.
+const REPLAY_KEPT: usize = 256;
+
+/// A core with Byzantine behaviours.
+pub struct Byzantine<C: Adversarial> {
+    inner: C,
+    id: NodeId,
+    adversary: Adversary,
+    side_a: Vec<NodeId>,
+    side_b: Vec<NodeId>,
+    colluders: Vec<NodeId>,
+    /// Blocks proposed in each recent view, as seen.
+    proposals: BTreeMap<u64, BTreeSet<Digest>>,
+    sent: VecDeque<(Option<NodeId>, C::Message)>,
+    replays: u64,
+    /// A proposal held back until a conflicting one can fork from another parent.
+    held: Option<C::Message>,
+}
+
+impl<C: Adversarial> Byzantine<C>
+where
+    C::Message: Clone,
+{
+    /// Wrap `inner` (replica `id` of a committee with members `members`).
+    pub fn new(inner: C, id: NodeId, members: &[NodeId], adversary: Adversary) -> Self {
+        let honest: Vec<NodeId> = members
+            .iter()
+            .filter(|m| !adversary.colluders.contains(m) && **m != id)
+            .copied()
+            .collect();
+        let all_honest = members
+            .iter()
+            .filter(|m| !adversary.colluders.contains(m))
+            .count();
+        // Sides are fixed over all honest members so that colluders agree on them.
+        let cut = members
+            .iter()
+            .filter(|m| !adversary.colluders.contains(m))
+            .nth(all_honest / 2)
+            .copied();
+        let (side_a, side_b) = honest
+            .iter()
+            .partition(|m| cut.is_none_or(|c| **m < c) && all_honest > 1);
+        let colluders = adversary
+            .colluders
+            .iter()
+            .filter(|c| **c != id)
+            .copied()
+            .collect();
+        Byzantine {
+            inner,
+            id,
+            adversary,
+            side_a,
+            side_b,
+            colluders,
+            proposals: BTreeMap::new(),
+            sent: VecDeque::new(),
+            replays: 0,
+            held: None,
+        }
+    }
+
+    fn does(&self, b: Behaviour) -> bool {
+        self.adversary.behaviours.contains(&b)
+    }
+
+    /// Note a proposal; true if its view already had another one (a conflicting
+    /// proposal, which an honest core will not vote for).
+    fn remember_proposal(&mut self, message: &C::Message) -> bool {
+        let MessageKind::Proposal { view, block, .. } = C::kind(message) else {
+            return false;
+        };
+        let seen = self.proposals.entry(view).or_default();
+        let conflicting = !seen.is_empty() && !seen.contains(&block);
+        seen.insert(block);
+        while self.proposals.len() > VIEWS_KEPT {
+            self.proposals.pop_first();
+        }
+        conflicting
+    }
+
+    /// Double voting: vote for `proposal` as well (the core voted for the first).
+    fn double_vote(&mut self, proposal: &C::Message, out: &mut Vec<Action<C::Message>>) {
+        let MessageKind::Proposal { view, .. } = C::kind(proposal) else {
+            return;
+        };
+        if let Some(vote) = self.inner.vote_for(proposal) {
+            let to = self.inner.vote_collector(view);
+            self.emit(Some(to), vote, out);
+        }
+    }
+
+    /// Send one message, applying the wire-level lies (withheld votes, bad signatures,
+    /// replays). `to: None` is a broadcast.
+    fn emit(&mut self, to: Option<NodeId>, message: C::Message, out: &mut Vec<Action<C::Message>>) {
+        if to == Some(self.id) {
+            out.push(Action::Send {
+                to: self.id,
+                message,
+            });
+            return;
+        }
+        if self.does(Behaviour::WithholdVotes)
+            && matches!(C::kind(&message), MessageKind::Vote { .. })
+        {
+            return;
+        }
+        let wire = if self.does(Behaviour::InvalidSignatures) {
+            self.inner.with_bad_signature(&message)
+        } else {
+            message
+        };
+        if self.does(Behaviour::Replay) {
+            if !self.sent.is_empty() {
+                let k = (self.replays as usize * 7919) % self.sent.len();
+                self.replays += 1;
+                if let Some((old_to, old)) = self.sent.get(k).cloned() {
+                    out.push(match old_to {
+                        Some(t) => Action::Send {
+                            to: t,
+                            message: old,
+                        },
+                        None => Action::Broadcast { message: old },
+                    });
+                }
+            }
+            self.sent.push_back((to, wire.clone()));
+            if self.sent.len() > REPLAY_KEPT {
+                self.sent.pop_front();
+            }
+        }
+        out.push(match to {
+            Some(t) => Action::Send {
+                to: t,
+                message: wire,
+            },
+            None => Action::Broadcast { message: wire },
+        });
+    }
+
+    /// Whether a conflicting version of `proposal` would extend another parent.
+    fn can_fork(&self, proposal: &C::Message) -> bool {
+        let parent = |m: &C::Message| match C::kind(m) {
+            MessageKind::Proposal { parent, .. } => Some(parent),
+            _ => None,
+        };
+        self.inner
+            .conflicting_proposal(proposal)
+            .is_some_and(|alt| parent(&alt) != parent(proposal))
+    }
+
+    /// Release the held proposal if it can fork now (or `force`).
+    fn release(&mut self, force: bool, out: &mut Vec<Action<C::Message>>) {
+        let ready = match &self.held {
+            Some(p) => force || self.can_fork(p),
+            None => false,
+        };
+        if ready {
+            if let Some(p) = self.held.take() {
+                out.push(Action::CancelTimer { id: HOLD_TIMER });
+                self.split(p, out);
+            }
+        }
+    }
+
+    /// An equivocating leader's proposal: split it now if it can fork from another
+    /// parent, or hold it a little for the second certified parent to form.
+    fn equivocate(&mut self, proposal: C::Message, out: &mut Vec<Action<C::Message>>) {
+        if let Some(previous) = self.held.take() {
+            self.split(previous, out);
+        }
+        if self.can_fork(&proposal) {
+            self.split(proposal, out);
+        } else {
+            self.held = Some(proposal);
+            out.push(Action::SetTimer {
+                id: HOLD_TIMER,
+                after: HOLD,
+            });
+        }
+    }
+
+    /// Split a proposal: one version per side, both to colluders.
+    fn split(&mut self, proposal: C::Message, out: &mut Vec<Action<C::Message>>) {
+        let Some(alt) = self.inner.conflicting_proposal(&proposal) else {
+            self.emit(None, proposal, out);
+            return;
+        };
+        let parent_side = |m: &C::Message| match C::kind(m) {
+            MessageKind::Proposal { parent, .. } => self.adversary.book.side(&parent),
+            _ => None,
+        };
+        // Keep each side on its own chain: a version built on a block shown to side B
+        // goes to side B.
+        let (for_a, for_b) =
+            if parent_side(&proposal) == Some(Side::B) || parent_side(&alt) == Some(Side::A) {
+                (alt, proposal)
+            } else {
+                (proposal, alt)
+            };
+        for (m, side) in [(&for_a, Side::A), (&for_b, Side::B)] {
+            if let MessageKind::Proposal { block, .. } = C::kind(m) {
+                self.adversary.book.record(block, side);
+            }
+        }
+        let alt_is_a = self.remember_proposal(&for_a);
+        let alt_is_b = self.remember_proposal(&for_b);
+        if let (
+            MessageKind::Proposal {
+                view,
+                block: a,
+                parent: pa,
+            },
+            MessageKind::Proposal {
+                block: b,
+                parent: pb,
+                ..
+            },
+        ) = (C::kind(&for_a), C::kind(&for_b))
+        {
+            tracing::debug!(node = %self.id, view, %a, %pa, %b, %pb, "equivocating");
+        }
+        for peer in self.side_a.clone() {
+            self.emit(Some(peer), for_a.clone(), out);
+        }
+        for peer in self.side_b.clone() {
+            self.emit(Some(peer), for_b.clone(), out);
+        }
+        for peer in self.colluders.clone() {
+            self.emit(Some(peer), for_a.clone(), out);
+            self.emit(Some(peer), for_b.clone(), out);
+        }
+        // Our core voted for the version it made; the other one gets a vote too.
+        if self.does(Behaviour::DoubleVote) {
+            if alt_is_a {
+                self.double_vote(&for_a, out);
+            }
+            if alt_is_b {
+                self.double_vote(&for_b, out);
+            }
+        }
+    }
+
+    fn rewrite(&mut self, actions: Vec<Action<C::Message>>) -> Vec<Action<C::Message>> {
+        let mut out = Vec::with_capacity(actions.len());
+        for action in actions {
+            match action {
+                Action::Broadcast { message } => {
+                    let is_proposal = matches!(C::kind(&message), MessageKind::Proposal { .. });
+                    if is_proposal {
+                        self.remember_proposal(&message);
+                    }
+                    if is_proposal && self.does(Behaviour::Equivocate) {
+                        self.equivocate(message, &mut out);
+                    } else {
+                        self.emit(None, message, &mut out);
+                    }
+                }
+                Action::Send { to, message } => self.emit(Some(to), message, &mut out),
+                other => out.push(other),
+            }
+        }
+        out
+    }
+}
+
+impl<C: Adversarial> Core for Byzantine<C>
+where
+    C::Message: Clone,
+{
+    type Message = C::Message;
+
+    fn handle(&mut self, event: Event<C::Message>) -> Vec<Action<C::Message>> {
+        if matches!(event, Event::Timer(HOLD_TIMER)) {
+            let mut out = Vec::new();
+            self.release(true, &mut out);
+            return out;
+        }
+        // A conflicting proposal for a view gets our vote too.
+        let conflicting = match &event {
+            Event::Message { message, .. } if self.remember_proposal(message) => {
+                Some(message.clone())
+            }
+            _ => None,
+        };
+        let actions = self.inner.handle(event);
+        let mut out = self.rewrite(actions);
+        self.release(false, &mut out);
+        if let Some(proposal) = conflicting {
+            if self.does(Behaviour::DoubleVote) {
+                self.double_vote(&proposal, &mut out);
+            }
+        }
+        out
+    }
+}
+
+impl<C: Adversarial> DrivenCore for Byzantine<C>
+where
+    C::Message: Clone,
+{
+    fn verify(&self, from: NodeId, message: &C::Message) -> bool {
+        self.inner.verify(from, message)
+    }
+
+    fn view(&self) -> u64 {
+        self.inner.view()
+    }
+}

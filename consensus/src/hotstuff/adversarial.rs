@@ -1,0 +1,91 @@
+//! How a HotStuff replica lies: the [`Adversarial`] hooks the Byzantine behaviours use.
+
+use super::core::HotStuff;
+use super::messages::{Block, Message, Vote};
+use crate::byzantine::{Adversarial, MessageKind};
+use primitives::crypto::{ed25519, PartialSignature};
+use primitives::NodeId;
+
+fn flip(signature: &mut ed25519::Signature) {
+    signature.0[0] ^= 0x01;
+}
+
+impl Adversarial for HotStuff {
+    fn kind(message: &Message) -> MessageKind {
+        match message {
+            Message::Propose(b) => MessageKind::Proposal {
+                view: b.view.0,
+                block: b.digest(),
+                parent: b.parent(),
+            },
+            Message::Vote(v) => MessageKind::Vote {
+                view: v.view.0,
+                block: v.block,
+            },
+            _ => MessageKind::Other,
+        }
+    }
+
+    fn conflicting_proposal(&self, proposal: &Message) -> Option<Message> {
+        let Message::Propose(b) = proposal else {
+            return None;
+        };
+        // Build on the other certified block of the parent's view when there is one.
+        let qc = self.alternative_qc(&b.qc).unwrap_or_else(|| b.qc.clone());
+        // Another order of anchors linearizes to another sequence; a single anchor (or
+        // none) is replaced by the newest certificate, whose history is not delivered.
+        let payload = if b.payload.len() >= 2 {
+            b.payload.iter().rev().copied().collect()
+        } else {
+            self.some_certificate_not_in(&b.payload)
+                .map(|d| vec![d])
+                .unwrap_or_default()
+        };
+        let alt = Block::new(self.keys(), b.author, b.view, qc, b.tc.clone(), payload);
+        (alt.digest() != b.digest()).then_some(Message::Propose(alt))
+    }
+
+    fn vote_for(&self, proposal: &Message) -> Option<Message> {
+        let Message::Propose(b) = proposal else {
+            return None;
+        };
+        Some(Message::Vote(Vote::new(
+            self.keys(),
+            self.id(),
+            b.digest(),
+            b.view,
+            self.scheme(),
+        )))
+    }
+
+    fn vote_collector(&self, view: u64) -> NodeId {
+        self.leader_of(primitives::View(view).next())
+    }
+
+    fn with_bad_signature(&self, message: &Message) -> Message {
+        let mut m = message.clone();
+        match &mut m {
+            Message::Propose(b) => flip(&mut b.signature),
+            Message::Vote(v) => match &mut v.signature {
+                PartialSignature::Ed25519(s) => flip(s),
+                // Not a BLS signature of this scheme's message any more.
+                PartialSignature::Bls(_) => {
+                    v.signature = PartialSignature::Ed25519(ed25519::Signature([0; 64]))
+                }
+            },
+            Message::Timeout(t) => flip(&mut t.signature),
+            Message::Tc(tc) => {
+                if let Some((_, _, s)) = tc.timeouts.first_mut() {
+                    flip(s);
+                }
+            }
+            Message::SyncReply(blocks) => {
+                if let Some(b) = blocks.first_mut() {
+                    flip(&mut b.signature);
+                }
+            }
+            Message::SyncRequest(_) => {}
+        }
+        m
+    }
+}
