@@ -6,7 +6,7 @@
 //! action of the same batch is performed, so a vote never leaves before the state that
 //! forbids a second vote is on disk. Commits go through the [`Linearizer`].
 
-use crate::linearizer::{Committed, Linearizer};
+use crate::linearizer::{Committed, Linearizer, LinearizerState};
 use crate::{Action, Core, Event, TimerId};
 use bytes::Bytes;
 use mempool::store::{StoreOp, Table};
@@ -26,6 +26,8 @@ use tracing::{debug, warn};
 pub const CHANNEL_CONSENSUS: u8 = 1;
 /// The store key of the core's persisted safety state.
 pub const SAFETY_KEY: &[u8] = b"consensus_safety";
+/// The store key of the linearizer's state, written with the core's state.
+pub const LINEARIZER_KEY: &[u8] = b"consensus_linearizer";
 
 /// What a core needs from the driver besides [`Core::handle`].
 pub trait DrivenCore: Core {
@@ -92,7 +94,19 @@ pub async fn run<C>(
     C: DrivenCore,
     C::Message: Serialize + DeserializeOwned + Clone,
 {
-    let mut linearizer = Linearizer::new(ctx.mempool.clone());
+    let mut linearizer = match ctx.store.read(Table::Meta, LINEARIZER_KEY) {
+        Ok(Some(bytes)) => match codec::decode::<LinearizerState>(&bytes, usize::MAX) {
+            Ok(state) => Linearizer::restore(ctx.mempool.clone(), state),
+            Err(e) => {
+                warn!(error = %e, "unreadable linearizer state; starting the sequence over");
+                Linearizer::new(ctx.mempool.clone())
+            }
+        },
+        _ => Linearizer::new(ctx.mempool.clone()),
+    };
+    ctx.mempool
+        .set_committed_round(linearizer.committed_round())
+        .await;
     let mut timers: BTreeMap<TimerId, Instant> = BTreeMap::new();
     let mut local: VecDeque<Event<C::Message>> = VecDeque::from([Event::Start]);
     loop {
@@ -204,11 +218,15 @@ async fn perform<M: Serialize + Clone>(
                 timers.remove(&id);
             }
             Action::Persist { state } => {
-                let write = ctx.store.write(vec![StoreOp::Put(
-                    Table::Meta,
-                    SAFETY_KEY.to_vec(),
-                    state.into(),
-                )]);
+                let mut ops = vec![StoreOp::Put(Table::Meta, SAFETY_KEY.to_vec(), state.into())];
+                // The core's committed block and the linearizer's position are written
+                // together, so a restart resumes both at the same point.
+                if let Some(l) = linearizer.snapshot() {
+                    if let Ok(bytes) = codec::encode(&l) {
+                        ops.push(StoreOp::Put(Table::Meta, LINEARIZER_KEY.to_vec(), bytes.into()));
+                    }
+                }
+                let write = ctx.store.write(ops);
                 if let Err(e) = write {
                     // Without durable safety state the node could equivocate after a
                     // restart: stop rather than continue.

@@ -11,7 +11,20 @@
 
 use mempool::{Certificate, MempoolHandle};
 use primitives::{Digest, Round};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+
+/// What a linearizer needs to resume after a restart: the next position, the committed
+/// round, and what it delivered above the cutoff.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinearizerState {
+    /// Position of the next certificate delivered.
+    pub next_position: u64,
+    /// Highest round among anchors delivered.
+    pub committed_round: Round,
+    /// Certificates delivered above the cutoff, with their rounds.
+    pub delivered: Vec<(Digest, Round)>,
+}
 
 /// One certificate in the committed sequence.
 #[derive(Clone, Debug)]
@@ -32,6 +45,8 @@ pub struct Linearizer {
     queue: VecDeque<Digest>,
     committed_round: Round,
     next_position: u64,
+    /// Whether anything was delivered since the last [`Linearizer::snapshot`].
+    dirty: bool,
 }
 
 impl Linearizer {
@@ -45,7 +60,30 @@ impl Linearizer {
             queue: VecDeque::new(),
             committed_round: Round(0),
             next_position: 0,
+            dirty: false,
         }
+    }
+
+    /// A linearizer resuming from `state` (anchors waiting at the crash are committed
+    /// again by consensus, which resumes above its last committed block).
+    pub fn restore(mempool: MempoolHandle, state: LinearizerState) -> Self {
+        let mut l = Linearizer::new(mempool);
+        l.next_position = state.next_position;
+        l.committed_round = state.committed_round;
+        l.delivered = state.delivered.into_iter().collect();
+        l
+    }
+
+    /// The state to persist, if it changed since the last call.
+    pub fn snapshot(&mut self) -> Option<LinearizerState> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        Some(LinearizerState {
+            next_position: self.next_position,
+            committed_round: self.committed_round,
+            delivered: self.delivered.iter().map(|(d, r)| (*d, *r)).collect(),
+        })
     }
 
     /// The highest round among the anchors delivered so far.
@@ -90,6 +128,7 @@ impl Linearizer {
             }
             self.committed_round = self.committed_round.max(certificate.round());
             self.queue.pop_front();
+            self.dirty = true;
         }
         let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
         self.delivered.retain(|_, r| *r > cutoff);

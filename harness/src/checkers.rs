@@ -15,7 +15,8 @@ pub enum Violation {
         /// The first position where they differ.
         position: usize,
     },
-    /// A node committed a transaction twice.
+    /// A node committed a transaction twice, skipped positions of its sequence, or
+    /// delivered a different certificate at a position after a restart.
     Integrity {
         /// The node.
         node: usize,
@@ -63,7 +64,11 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
             }
         }
         let mut seen = BTreeSet::new();
-        if !report.logs[i].transactions.iter().all(|t| seen.insert(t)) {
+        let log = &report.logs[i];
+        if log.redelivery_conflicts > 0
+            || log.gaps > 0
+            || !log.transactions.iter().all(|t| seen.insert(t))
+        {
             violations.push(Violation::Integrity { node: i });
         }
         if !report.logs[i]

@@ -8,7 +8,7 @@ use consensus::{Node, NodeConfig, Protocol};
 use mempool::{MemoryStore, MempoolFaults};
 use network::clients::TransactionClient;
 use network::Environment;
-use primitives::{Committee, Digest, NodeId, Parameters};
+use primitives::{Committee, Digest, NodeId};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -36,7 +36,7 @@ pub struct Counters {
 /// What one node committed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeLog {
-    /// Committed certificates, in order (the current incarnation: a restart starts over).
+    /// Committed certificates, in order (a restarted node continues its sequence).
     pub sequence: Vec<Digest>,
     /// Committed transactions, in order.
     pub transactions: Vec<Bytes>,
@@ -46,6 +46,10 @@ pub struct NodeLog {
     pub counters: Counters,
     /// The mempool's counters, last sampled.
     pub mempool: Option<mempool::MetricsSnapshot>,
+    /// Positions delivered again (after a restart) with a different certificate.
+    pub redelivery_conflicts: u64,
+    /// Deliveries that skipped positions (the sequence has a hole).
+    pub gaps: u64,
 }
 
 /// The outcome of one run.
@@ -190,10 +194,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
     };
     let n = scenario.nodes;
     let (committee, keys) = committee(scenario, seed).map_err(fail)?;
-    let mut parameters = Parameters::default();
-    parameters.mempool.batch_size = 20_000;
-    parameters.mempool.max_batch_delay_ms = 50;
-    parameters.mempool.sync_retry_delay_ms = 1_000;
+    let parameters = scenario.node_parameters().map_err(fail)?;
     let rule = if scenario.commit_rule == "two-chain" {
         CommitRule::TwoChain
     } else {
@@ -260,12 +261,6 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
                     adversary,
                 })
                 .await?;
-                if let Ok(mut log) = log.lock() {
-                    // A restarted node delivers its sequence again from the start.
-                    log.sequence.clear();
-                    log.transactions.clear();
-                    log.progress.clear();
-                }
                 let flood = garbage.then(|| tokio::spawn(flood_garbage(node.sender(), seed)));
                 let sampler = {
                     let log = log.clone();
@@ -297,6 +292,18 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
                 while let Some(d) = delivered.recv().await {
                     let now = turmoil::sim_elapsed().unwrap_or_default();
                     let mut log = log.lock().map_err(|_| "poisoned")?;
+                    // After a restart a node may deliver again what it delivered just
+                    // before the crash (at least once, by position): an application
+                    // keeps the first; a different certificate there is a violation.
+                    if let Some(earlier) = log.sequence.get(d.position as usize) {
+                        if *earlier != d.certificate {
+                            log.redelivery_conflicts += 1;
+                        }
+                        continue;
+                    }
+                    if d.position as usize > log.sequence.len() {
+                        log.gaps += 1;
+                    }
                     log.sequence.push(d.certificate);
                     log.transactions.extend(d.transactions);
                     let total = log.transactions.len();

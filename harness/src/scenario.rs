@@ -49,6 +49,10 @@ pub struct Scenario {
     /// Byzantine members and what they do. They are not held to any property.
     #[serde(default)]
     pub byzantine: Vec<ByzantineNode>,
+    /// Overrides of the node parameters, as in a parameters file: sections
+    /// `[parameters.network]`, `[parameters.mempool]`, `[parameters.consensus]`.
+    #[serde(default)]
+    pub parameters: Option<toml::Table>,
     /// The scenario exceeds what the protocol tolerates: a seed that violates a
     /// property is the expected outcome (`bftlab sim` succeeds if any seed does).
     #[serde(default)]
@@ -218,6 +222,9 @@ impl Scenario {
         if s.protocol != "hotstuff" {
             return bad("protocol must be hotstuff (the only core so far)");
         }
+        if let Err(e) = s.node_parameters() {
+            return bad(&format!("parameters: {e}"));
+        }
         if let Some(w) = &s.weights {
             if w.len() != s.nodes || w.contains(&0) {
                 return bad("weights must give every node a weight of at least 1");
@@ -278,6 +285,32 @@ impl Scenario {
             }
         }
         down.into_iter().collect()
+    }
+
+    /// The parameters every node runs with: the defaults, the simulation's own choices
+    /// (20 KB batches sealed within 50 ms, sync retried every second), then the
+    /// scenario's overrides.
+    pub fn node_parameters(&self) -> Result<primitives::Parameters, String> {
+        let mut p = primitives::Parameters::default();
+        p.mempool.batch_size = 20_000;
+        p.mempool.max_batch_delay_ms = 50;
+        p.mempool.sync_retry_delay_ms = 1_000;
+        let Some(overrides) = &self.parameters else {
+            return Ok(p);
+        };
+        let mut base = toml::Table::try_from(&p).map_err(|e| e.to_string())?;
+        for (section, values) in overrides {
+            let (Some(toml::Value::Table(into)), toml::Value::Table(values)) =
+                (base.get_mut(section), values)
+            else {
+                return Err(format!("unknown section {section:?}"));
+            };
+            for (k, v) in values {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+        let text = toml::to_string(&base).map_err(|e| e.to_string())?;
+        primitives::Parameters::from_toml(&text).map_err(|e| e.to_string())
     }
 
     /// Members that are Byzantine in this scenario.

@@ -94,7 +94,7 @@ impl Network {
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
         server.transport_config(transport.clone());
 
-        let mut endpoint_config = quinn::EndpointConfig::default();
+        let mut endpoint_config = quinn::EndpointConfig::new(stateless_reset_key(&key));
         endpoint_config.rng_seed(rng_seed);
         let endpoint = environment
             .endpoint(bind, endpoint_config, Some(server))
@@ -142,6 +142,13 @@ impl Network {
             tx: inbound_tx.clone(),
             metrics: metrics.clone(),
             max_frame_size: parameters.max_frame_size,
+            outgoing: Arc::new(
+                peers
+                    .iter()
+                    .map(|(id, p): (&NodeId, &crate::sender::Peer)| (*id, p.connection.clone()))
+                    .collect(),
+            ),
+            latest: Arc::default(),
         };
         tasks.push(tokio::spawn(
             inbound.accept_loop(endpoint.clone()).instrument(span),
@@ -203,4 +210,14 @@ impl Drop for Network {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The key of QUIC stateless resets, derived from the node's identity so that it is the
+/// same in every incarnation of the node: after a restart, packets of a connection the
+/// old incarnation held are answered with a reset the peer recognises, and the peer
+/// reconnects at once instead of waiting out the idle timeout. (quinn's default key is
+/// random per endpoint.)
+fn stateless_reset_key(key: &ed25519_dalek::SigningKey) -> Arc<dyn quinn::crypto::HmacKey> {
+    let derived = blake3::derive_key("bftlab 2026-11 quic stateless reset key", &key.to_bytes());
+    Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derived))
 }

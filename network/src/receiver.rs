@@ -86,6 +86,10 @@ pub(crate) struct Inbound {
     pub(crate) tx: mpsc::Sender<Incoming>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_frame_size: usize,
+    /// Our outgoing connection to each peer (closed when the peer dials us anew).
+    pub(crate) outgoing: Arc<std::collections::HashMap<NodeId, Arc<crate::sender::ConnectionSlot>>>,
+    /// The latest incoming connection from each peer.
+    pub(crate) latest: Arc<std::sync::Mutex<std::collections::HashMap<NodeId, quinn::Connection>>>,
 }
 
 impl Inbound {
@@ -109,9 +113,35 @@ impl Inbound {
                     return;
                 };
                 this.metrics.connected_in();
+                this.superseded(from, &connection);
                 let span = tracing::debug_span!("conn", peer = %from);
                 this.serve(connection, from).instrument(span).await;
             });
+        }
+    }
+
+    /// A peer dialed us while its previous connection to us still looked open: it
+    /// restarted (or lost that connection). Our own connection to it is then most
+    /// likely dead too, but QUIC would only notice at its idle timeout, so close both
+    /// and let the sender dial again at once.
+    fn superseded(&self, from: NodeId, connection: &quinn::Connection) {
+        let previous = match self.latest.lock() {
+            Ok(mut latest) => latest.insert(from, connection.clone()),
+            Err(_) => None,
+        };
+        let Some(previous) = previous.filter(|p| p.close_reason().is_none()) else {
+            return;
+        };
+        debug!(peer = %from, "peer reconnected: dropping the old connections both ways");
+        previous.close(0u32.into(), b"superseded");
+        // Only a connection that predates the peer's new dial by a margin: closing a
+        // fresh one could make two peers re-dial each other in turn.
+        let old = self
+            .outgoing
+            .get(&from)
+            .and_then(|slot| slot.get_older_than(std::time::Duration::from_secs(2)));
+        if let Some(out) = old {
+            out.close(0u32.into(), b"peer reconnected");
         }
     }
 

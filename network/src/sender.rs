@@ -39,7 +39,8 @@ pub(crate) struct Peer {
 /// so a simulation's trace, differ between runs with the same seed.
 #[derive(Default)]
 pub(crate) struct ConnectionSlot {
-    current: std::sync::Mutex<Option<quinn::Connection>>,
+    /// The connection and when it was established.
+    current: std::sync::Mutex<Option<(quinn::Connection, tokio::time::Instant)>>,
     closed: std::sync::atomic::AtomicBool,
     changed: Notify,
 }
@@ -47,9 +48,18 @@ pub(crate) struct ConnectionSlot {
 impl ConnectionSlot {
     fn set(&self, connection: Option<quinn::Connection>) {
         if let Ok(mut current) = self.current.lock() {
-            *current = connection;
+            *current = connection.map(|c| (c, tokio::time::Instant::now()));
         }
         self.changed.notify_waiters();
+    }
+
+    /// The current connection if it is open and was established at least `age` ago.
+    pub(crate) fn get_older_than(&self, age: std::time::Duration) -> Option<quinn::Connection> {
+        let current = self.current.lock().ok()?;
+        current
+            .as_ref()
+            .filter(|(c, since)| c.close_reason().is_none() && since.elapsed() >= age)
+            .map(|(c, _)| c.clone())
     }
 
     /// Mark the slot as finished for good (the network is shutting down).
@@ -63,8 +73,8 @@ impl ConnectionSlot {
         let current = self.current.lock().ok()?;
         current
             .as_ref()
-            .filter(|c| c.close_reason().is_none())
-            .cloned()
+            .filter(|(c, _)| c.close_reason().is_none())
+            .map(|(c, _)| c.clone())
     }
 
     /// Wait until there is an open connection; `None` once the slot is closed.

@@ -23,7 +23,8 @@ pub const SYNC_TIMER: TimerId = TimerId(u64::MAX);
 /// How long a block request for a commit waits before asking another peer.
 const SYNC_RETRY: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// What must survive a restart for HotStuff to stay safe.
+/// What must survive a restart for HotStuff to stay safe, and to resume committing
+/// where it stopped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SafetyState {
     /// The highest view this replica voted or timed out in.
@@ -32,6 +33,8 @@ pub struct SafetyState {
     pub locked_qc: Qc,
     /// The highest QC seen.
     pub high_qc: Qc,
+    /// The last committed block and its view.
+    pub committed: (Digest, View),
 }
 
 impl Default for SafetyState {
@@ -40,6 +43,7 @@ impl Default for SafetyState {
             last_voted_view: View(0),
             locked_qc: Qc::genesis(),
             high_qc: Qc::genesis(),
+            committed: (genesis_digest(), View(0)),
         }
     }
 }
@@ -112,7 +116,7 @@ impl HotStuff {
             timed_out_view: View(0),
             last_proposed_view: View(0),
             blocks: BTreeMap::new(),
-            last_committed: (genesis_digest(), View(0)),
+            last_committed: safety.committed,
             pending_commit: None,
             sync: None,
             history: BTreeMap::new(),
@@ -439,6 +443,9 @@ impl HotStuff {
             self.remember_committed(b);
         }
         self.pending_commit = None;
+        // A restart resumes committing above this block.
+        self.safety.committed = self.last_committed;
+        self.persist(out);
         if self.sync.take().is_some() {
             out.push(Action::CancelTimer { id: SYNC_TIMER });
         }
