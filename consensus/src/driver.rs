@@ -223,7 +223,11 @@ async fn perform<M: Serialize + Clone>(
                 // together, so a restart resumes both at the same point.
                 if let Some(l) = linearizer.snapshot() {
                     if let Ok(bytes) = codec::encode(&l) {
-                        ops.push(StoreOp::Put(Table::Meta, LINEARIZER_KEY.to_vec(), bytes.into()));
+                        ops.push(StoreOp::Put(
+                            Table::Meta,
+                            LINEARIZER_KEY.to_vec(),
+                            bytes.into(),
+                        ));
                     }
                 }
                 let write = ctx.store.write(ops);

@@ -51,6 +51,66 @@ fn two_two_partition_then_heal() {
 }
 
 #[test]
+fn a_node_restarts_from_its_store_and_continues_its_sequence() {
+    passes("crash-restart.toml");
+}
+
+#[test]
+#[ignore]
+fn happy_path_ten_nodes() {
+    passes("happy-n10.toml");
+}
+
+#[test]
+#[ignore]
+fn leaders_crash_one_after_another() {
+    passes("leader-crashes.toml");
+}
+
+#[test]
+#[ignore]
+fn a_minority_cut_off_for_long_catches_up() {
+    passes("minority-long-partition.toml");
+}
+
+#[test]
+#[ignore]
+fn lossy_links() {
+    passes("lossy-links.toml");
+}
+
+#[test]
+#[ignore]
+fn a_slow_link_and_a_node_that_cannot_speak() {
+    passes("slow-and-one-way.toml");
+}
+
+#[test]
+#[ignore]
+fn a_weighted_committee_survives_its_light_members_crashing() {
+    passes("weighted.toml");
+}
+
+/// Every scenario file is valid, and the suite above covers each one.
+#[test]
+fn every_shipped_scenario_loads_and_is_in_the_suite() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let suite = include_str!("suite.rs");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        Scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            suite.contains(&format!("\"{name}\"")),
+            "{name} is not in the suite"
+        );
+        count += 1;
+    }
+    assert!(count >= 18, "{count} scenarios");
+}
+
+#[test]
 fn one_node_equivocates_and_double_votes() {
     passes("byzantine-equivocate.toml");
 }

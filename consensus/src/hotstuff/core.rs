@@ -59,6 +59,8 @@ pub struct HotStuff {
     view: View,
     high_tc: Option<Tc>,
     consecutive_timeouts: u32,
+    /// The view whose timeout last grew the backoff.
+    backoff_counted: View,
     timed_out_view: View,
     last_proposed_view: View,
     blocks: BTreeMap<Digest, Block>,
@@ -113,6 +115,7 @@ impl HotStuff {
             view: View(0),
             high_tc: None,
             consecutive_timeouts: 0,
+            backoff_counted: View(0),
             timed_out_view: View(0),
             last_proposed_view: View(0),
             blocks: BTreeMap::new(),
@@ -244,6 +247,7 @@ impl HotStuff {
             // A failure explained by a suspected leader says nothing about the network.
             if !self.view_suspected(view) {
                 self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+                self.backoff_counted = view;
             }
         }
         // Never vote in a view we gave up on.
@@ -338,10 +342,17 @@ impl HotStuff {
         if tc.view < self.view {
             return;
         }
-        // The view ended without progress; if its leader never proposed, suspect it.
+        // The view ended without progress; if its leader never proposed, suspect it,
+        // and take back the backoff step its timeout cost: a silent leader says
+        // nothing about the network (otherwise every newly crashed leader would double
+        // the timeout of the next one).
         if self.proposal_seen < tc.view {
             let silent = self.leader_of(tc.view);
             self.suspected.insert(silent);
+            if self.backoff_counted == tc.view {
+                self.consecutive_timeouts = self.consecutive_timeouts.saturating_sub(1);
+                self.backoff_counted = View(0);
+            }
         }
         let next = tc.view.next();
         if self.high_tc.as_ref().is_none_or(|h| h.view < tc.view) {
