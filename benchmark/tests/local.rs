@@ -95,6 +95,34 @@ fn bftlab_sim_judges_a_scenario_and_writes_a_record() {
     );
     assert!(stdout.contains("pass"), "{stdout}");
     assert_eq!(std::fs::read_dir(results.path()).unwrap().count(), 1);
+
+    // The same seed in another process: the same committed sequences and the same
+    // metrics, byte for byte (only the wall-clock time may differ).
+    let again = tempfile::tempdir().unwrap();
+    let replay = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["sim", scenario, "--seed", "3", "--results"])
+        .arg(again.path())
+        .output()
+        .unwrap();
+    assert!(replay.status.success());
+    let runs = |dir: &std::path::Path| {
+        let file = std::fs::read_dir(dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let mut runs = record["runs"].take();
+        for run in runs.as_array_mut().unwrap() {
+            run.as_object_mut().unwrap().remove("wall_seconds");
+        }
+        serde_json::to_string(&runs).unwrap()
+    };
+    let (first, second) = (runs(results.path()), runs(again.path()));
+    assert!(first.contains("fingerprint") && first.contains("finality_ms"));
+    assert_eq!(first, second);
     let bad = Command::new(env!("CARGO_BIN_EXE_bftlab"))
         .args(["sim", scenario, "--seeds", "5..5"])
         .output()

@@ -237,7 +237,7 @@ where
         };
         if self.does(Behaviour::Replay) {
             if !self.sent.is_empty() {
-                let k = (self.replays as usize * 7919) % self.sent.len();
+                let k = (self.replays as usize).wrapping_mul(7919) % self.sent.len();
                 self.replays += 1;
                 if let Some((old_to, old)) = self.sent.get(k).cloned() {
                     out.push(match old_to {

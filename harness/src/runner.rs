@@ -345,11 +345,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
             else {
                 return Ok(()); // the node is down: this client submits nothing
             };
-            let per_tick = (rate / 100).max(1);
+            // Every 10 ms, as many as keep the total at `rate` per second.
+            let mut tick = 0u64;
             let mut seq = 0u64;
             while turmoil::sim_elapsed().unwrap_or_default() < until {
                 let now = turmoil::sim_elapsed().unwrap_or_default();
-                for _ in 0..per_tick {
+                let due = (tick + 1) * rate / 100 - tick * rate / 100;
+                tick += 1;
+                for _ in 0..due {
                     let mut tx = vec![0u8; size];
                     tx[..8].copy_from_slice(&(c as u64).to_be_bytes());
                     tx[8..16].copy_from_slice(&seq.to_be_bytes());

@@ -123,11 +123,15 @@ impl PublicKey {
 
     /// Verify a signature by this key on `message`.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<()> {
-        if pairing_check(&self.0, &hash_to_g2(message, SIGNATURE_DST), &signature.0) {
-            Ok(())
-        } else {
-            Err(Error::InvalidSignature)
-        }
+        let id =
+            super::verified::check_id(b"bls", &[&self.to_bytes(), message, &signature.to_bytes()]);
+        super::verified::or_check(id, || {
+            if pairing_check(&self.0, &hash_to_g2(message, SIGNATURE_DST), &signature.0) {
+                Ok(())
+            } else {
+                Err(Error::InvalidSignature)
+            }
+        })
     }
 
     /// Verify a proof of possession for this key.

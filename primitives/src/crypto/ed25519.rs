@@ -61,11 +61,15 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> Signature {
     Signature(key.sign(message).to_bytes())
 }
 
-/// Verify one signature.
+/// Verify one signature (a repeat of a check that succeeded costs one hash; see
+/// `verified`).
 pub fn verify(key: &VerifyingKey, message: &[u8], signature: &Signature) -> Result<()> {
-    let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-    key.verify_strict(message, &sig)
-        .map_err(|_| Error::InvalidSignature)
+    let id = super::verified::check_id(b"ed25519", &[key.as_bytes(), message, &signature.0]);
+    super::verified::or_check(id, || {
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_strict(message, &sig)
+            .map_err(|_| Error::InvalidSignature)
+    })
 }
 
 /// Verify many signatures at once (each item may have its own message and key).
@@ -78,9 +82,18 @@ pub fn verify_batch(
     if keys.len() != messages.len() || keys.len() != signatures.len() {
         return Err(Error::InvalidSignature);
     }
-    let sigs: Vec<ed25519_dalek::Signature> = signatures
-        .iter()
-        .map(|s| ed25519_dalek::Signature::from_bytes(&s.0))
-        .collect();
-    ed25519_dalek::verify_batch(messages, &sigs, keys).map_err(|_| Error::InvalidSignature)
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(keys.len() * 3);
+    for ((k, m), s) in keys.iter().zip(messages).zip(signatures) {
+        parts.push(k.as_bytes());
+        parts.push(m);
+        parts.push(&s.0);
+    }
+    let id = super::verified::check_id(b"ed25519-batch", &parts);
+    super::verified::or_check(id, || {
+        let sigs: Vec<ed25519_dalek::Signature> = signatures
+            .iter()
+            .map(|s| ed25519_dalek::Signature::from_bytes(&s.0))
+            .collect();
+        ed25519_dalek::verify_batch(messages, &sigs, keys).map_err(|_| Error::InvalidSignature)
+    })
 }

@@ -5,6 +5,8 @@ pub mod bls;
 pub mod ed25519;
 mod keys;
 mod qc;
+mod verified;
 
 pub use keys::KeyPair;
 pub use qc::{PartialSignature, QuorumCertificate, SignatureScheme, SignerBitmap};
+pub use verified::remember_verified;

@@ -1,0 +1,114 @@
+//! A process-wide memory of signature checks that succeeded.
+//!
+//! The same signature is often checked many times: a certificate reaches a node from its
+//! author and again through sync, and in a simulation every node of the committee runs
+//! in one process and checks every certificate. A check that succeeded is remembered by
+//! a BLAKE3 digest over the scheme, the keys, the message and the signature bytes, so
+//! a repeat costs one hash. Only successes are remembered (a failure is recomputed and
+//! fails again), so results never change, only their cost. The memory is bounded:
+//! past [`CAPACITY`] entries the oldest are forgotten.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turn the memory on (the default) or off (benchmarks that time the checks themselves).
+pub fn remember_verified(enabled: bool) {
+    ENABLED.store(enabled, Ordering::SeqCst);
+}
+
+/// Most remembered checks (about 32 bytes each, twice).
+pub const CAPACITY: usize = 200_000;
+
+#[derive(Default)]
+struct Memory {
+    known: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+fn memory() -> &'static Mutex<Memory> {
+    static MEMORY: OnceLock<Mutex<Memory>> = OnceLock::new();
+    MEMORY.get_or_init(|| Mutex::new(Memory::default()))
+}
+
+/// The identity of one check: domain, then every part length-prefixed.
+pub(crate) fn check_id(domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(&(domain.len() as u64).to_le_bytes());
+    h.update(domain);
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Whether this exact check succeeded before.
+pub(crate) fn known(id: &[u8; 32]) -> bool {
+    memory()
+        .lock()
+        .map(|m| m.known.contains(id))
+        .unwrap_or(false)
+}
+
+/// Remember a check that succeeded.
+pub(crate) fn remember(id: [u8; 32]) {
+    if let Ok(mut m) = memory().lock() {
+        if m.known.insert(id) {
+            m.order.push_back(id);
+        }
+        while m.order.len() > CAPACITY {
+            if let Some(old) = m.order.pop_front() {
+                m.known.remove(&old);
+            }
+        }
+    }
+}
+
+/// Run `check` unless the same check (`id`) succeeded before; remember a success.
+pub(crate) fn or_check<E>(
+    id: [u8; 32],
+    check: impl FnOnce() -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let enabled = ENABLED.load(Ordering::Relaxed);
+    if enabled && known(&id) {
+        return Ok(());
+    }
+    check()?;
+    if enabled {
+        remember(id);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::crypto::ed25519;
+    use crate::crypto::KeyPair;
+
+    #[test]
+    fn a_remembered_success_never_vouches_for_anything_else() {
+        let k = KeyPair::from_seed(&[7; 32]);
+        let other = KeyPair::from_seed(&[8; 32]);
+        let vk = k.ed25519.verifying_key();
+        let sig = ed25519::sign(&k.ed25519, b"message");
+        // Twice: computed, then remembered.
+        ed25519::verify(&vk, b"message", &sig).unwrap();
+        ed25519::verify(&vk, b"message", &sig).unwrap();
+        // Any other message, key or signature is checked for real and fails.
+        assert!(ed25519::verify(&vk, b"messagf", &sig).is_err());
+        assert!(ed25519::verify(&other.ed25519.verifying_key(), b"message", &sig).is_err());
+        let mut bad = sig;
+        bad.0[10] ^= 1;
+        assert!(ed25519::verify(&vk, b"message", &bad).is_err());
+        assert!(ed25519::verify(&vk, b"message", &bad).is_err());
+        // Same for BLS.
+        let bsig = k.bls.sign(b"message");
+        k.bls_public_key().verify(b"message", &bsig).unwrap();
+        k.bls_public_key().verify(b"message", &bsig).unwrap();
+        assert!(other.bls_public_key().verify(b"message", &bsig).is_err());
+        assert!(k.bls_public_key().verify(b"other", &bsig).is_err());
+    }
+}
