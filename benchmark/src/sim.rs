@@ -3,8 +3,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use harness::{check, measure, run, Scenario};
+use harness::{check, measure, run_with_progress, Scenario};
 use serde_json::json;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 /// Log lines stamped with the simulation's clock (so they line up with fault times).
@@ -83,7 +84,22 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
     let mut failed = Vec::new();
     for (k, seed) in seeds.iter().enumerate() {
         let started = std::time::Instant::now();
-        let report = run(&scenario, *seed)?;
+        // Progress of a long run on a terminal: simulated time against wall time.
+        let live = std::io::stderr().is_terminal();
+        let report = run_with_progress(&scenario, *seed, &mut |t| {
+            if live {
+                eprint!(
+                    "\r  seed {seed}: {:>4} of {} s simulated, {:.0} s wall ",
+                    t.as_secs(),
+                    scenario.duration_s,
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+            }
+        })?;
+        if live {
+            eprint!("\r{:60}\r", "");
+        }
         let verdict = check(&scenario, &report);
         let metrics = measure(&scenario, &report);
         let wall = started.elapsed().as_secs_f64();

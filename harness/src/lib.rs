@@ -15,7 +15,7 @@ mod scenario;
 
 pub use checkers::{check, Verdict, Violation};
 pub use metrics::{measure, Percentiles, RunMetrics};
-pub use runner::{run, Counters, NodeLog, Report, RunError};
+pub use runner::{run, run_with_progress, Counters, NodeLog, Report, RunError};
 pub use scenario::{
     ByzantineNode, Fault, FaultKind, LinkOverride, Misbehaviour, Scenario, ScenarioError,
 };

@@ -187,6 +187,16 @@ async fn flood_garbage(sender: network::Sender, seed: u64) {
 
 /// Run `scenario` with `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
+    run_with_progress(scenario, seed, &mut |_| {})
+}
+
+/// Run `scenario` with `seed`, calling `progress` with the simulated time after every
+/// simulated second.
+pub fn run_with_progress(
+    scenario: &Scenario,
+    seed: u64,
+    progress: &mut dyn FnMut(Duration),
+) -> Result<Report, RunError> {
     let fail = |reason: String| RunError {
         scenario: scenario.name.clone(),
         seed,
@@ -388,7 +398,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     let mut slowed: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut next = 0;
+    let mut reported = Duration::ZERO;
     while sim.elapsed() < duration {
+        if sim.elapsed() >= reported + Duration::from_secs(1) {
+            reported = sim.elapsed();
+            progress(reported);
+        }
         while next < faults.len() && sim.elapsed().as_secs_f64() >= faults[next].at_s {
             match &faults[next].kind {
                 FaultKind::Partition { a, b } => {
