@@ -72,7 +72,9 @@ pub enum Action<M> {
         /// Its view/height.
         height: u64,
         /// Anchors: DAG certificate digests whose histories the linearizer delivers.
-        anchors: Vec<Digest>,
+        /// With the DAG round each was certified in (checked by a quorum of voters): the
+        /// linearizer skips, the same way on every node, anchors too old to matter.
+        anchors: Vec<(Digest, Round)>,
     },
     /// Ask the mempool to fetch these DAG certificates (from `from` first).
     FetchCertificates {

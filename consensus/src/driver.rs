@@ -12,7 +12,7 @@ use bytes::Bytes;
 use mempool::store::{StoreOp, Table};
 use mempool::{Certificate, MempoolHandle, Store};
 use network::{Incoming, Sender};
-use primitives::{codec, NodeId};
+use primitives::{codec, NodeId, Round};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -53,6 +53,10 @@ pub struct DriverMetrics {
     pub timers_fired: AtomicU64,
     /// The core's current view or round.
     pub view: AtomicU64,
+    /// The highest DAG round among certificates the executor has resolved into
+    /// transactions. The mempool is never told a committed round above it, so it never
+    /// collects batches the executor still needs.
+    pub executed_round: AtomicU64,
     /// When each of this node's own certificates reached consensus (for latency),
     /// removed when it commits; bounded.
     pub own_certificates: std::sync::Mutex<std::collections::HashMap<primitives::Digest, Instant>>,
@@ -104,8 +108,9 @@ pub async fn run<C>(
         },
         _ => Linearizer::new(ctx.mempool.clone()),
     };
+    let executed = Round(ctx.metrics.executed_round.load(Ordering::Relaxed));
     ctx.mempool
-        .set_committed_round(linearizer.committed_round())
+        .set_committed_round(linearizer.committed_round().min(executed))
         .await;
     let mut timers: BTreeMap<TimerId, Instant> = BTreeMap::new();
     let mut local: VecDeque<Event<C::Message>> = VecDeque::from([Event::Start]);
@@ -242,8 +247,8 @@ async fn perform<M: Serialize + Clone>(
                 ctx.metrics.blocks_committed.fetch_add(1, Ordering::Relaxed);
                 let missing: Vec<_> = anchors
                     .iter()
+                    .map(|(a, _)| *a)
                     .filter(|a| !ctx.mempool.with_dag(|d| d.contains(a)))
-                    .copied()
                     .collect();
                 if !missing.is_empty() {
                     // Committed by a quorum, so most peers hold them; ask one, the
@@ -260,8 +265,9 @@ async fn perform<M: Serialize + Clone>(
                         .certificates_committed
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                let executed = Round(ctx.metrics.executed_round.load(Ordering::Relaxed));
                 ctx.mempool
-                    .set_committed_round(linearizer.committed_round())
+                    .set_committed_round(linearizer.committed_round().min(executed))
                     .await;
             }
             Action::FetchCertificates { digests, from } => {

@@ -41,8 +41,8 @@ pub struct Linearizer {
     gc_depth: u64,
     /// Delivered certificates by digest, with their rounds (pruned below the cutoff).
     delivered: BTreeMap<Digest, Round>,
-    /// Anchors committed by consensus whose certificates are not in the DAG yet.
-    queue: VecDeque<Digest>,
+    /// Anchors committed by consensus (with their rounds) not processed yet.
+    queue: VecDeque<(Digest, Round)>,
     committed_round: Round,
     next_position: u64,
     /// Whether anything was delivered since the last [`Linearizer::snapshot`].
@@ -93,11 +93,11 @@ impl Linearizer {
 
     /// Anchors waiting for their certificate to arrive.
     pub fn waiting(&self) -> Vec<Digest> {
-        self.queue.iter().copied().collect()
+        self.queue.iter().map(|(d, _)| *d).collect()
     }
 
     /// Queue newly committed anchors, then deliver what can be delivered.
-    pub fn commit(&mut self, anchors: &[Digest]) -> Vec<Committed> {
+    pub fn commit(&mut self, anchors: &[(Digest, Round)]) -> Vec<Committed> {
         self.queue.extend(anchors.iter().copied());
         self.drain()
     }
@@ -105,15 +105,18 @@ impl Linearizer {
     /// Deliver queued anchors, in order, as long as their certificates are present.
     pub fn drain(&mut self) -> Vec<Committed> {
         let mut out = Vec::new();
-        while let Some(anchor) = self.queue.front().copied() {
-            if self.delivered.contains_key(&anchor) {
+        while let Some((anchor, round)) = self.queue.front().copied() {
+            // Already delivered, or too old to contribute anything (its whole history
+            // is at or below the cutoff, and may be collected everywhere): skip. Both
+            // depend only on the committed sequence, so every node skips the same.
+            let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
+            if self.delivered.contains_key(&anchor) || round <= cutoff {
                 self.queue.pop_front();
                 continue;
             }
             let Some(certificate) = self.mempool.certificate(&anchor) else {
                 break; // wait for it; the driver asked the mempool to fetch it
             };
-            let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
             let delivered = &self.delivered;
             let history = self
                 .mempool

@@ -226,6 +226,7 @@ impl Node {
             handle.clone(),
             committed_rx,
             delivered_tx,
+            metrics.clone(),
         )));
         Ok((
             Node {
@@ -246,12 +247,14 @@ async fn execute(
     mempool: MempoolHandle,
     mut committed: mpsc::Receiver<Committed>,
     out: mpsc::Sender<Delivered>,
+    metrics: Arc<DriverMetrics>,
 ) {
     while let Some(Committed {
         position,
         certificate,
     }) = committed.recv().await
     {
+        let mut asked: Option<tokio::time::Instant> = None;
         let transactions = loop {
             match mempool.batches(&certificate) {
                 Ok(batches) => {
@@ -260,9 +263,20 @@ async fn execute(
                         .flat_map(|(_, b)| b.transactions)
                         .collect()
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(_) => {
+                    // A node that did not vote for this certificate (it was cut off) may
+                    // never have received its batches: ask for them, again every second.
+                    if asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        mempool.fetch_batches(&certificate).await;
+                        asked = Some(tokio::time::Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
             }
         };
+        metrics
+            .executed_round
+            .fetch_max(certificate.round().0, std::sync::atomic::Ordering::Relaxed);
         let delivered = Delivered {
             position,
             certificate: certificate.digest(),

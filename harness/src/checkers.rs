@@ -114,8 +114,33 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
             .unwrap_or(0);
         if report.logs[i].transactions.len() < target {
             violations.push(Violation::Liveness { node: i });
+            continue;
+        }
+        // Nothing submitted in time is left behind: every transaction a client of a node
+        // that was never crashed or Byzantine sent at least one bound before the end is
+        // committed by every honest live node. (A crash may lose what its node had
+        // accepted but not yet put in a certified batch.)
+        let reliable: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|j| !scenario.ever_crashed().contains(j))
+            .collect();
+        let committed: BTreeSet<&bytes::Bytes> = report.logs[i].transactions.iter().collect();
+        let missing = report.submitted.iter().any(|(tx, sent)| {
+            *sent <= cutoff
+                && client_of(tx).is_some_and(|c| reliable.contains(&c))
+                && !committed.contains(tx)
+        });
+        if missing {
+            violations.push(Violation::Liveness { node: i });
         }
     }
 
     Verdict { violations }
+}
+
+/// The client (node index) that made a harness transaction: its first 8 bytes.
+fn client_of(tx: &[u8]) -> Option<usize> {
+    let id: [u8; 8] = tx.get(..8)?.try_into().ok()?;
+    usize::try_from(u64::from_be_bytes(id)).ok()
 }

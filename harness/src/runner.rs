@@ -338,47 +338,55 @@ pub fn run_with_progress(
             scenario.tx_size,
             Duration::from_secs(scenario.submit_until_s),
         );
-        let mut rng_seed = [0u8; 32];
+        let mut rng_seed: [u8; 32] = [0u8; 32];
         rng_seed[..8].copy_from_slice(&seed.to_le_bytes());
         rng_seed[8..10].copy_from_slice(&(c as u16).to_le_bytes());
         rng_seed[10] = 0xcc;
         sim.client(format!("client{c}"), async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let Ok(mut client) = TransactionClient::connect(
-                Environment::Turmoil,
-                &member.workers[0].transactions,
-                member.public_key,
-                1 << 20,
-                Some(rng_seed),
-            )
-            .await
-            else {
-                return Ok(()); // the node is down: this client submits nothing
-            };
-            // Every 10 ms, as many as keep the total at `rate` per second.
-            let mut tick = 0u64;
+            let start = Duration::from_millis(500);
+            tokio::time::sleep(start).await;
+            let elapsed = || turmoil::sim_elapsed().unwrap_or_default();
             let mut seq = 0u64;
-            while turmoil::sim_elapsed().unwrap_or_default() < until {
-                let now = turmoil::sim_elapsed().unwrap_or_default();
-                let due = (tick + 1) * rate / 100 - tick * rate / 100;
-                tick += 1;
-                for _ in 0..due {
-                    let mut tx = vec![0u8; size];
-                    tx[..8].copy_from_slice(&(c as u64).to_be_bytes());
-                    tx[8..16].copy_from_slice(&seq.to_be_bytes());
-                    seq += 1;
-                    let tx = Bytes::from(tx);
-                    if client.submit(tx.clone()).await.is_err() {
-                        return Ok(()); // its node crashed: stop, what was accepted counts
+            // Connect, submit until the connection fails (the node crashed), and connect
+            // again (it may restart) until the submission window ends.
+            'connect: while elapsed() < until {
+                let Ok(mut client) = TransactionClient::connect(
+                    Environment::Turmoil,
+                    &member.workers[0].transactions,
+                    member.public_key,
+                    1 << 20,
+                    Some(rng_seed),
+                )
+                .await
+                else {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue; // the node is down
+                };
+                rng_seed[11] = rng_seed[11].wrapping_add(1);
+                // Every 10 ms, as many as keep the total at `rate` per second (missed
+                // ticks while disconnected are not made up).
+                while elapsed() < until {
+                    let now = elapsed();
+                    let tick = (now.saturating_sub(start).as_millis() / 10) as u64;
+                    let due = (tick + 1) * rate / 100 - tick * rate / 100;
+                    for _ in 0..due {
+                        let mut tx = vec![0u8; size];
+                        tx[..8].copy_from_slice(&(c as u64).to_be_bytes());
+                        tx[8..16].copy_from_slice(&seq.to_be_bytes());
+                        seq += 1;
+                        let tx = Bytes::from(tx);
+                        if client.submit(tx.clone()).await.is_err() {
+                            continue 'connect; // what was accepted counts
+                        }
+                        submitted.lock().map_err(|_| "poisoned")?.insert(tx, now);
                     }
-                    submitted.lock().map_err(|_| "poisoned")?.insert(tx, now);
+                    if client.flush().await.is_err() {
+                        continue 'connect;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                if client.flush().await.is_err() {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                let _ = client.finish().await;
             }
-            let _ = client.finish().await;
             Ok(())
         });
     }

@@ -270,6 +270,21 @@ impl Scenario {
         Self::from_toml(&name, &text)
     }
 
+    /// Nodes that crash at some point of the run (restarted or not).
+    pub fn ever_crashed(&self) -> Vec<usize> {
+        let mut nodes: Vec<usize> = self
+            .faults
+            .iter()
+            .filter_map(|f| match f.kind {
+                FaultKind::Crash { node } => Some(node),
+                _ => None,
+            })
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
     /// Nodes crashed at the end of the run (never restarted after their last crash).
     pub fn down_at_end(&self) -> Vec<usize> {
         let mut down = std::collections::BTreeSet::new();

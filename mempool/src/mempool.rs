@@ -151,6 +151,26 @@ impl MempoolHandle {
             .await;
     }
 
+    /// Ask the workers to fetch the batches of `certificate` that are not in the store
+    /// (first from its author; the workers retry with other peers).
+    pub async fn fetch_batches(&self, certificate: &Certificate) {
+        let missing = match self.batches(certificate) {
+            Ok(_) => return,
+            Err(missing) => missing,
+        };
+        let wanted: Vec<(Digest, WorkerId)> = certificate
+            .header
+            .payload
+            .iter()
+            .filter(|(d, _)| missing.contains(d))
+            .copied()
+            .collect();
+        let _ = self
+            .commands
+            .send(PrimaryCommand::FetchBatches(wanted, certificate.author()))
+            .await;
+    }
+
     /// Ask the mempool to fetch certificates consensus needs (first from `from`).
     pub async fn fetch_certificates(&self, digests: Vec<Digest>, from: NodeId) {
         let _ = self

@@ -49,6 +49,13 @@ impl Outbound {
         }
     }
 
+    /// Reliable to one peer without waiting for a permit; `None` (counted by the
+    /// network) when the peer's in-flight budget is exhausted.
+    pub(crate) fn try_reliable(&self, to: NodeId, message: &MempoolMessage) -> Option<Delivery> {
+        let bytes = encode(message)?;
+        self.sender.try_send_reliable(to, bytes).ok()
+    }
+
     /// Reliable to each of `to`, waiting while a peer's in-flight budget is exhausted
     /// (back-pressure: used for batches, which must reach a quorum).
     pub(crate) async fn broadcast_reliable_wait(

@@ -76,8 +76,8 @@ pub struct HotStuff {
     tc_sent: View,
     /// DAG certificates available locally, by round (for bounded memory).
     known: BTreeMap<Digest, Round>,
-    /// Certificates seen but not yet carried by any block, in arrival order.
-    pending: VecDeque<Digest>,
+    /// Certificates seen but not yet carried by any block, in arrival order, with rounds.
+    pending: VecDeque<(Digest, Round)>,
     carried: BTreeSet<Digest>,
     /// Leaders that let one of their views end in a TC without a proposal we saw.
     suspected: BTreeSet<NodeId>,
@@ -162,13 +162,16 @@ impl HotStuff {
             .cloned()
     }
 
-    /// The newest available DAG certificate that is not in `exclude`.
-    pub(super) fn some_certificate_not_in(&self, exclude: &[Digest]) -> Option<Digest> {
+    /// The newest available DAG certificate that is not in `exclude`, with its round.
+    pub(super) fn some_certificate_not_in(
+        &self,
+        exclude: &[(Digest, Round)],
+    ) -> Option<(Digest, Round)> {
         self.known
             .iter()
-            .filter(|(d, _)| !exclude.contains(d))
+            .filter(|(d, _)| !exclude.iter().any(|(e, _)| e == *d))
             .max_by_key(|(d, r)| (**r, **d))
-            .map(|(d, _)| *d)
+            .map(|(d, r)| (*d, *r))
     }
 
     /// The current view.
@@ -441,7 +444,7 @@ impl HotStuff {
             }
         }
         for b in chain.into_iter().rev() {
-            for d in &b.payload {
+            for (d, _) in &b.payload {
                 self.carried.insert(*d);
             }
             tracing::debug!(node = %self.id, view = %b.view, block = %b.digest(), anchors = b.payload.len(), "commit");
@@ -464,7 +467,7 @@ impl HotStuff {
         let committed_view = self.last_committed.1;
         self.blocks.retain(|_, b| b.view >= committed_view);
         let carried = &self.carried;
-        self.pending.retain(|d| !carried.contains(d));
+        self.pending.retain(|(d, _)| !carried.contains(d));
     }
 
     /// Keep a committed block for peers that will ask for it, within the bound.
@@ -575,7 +578,7 @@ impl HotStuff {
             return;
         }
         let take = self.pending.len().min(self.config.max_block_payload);
-        let payload: Vec<Digest> = self.pending.iter().take(take).copied().collect();
+        let payload: Vec<(Digest, Round)> = self.pending.iter().take(take).copied().collect();
         let block = Block::new(&self.keys, self.id, view, qc, tc, payload);
         tracing::debug!(node = %self.id, %view, payload = block.payload.len(), "proposing");
         self.last_proposed_view = view;
@@ -605,11 +608,11 @@ impl HotStuff {
         }
         self.blocks.entry(digest).or_insert_with(|| block.clone());
         // Whoever proposed these certificates, nobody needs to propose them again.
-        for d in &block.payload {
+        for (d, _) in &block.payload {
             self.carried.insert(*d);
         }
         let carried = &self.carried;
-        self.pending.retain(|d| !carried.contains(d));
+        self.pending.retain(|(d, _)| !carried.contains(d));
         self.try_vote(block, from, out);
     }
 
@@ -642,12 +645,21 @@ impl HotStuff {
             self.wait_for(block, BTreeSet::from([parent]));
             return;
         }
-        // Every certificate of the payload must be available (data availability).
+        // Every certificate of the payload must be available (data availability), and
+        // of the round the block says (the linearizer relies on it).
+        let wrong_round = block
+            .payload
+            .iter()
+            .any(|(d, r)| self.known.get(d).is_some_and(|known| known != r));
+        if wrong_round {
+            tracing::debug!(node = %self.id, view = %block.view, "no vote: a payload round is wrong");
+            return;
+        }
         let missing: Vec<Digest> = block
             .payload
             .iter()
-            .filter(|d| !self.known.contains_key(*d))
-            .copied()
+            .map(|(d, _)| *d)
+            .filter(|d| !self.known.contains_key(d))
             .collect();
         if !missing.is_empty() {
             tracing::trace!(node = %self.id, view = %block.view, missing = missing.len(), "vote waits for certificates");
@@ -776,7 +788,7 @@ impl HotStuff {
 
     fn on_certificate(&mut self, digest: Digest, round: Round, out: &mut Vec<Action<Message>>) {
         if self.known.insert(digest, round).is_none() && !self.carried.contains(&digest) {
-            self.pending.push_back(digest);
+            self.pending.push_back((digest, round));
         }
         if self.known.len() > MAX_KNOWN {
             if let Some(lowest) = self.known.iter().min_by_key(|(_, r)| **r).map(|(d, _)| *d) {

@@ -1,7 +1,7 @@
 //! HotStuff wire types: blocks, votes, quorum certificates, timeouts, timeout certificates.
 
 use primitives::crypto::{ed25519, KeyPair, PartialSignature, QuorumCertificate, SignatureScheme};
-use primitives::{Committee, Digest, Hasher, NodeId, View};
+use primitives::{Committee, Digest, Hasher, NodeId, Round, View};
 use serde::{Deserialize, Serialize};
 
 /// The digest of the genesis block (view 0), which every chain extends.
@@ -77,8 +77,9 @@ pub struct Block {
     pub qc: Qc,
     /// When the previous view ended by timeout: its timeout certificate.
     pub tc: Option<Tc>,
-    /// DAG certificate digests this block orders.
-    pub payload: Vec<Digest>,
+    /// DAG certificates this block orders: digest and round (voters check the round
+    /// against the certificate they hold).
+    pub payload: Vec<(Digest, Round)>,
     /// The author's signature over [`Block::digest`].
     pub signature: ed25519::Signature,
 }
@@ -94,8 +95,8 @@ impl Block {
             .update_u64(self.qc.view.0)
             .update_u64(self.tc.as_ref().map(|t| t.view.0 + 1).unwrap_or(0))
             .update_u64(self.payload.len() as u64);
-        for d in &self.payload {
-            h.update(d.as_bytes());
+        for (d, r) in &self.payload {
+            h.update(d.as_bytes()).update_u64(r.0);
         }
         h.finalize()
     }
@@ -112,7 +113,7 @@ impl Block {
         view: View,
         qc: Qc,
         tc: Option<Tc>,
-        payload: Vec<Digest>,
+        payload: Vec<(Digest, Round)>,
     ) -> Block {
         let mut block = Block {
             author,

@@ -49,6 +49,8 @@ impl Fixture {
 
     fn block(&self, view: u64, qc: Qc, tc: Option<Tc>, payload: Vec<Digest>) -> Block {
         let (l, k) = self.leader_keys(view);
+        // Test certificates are all of round 1 (as the tests deliver them).
+        let payload = payload.into_iter().map(|d| (d, Round(1))).collect();
         Block::new(k, l, View(view), qc, tc, payload)
     }
 
@@ -269,7 +271,7 @@ fn three_chain_commits_only_consecutive_views() {
     let actions = propose(&mut r, b4.author, &b4);
     assert_eq!(commits_in(&actions), vec![b1.digest()]);
     assert!(actions.iter().any(
-        |a| matches!(a, Action::Commit { anchors, .. } if anchors == &vec![Digest::of(b"c1")])
+        |a| matches!(a, Action::Commit { anchors, .. } if anchors == &vec![(Digest::of(b"c1"), Round(1))])
     ));
 
     // A gap in views breaks the chain: b5 (view 5), b6 (view 7 after a TC), b7 (view 8).
@@ -479,7 +481,7 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
     let mut helper = f.replica(0, CommitRule::ThreeChain);
     helper.handle(Event::Start);
     for b in &chain {
-        for d in &b.payload {
+        for (d, _) in &b.payload {
             helper.handle(Event::Certificate {
                 digest: *d,
                 round: Round(1),
@@ -709,7 +711,7 @@ fn an_idle_leader_waits_for_a_certificate_before_proposing() {
     });
     assert_eq!(
         proposal.expect("proposes once there is payload").payload,
-        vec![Digest::of(b"tx")]
+        vec![(Digest::of(b"tx"), Round(1))]
     );
 }
 

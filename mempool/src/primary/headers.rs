@@ -180,9 +180,16 @@ impl Primary {
             let me = self.ctx.id;
             Box::pin(self.on_vote(vote, me)).await
         } else {
-            self.ctx
-                .out
-                .send(header.author, &MempoolMessage::Vote(vote));
+            // Reliably: a vote lost while connections are re-established after a
+            // partition heals would leave the header uncertified, and if a quorum of
+            // that round needs it, the DAG would stop for good.
+            let message = MempoolMessage::Vote(vote);
+            match self.ctx.out.try_reliable(header.author, &message) {
+                Some(delivery) => {
+                    self.vote_deliveries.insert(header.author, delivery);
+                }
+                None => self.ctx.out.send(header.author, &message),
+            }
             Ok(())
         }
     }

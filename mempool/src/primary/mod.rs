@@ -36,6 +36,9 @@ pub(crate) enum PrimaryCommand {
     CommittedRound(Round),
     /// Consensus needs these certificates: fetch them (first from the given node).
     Fetch(Vec<Digest>, NodeId),
+    /// The executor needs these batches of a committed certificate (by worker), first
+    /// from the certificate's author.
+    FetchBatches(Vec<(Digest, WorkerId)>, NodeId),
 }
 
 /// A header waiting for parents or batches before this node can vote on it.
@@ -91,6 +94,9 @@ pub(crate) struct Primary {
     header_deadline: Instant,
     last_header: Option<Header>,
     header_deliveries: Vec<(NodeId, Delivery)>,
+    /// Our latest vote to each author, resent until it arrives (a newer vote to the
+    /// same author replaces, and so cancels, the older one).
+    vote_deliveries: std::collections::HashMap<NodeId, Delivery>,
     votes: VotesAggregator,
     certificate_deliveries: BTreeMap<Round, Vec<(NodeId, Delivery)>>,
     // Voter.
@@ -159,6 +165,17 @@ impl Primary {
                             };
                             let round = primary.round;
                             primary.request_certificates(wanted, round, from);
+                        }
+                        Some(PrimaryCommand::FetchBatches(batches, from)) => {
+                            let mut by_worker: BTreeMap<WorkerId, Vec<Digest>> = BTreeMap::new();
+                            for (digest, worker) in batches {
+                                by_worker.entry(worker).or_default().push(digest);
+                            }
+                            for (worker, digests) in by_worker {
+                                if let Some(w) = primary.ctx.workers.get(worker.0 as usize) {
+                                    let _ = w.try_send(WorkerCommand::Synchronize(digests, from));
+                                }
+                            }
                         }
                         None => return Ok(()),
                     },

@@ -62,6 +62,7 @@ impl Primary {
                 + std::time::Duration::from_millis(ctx.params.max_header_delay_ms),
             last_header: None,
             header_deliveries: Vec::new(),
+            vote_deliveries: Default::default(),
             votes: VotesAggregator::default(),
             certificate_deliveries: BTreeMap::new(),
             last_votes,
