@@ -400,6 +400,46 @@ fn the_next_leader_forms_a_qc_and_proposes() {
 }
 
 #[test]
+fn a_block_that_misstates_a_certificate_round_gets_no_vote() {
+    let f = fixture();
+    let mut r = f.replica(0, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    r.handle(Event::Certificate {
+        digest: Digest::of(b"cert"),
+        round: Round(7),
+        author: NodeId(1),
+    });
+    // The leader of view 1 says the certificate is of round 1; we hold it as round 7.
+    let (l, k) = f.leader_keys(1);
+    let lying = Block::new(
+        k,
+        l,
+        View(1),
+        Qc::genesis(),
+        None,
+        vec![(Digest::of(b"cert"), Round(1))],
+    );
+    assert!(votes_in(&propose(&mut r, l, &lying)).is_empty());
+    // The same block with the right round gets the vote.
+    let mut r = f.replica(0, CommitRule::ThreeChain);
+    r.handle(Event::Start);
+    r.handle(Event::Certificate {
+        digest: Digest::of(b"cert"),
+        round: Round(7),
+        author: NodeId(1),
+    });
+    let honest = Block::new(
+        k,
+        l,
+        View(1),
+        Qc::genesis(),
+        None,
+        vec![(Digest::of(b"cert"), Round(7))],
+    );
+    assert_eq!(votes_in(&propose(&mut r, l, &honest)).len(), 1);
+}
+
+#[test]
 fn missing_parents_and_payload_are_fetched_before_voting() {
     let f = fixture();
     // Replica 0 does not lead view 3, so its vote for view 2 leaves as a message.
