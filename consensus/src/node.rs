@@ -254,7 +254,9 @@ async fn execute(
         certificate,
     }) = committed.recv().await
     {
-        let mut asked: Option<tokio::time::Instant> = None;
+        // Normally the batches are on their way (a quorum stored them before the
+        // certificate formed): ask only after waiting a second, then every second.
+        let mut asked = tokio::time::Instant::now();
         let transactions = loop {
             match mempool.batches(&certificate) {
                 Ok(batches) => {
@@ -266,9 +268,9 @@ async fn execute(
                 Err(_) => {
                     // A node that did not vote for this certificate (it was cut off) may
                     // never have received its batches: ask for them, again every second.
-                    if asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    if asked.elapsed() >= Duration::from_secs(1) {
                         mempool.fetch_batches(&certificate).await;
-                        asked = Some(tokio::time::Instant::now());
+                        asked = tokio::time::Instant::now();
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
