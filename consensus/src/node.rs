@@ -265,11 +265,11 @@ async fn execute(
                         .flat_map(|(_, b)| b.transactions)
                         .collect()
                 }
-                Err(_) => {
+                Err(missing) => {
                     // A node that did not vote for this certificate (it was cut off) may
                     // never have received its batches: ask for them, again every second.
                     if asked.elapsed() >= Duration::from_secs(1) {
-                        mempool.fetch_batches(&certificate).await;
+                        mempool.fetch_batches(&certificate, &missing).await;
                         asked = tokio::time::Instant::now();
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await

@@ -83,6 +83,13 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
     let bound = from + Duration::from_secs(scenario.liveness_bound_s);
     let submit_end = Duration::from_secs(scenario.submit_until_s);
     let live = report.honest_up();
+    // Clients whose transactions must all commit: those of nodes never crashed.
+    let crashed = scenario.ever_crashed();
+    let reliable: Vec<usize> = live
+        .iter()
+        .copied()
+        .filter(|j| !crashed.contains(j))
+        .collect();
     for &i in &live {
         // Something new must be committed after stabilisation, within the bound, while
         // clients are still submitting (or while earlier submissions are pending).
@@ -120,11 +127,6 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
         // that was never crashed or Byzantine sent at least one bound before the end is
         // committed by every honest live node. (A crash may lose what its node had
         // accepted but not yet put in a certified batch.)
-        let reliable: Vec<usize> = live
-            .iter()
-            .copied()
-            .filter(|j| !scenario.ever_crashed().contains(j))
-            .collect();
         let committed: BTreeSet<&bytes::Bytes> = report.logs[i].transactions.iter().collect();
         let missing = report.submitted.iter().any(|(tx, sent)| {
             *sent <= cutoff

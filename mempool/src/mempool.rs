@@ -151,13 +151,10 @@ impl MempoolHandle {
             .await;
     }
 
-    /// Ask the workers to fetch the batches of `certificate` that are not in the store
-    /// (first from its author; the workers retry with other peers).
-    pub async fn fetch_batches(&self, certificate: &Certificate) {
-        let missing = match self.batches(certificate) {
-            Ok(_) => return,
-            Err(missing) => missing,
-        };
+    /// Ask the workers to fetch `missing` batches of `certificate` (what
+    /// [`MempoolHandle::batches`] reported; first from its author, the workers retry
+    /// with other peers).
+    pub async fn fetch_batches(&self, certificate: &Certificate, missing: &[Digest]) {
         let wanted: Vec<(Digest, WorkerId)> = certificate
             .header
             .payload
