@@ -13,12 +13,9 @@ use std::time::{Duration, Instant};
 /// Arguments of `bftlab local`.
 #[derive(Args, Debug, Clone)]
 pub struct LocalArgs {
-    /// Consensus protocol.
-    #[arg(long, default_value = "hotstuff")]
-    pub protocol: String,
-    /// HotStuff commit rule: three-chain or two-chain.
-    #[arg(long, default_value = "three-chain")]
-    pub commit_rule: String,
+    /// Consensus protocol and its parameters (`--param KEY=VALUE`).
+    #[command(flatten)]
+    pub protocol: crate::protocols::ProtocolArgs,
     /// Committee size.
     #[arg(long, default_value_t = 4)]
     pub nodes: usize,
@@ -119,15 +116,20 @@ pub fn run(args: LocalArgs) -> Result<()> {
             args.faults
         );
     }
+    if args.workers == 0 {
+        anyhow::bail!("--workers must be at least 1");
+    }
     if args.tx_size < crate::tx::MIN_SIZE {
         anyhow::bail!("--tx-size must be at least {}", crate::tx::MIN_SIZE);
     }
-    crate::node::protocol(&args.protocol, &args.commit_rule, &Parameters::default())?;
     let exe = std::env::current_exe().context("cannot find the bftlab executable")?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let ports_per_node = 1 + 2 * args.workers;
     let base = pick_base_port(args.nodes * ports_per_node)?;
-    let parameters = Parameters::default();
+    let mut parameters = Parameters::default();
+    args.protocol.apply(&mut parameters)?;
+    let protocol = args.protocol.protocol.clone();
+    let variant = args.protocol.variant();
     crate::keys::write(
         dir.path(),
         args.nodes,
@@ -140,7 +142,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
     let run_for = args.warmup + args.duration + 3;
     println!(
         "bftlab local: {} {} (loopback), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
-        args.protocol, args.commit_rule, args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
+        protocol, if variant.is_empty() { "(defaults)" } else { &variant }, args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
     );
     let mut children = Children(Vec::new());
     for i in 0..live {
@@ -156,9 +158,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
             .arg("--store")
             .arg(dir.path().join(format!("db-{i}")))
             .arg("--protocol")
-            .arg(&args.protocol)
-            .arg("--commit-rule")
-            .arg(&args.commit_rule)
+            .arg(&protocol)
             .arg("--run-for")
             .arg(run_for.to_string())
             .arg("--summary")
@@ -281,7 +281,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
     let record = json!({
         "kind": "bftlab-local",
         "config": {
-            "protocol": args.protocol, "commit_rule": args.commit_rule, "nodes": args.nodes,
+            "protocol": protocol, "variant": variant, "nodes": args.nodes,
             "faults": args.faults, "workers": args.workers, "input_rate_tx_s": args.rate,
             "tx_size": args.tx_size, "warmup_s": args.warmup, "duration_s": args.duration,
             "sample_every": 100, "parameters": parameters,
@@ -310,8 +310,17 @@ pub fn run(args: LocalArgs) -> Result<()> {
     std::fs::create_dir_all(&args.results)
         .with_context(|| format!("cannot create {}", args.results.display()))?;
     let file = args.results.join(format!(
-        "{}-{}-n{}-f{}-r{}-{}.json",
-        clients_start, args.protocol, args.nodes, args.faults, args.rate, args.commit_rule
+        "{}-{}-n{}-f{}-r{}{}.json",
+        clients_start,
+        protocol,
+        args.nodes,
+        args.faults,
+        args.rate,
+        if variant.is_empty() {
+            String::new()
+        } else {
+            format!("-{}", variant.replace(['=', ',', '/'], "-"))
+        }
     ));
     std::fs::write(&file, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", file.display()))?;

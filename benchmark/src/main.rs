@@ -4,6 +4,7 @@ mod client;
 mod keys;
 mod local;
 mod node;
+mod protocols;
 mod sim;
 mod tx;
 
@@ -29,6 +30,8 @@ enum Command {
     Local(local::LocalArgs),
     /// Run a scenario in the deterministic simulation and judge it.
     Sim(sim::SimArgs),
+    /// List the consensus protocols and their parameters with defaults.
+    Protocols,
 }
 
 fn main() {
@@ -39,6 +42,7 @@ fn main() {
         Command::Client(args) => client::run(args),
         Command::Local(args) => local::run(args),
         Command::Sim(args) => sim::run_sim(args),
+        Command::Protocols => protocols::run(),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -3,7 +3,7 @@
 use crate::tx;
 use anyhow::{Context, Result};
 use clap::Args;
-use consensus::{hotstuff, Node, NodeConfig, Protocol};
+use consensus::{Node, NodeConfig};
 use mempool::DiskStore;
 use network::Environment;
 use primitives::crypto::KeyPair;
@@ -29,12 +29,10 @@ pub struct NodeArgs {
     /// Directory of the on-disk store (created if missing; a restart resumes from it).
     #[arg(long)]
     pub store: PathBuf,
-    /// Consensus protocol.
-    #[arg(long, default_value = "hotstuff")]
-    pub protocol: String,
-    /// HotStuff commit rule: three-chain or two-chain.
-    #[arg(long, default_value = "three-chain")]
-    pub commit_rule: String,
+    /// Consensus protocol, with `--param KEY=VALUE` overriding the parameters file's
+    /// `[consensus.<protocol>]` entries.
+    #[command(flatten)]
+    pub protocol: crate::protocols::ProtocolArgs,
     /// Stop after this many seconds (benchmarks); otherwise run until Ctrl-C.
     #[arg(long)]
     pub run_for: Option<u64>,
@@ -59,30 +57,16 @@ pub struct NodeSummary {
     pub blocks: u64,
 }
 
-pub(crate) fn protocol(name: &str, commit_rule: &str, parameters: &Parameters) -> Result<Protocol> {
-    let rule = match commit_rule {
-        "three-chain" => hotstuff::CommitRule::ThreeChain,
-        "two-chain" => hotstuff::CommitRule::TwoChain,
-        other => anyhow::bail!("unknown --commit-rule {other:?} (three-chain or two-chain)"),
-    };
-    match name {
-        "hotstuff" => Ok(Protocol::HotStuff(hotstuff::Config::from_parameters(
-            &parameters.consensus,
-            rule,
-        ))),
-        other => anyhow::bail!("unknown --protocol {other:?} (available: hotstuff)"),
-    }
-}
-
 /// Run `bftlab node`.
 pub fn run(args: NodeArgs) -> Result<()> {
     let committee = Arc::new(Committee::load(&args.committee)?);
     let (id, keys): (_, KeyPair) = KeyPair::load(&args.key)?;
-    let parameters = match &args.parameters {
+    let mut parameters = match &args.parameters {
         Some(p) => Parameters::load(p)?,
         None => Parameters::default(),
     };
-    let protocol = protocol(&args.protocol, &args.commit_rule, &parameters)?;
+    args.protocol.apply(&mut parameters)?;
+    let protocol = args.protocol.protocol.clone();
     let member = committee
         .member(id)
         .with_context(|| format!("node {id} is not in {}", args.committee.display()))?;
@@ -120,7 +104,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             bind,
             seed: tx::now_micros(),
             seeded_transport: false,
-                    adversary: None,
+            adversary: None,
         })
         .await
         .with_context(|| format!("node {id} cannot start (is port {port} in use?)"))?;

@@ -31,6 +31,10 @@ pub struct SimArgs {
     /// Run a range of seeds, `A..B` (B excluded).
     #[arg(long)]
     pub seeds: Option<String>,
+    /// Run the scenario under this protocol instead of the one it names (any scenario
+    /// runs under any core; `bftlab protocols` lists them).
+    #[arg(long)]
+    pub protocol: Option<String>,
     /// Where result records go.
     #[arg(long, default_value = "results/sim")]
     pub results: PathBuf,
@@ -63,22 +67,26 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             .with_writer(std::io::stderr)
             .init();
     }
-    let scenario = Scenario::load(&args.scenario)?;
+    let mut scenario = Scenario::load(&args.scenario)?;
+    if let Some(p) = &args.protocol {
+        scenario = scenario.with_protocol(p)?;
+    }
     let seeds = match (&args.seed, &args.seeds) {
         (Some(s), _) => vec![*s],
         (None, Some(range)) => parse_range(range)?,
         (None, None) => scenario.seeds.clone(),
     };
     println!(
-        "bftlab sim: {} ({} nodes, {} s simulated), {} seed(s)",
+        "bftlab sim: {} under {} ({} nodes, {} s simulated), {} seed(s)",
         scenario.name,
+        scenario.protocol,
         scenario.nodes,
         scenario.duration_s,
         seeds.len()
     );
     println!(
-        "{:>6}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>6}  {:>8}  violations",
-        "seed", "verdict", "committed", "tx/s", "p50 ms", "p99 ms", "views", "recovery"
+        "{:>6}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>14}  {:>8}  violations",
+        "seed", "verdict", "committed", "tx/s", "p50 ms", "p99 ms", "progress", "recovery"
     );
     let mut runs = Vec::new();
     let mut failed = Vec::new();
@@ -111,14 +119,18 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
                 .unwrap_or_else(|| "-".into())
         };
         println!(
-            "{:>6}  {:>7}  {:>9}  {:>8.0}  {:>8}  {:>8}  {:>6}  {:>8}  {:?}   ({}/{}, {:.1} s wall)",
+            "{:>6}  {:>7}  {:>9}  {:>8.0}  {:>8}  {:>8}  {:>14}  {:>8}  {:?}   ({}/{}, {:.1} s wall)",
             seed,
             if verdict.passed() { "pass" } else { "FAIL" },
             metrics.committed_transactions,
             metrics.throughput_tps,
             ms(|p| p.p50),
             ms(|p| p.p99),
-            metrics.views,
+            metrics
+                .progress
+                .as_ref()
+                .map(|(name, v)| format!("{name} {v}"))
+                .unwrap_or_else(|| "-".into()),
             metrics
                 .recovery_s
                 .map(|r| format!("{r:.2} s"))
@@ -146,7 +158,10 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
                 "blocks_committed": l.counters.blocks_committed,
                 "certificates_committed": l.counters.certificates_committed,
                 "dag_round": l.counters.dag_round,
-                "view": l.counters.view,
+                "core": l.counters.core.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "evidence": l.counters.evidence,
+                "last_block": l.last_block.map(|(b, h)| json!({"block": b.to_hex(), "height": h})),
+                "blocks_delivering": l.blocks_delivering,
                 "messages_out": l.counters.messages_out,
                 "bytes_out": l.counters.bytes_out,
                 "consensus_rejected": l.counters.consensus_rejected,
@@ -167,6 +182,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
     let record = json!({
         "kind": "bftlab-sim",
         "scenario": scenario.name,
+        "protocol": scenario.protocol,
         "file": args.scenario,
         "expect_violation": scenario.expect_violation,
         "commit": crate::local::git_commit(),

@@ -14,8 +14,7 @@
 //! side B again: with more than f colluders that also double-vote, each side can
 //! certify and commit its own chain, and the checkers must see the disagreement.
 
-use crate::core::{Action, Core, Event, TimerId};
-use crate::driver::DrivenCore;
+use crate::core::{Action, Counters, Delivery, Event, Protocol, Rejected, Time, TimerId};
 use primitives::{Digest, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -38,21 +37,24 @@ pub enum Behaviour {
 }
 
 /// What a message is, as far as the behaviours care.
+///
+/// An *instance* is the protocol's unit of one vote per replica: (view, 0) for
+/// HotStuff, (height, round) for Tendermint, (height, 0) for Snowman.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MessageKind {
-    /// A leader's proposal.
+    /// A proposal (a leader's, or a block pushed for a poll).
     Proposal {
-        /// Its view.
-        view: u64,
+        /// Its instance.
+        instance: (u64, u64),
         /// The proposed block.
         block: Digest,
-        /// The block it extends.
+        /// The block it extends (its own digest if the protocol has no parents).
         parent: Digest,
     },
     /// A vote.
     Vote {
-        /// Its view.
-        view: u64,
+        /// Its instance.
+        instance: (u64, u64),
         /// The block voted for.
         block: Digest,
     },
@@ -60,18 +62,24 @@ pub enum MessageKind {
     Other,
 }
 
-/// The protocol-specific half of the behaviours: how to lie in this protocol.
-pub trait Adversarial: DrivenCore {
+/// The protocol-specific half of the behaviours: how to lie in this protocol. Each
+/// protocol implements it in its own folder (`<protocol>/adversarial.rs`); a protocol
+/// without proposals or votes of its own (DAG-native cores, whose votes are DAG edges)
+/// keeps the defaults and is attacked through the mempool's behaviours instead.
+pub trait Adversarial: Protocol {
     /// Classify a message.
     fn kind(message: &Self::Message) -> MessageKind;
-    /// A validly signed proposal for the same view that conflicts with `proposal`
-    /// (other payload, and another parent if this replica holds a second certified
-    /// block of the parent's view); `None` if the core cannot make one.
-    fn conflicting_proposal(&self, proposal: &Self::Message) -> Option<Self::Message>;
-    /// A validly signed vote of this replica for `proposal`.
-    fn vote_for(&self, proposal: &Self::Message) -> Option<Self::Message>;
-    /// Who collects the votes of `view`.
-    fn vote_collector(&self, view: u64) -> NodeId;
+    /// A validly signed proposal for the same instance that conflicts with `proposal`
+    /// (another payload, and another parent where the replica can find one); `None` if
+    /// the core cannot make one.
+    fn conflicting_proposal(&self, _proposal: &Self::Message) -> Option<Self::Message> {
+        None
+    }
+    /// A validly signed vote of this replica for `proposal`, and where the protocol
+    /// sends votes (`None`: to everyone).
+    fn vote_for(&self, _proposal: &Self::Message) -> Option<(Option<NodeId>, Self::Message)> {
+        None
+    }
     /// `message` with its signature broken (receivers must refuse it).
     fn with_bad_signature(&self, message: &Self::Message) -> Self::Message;
 }
@@ -114,13 +122,14 @@ pub struct Adversary {
     pub mempool: mempool::MempoolFaults,
 }
 
-/// The wrapper's own timer: release a held proposal. (Cores must not use this id.)
-pub const HOLD_TIMER: TimerId = TimerId(u64::MAX - 1);
+/// The wrapper's own timer: release a held proposal (in the wrapper's timer space, so
+/// no core timer can collide with it).
+pub const HOLD_TIMER: TimerId = TimerId::adversary(0);
 /// How long an equivocating leader holds its proposal waiting for a second certified
 /// parent (double votes of colluders arrive a little after the honest ones).
 const HOLD: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// Views of proposals remembered for double voting.
+/// Instances of proposals remembered for double voting.
 const VIEWS_KEPT: usize = 16;
 /// Old messages kept for replay.
 const REPLAY_KEPT: usize = 256;
@@ -134,17 +143,14 @@ pub struct Byzantine<C: Adversarial> {
     side_b: Vec<NodeId>,
     colluders: Vec<NodeId>,
     /// Blocks proposed in each recent view, as seen.
-    proposals: BTreeMap<u64, BTreeSet<Digest>>,
+    proposals: BTreeMap<(u64, u64), BTreeSet<Digest>>,
     sent: VecDeque<(Option<NodeId>, C::Message)>,
     replays: u64,
     /// A proposal held back until a conflicting one can fork from another parent.
     held: Option<C::Message>,
 }
 
-impl<C: Adversarial> Byzantine<C>
-where
-    C::Message: Clone,
-{
+impl<C: Adversarial> Byzantine<C> {
     /// Wrap `inner` (replica `id` of a committee with members `members`).
     pub fn new(inner: C, id: NodeId, members: &[NodeId], adversary: Adversary) -> Self {
         let honest: Vec<NodeId> = members
@@ -192,10 +198,13 @@ where
     /// Note a proposal; true if its view already had another one (a conflicting
     /// proposal, which an honest core will not vote for).
     fn remember_proposal(&mut self, message: &C::Message) -> bool {
-        let MessageKind::Proposal { view, block, .. } = C::kind(message) else {
+        let MessageKind::Proposal {
+            instance, block, ..
+        } = C::kind(message)
+        else {
             return false;
         };
-        let seen = self.proposals.entry(view).or_default();
+        let seen = self.proposals.entry(instance).or_default();
         let conflicting = !seen.is_empty() && !seen.contains(&block);
         seen.insert(block);
         while self.proposals.len() > VIEWS_KEPT {
@@ -206,22 +215,25 @@ where
 
     /// Double voting: vote for `proposal` as well (the core voted for the first).
     fn double_vote(&mut self, proposal: &C::Message, out: &mut Vec<Action<C::Message>>) {
-        let MessageKind::Proposal { view, .. } = C::kind(proposal) else {
-            return;
-        };
-        if let Some(vote) = self.inner.vote_for(proposal) {
-            let to = self.inner.vote_collector(view);
-            self.emit(Some(to), vote, out);
+        if let Some((to, vote)) = self.inner.vote_for(proposal) {
+            self.emit(to, vote, Delivery::BestEffort, out);
         }
     }
 
     /// Send one message, applying the wire-level lies (withheld votes, bad signatures,
     /// replays). `to: None` is a broadcast.
-    fn emit(&mut self, to: Option<NodeId>, message: C::Message, out: &mut Vec<Action<C::Message>>) {
+    fn emit(
+        &mut self,
+        to: Option<NodeId>,
+        message: C::Message,
+        delivery: Delivery,
+        out: &mut Vec<Action<C::Message>>,
+    ) {
         if to == Some(self.id) {
             out.push(Action::Send {
                 to: self.id,
                 message,
+                delivery,
             });
             return;
         }
@@ -241,11 +253,8 @@ where
                 self.replays += 1;
                 if let Some((old_to, old)) = self.sent.get(k).cloned() {
                     out.push(match old_to {
-                        Some(t) => Action::Send {
-                            to: t,
-                            message: old,
-                        },
-                        None => Action::Broadcast { message: old },
+                        Some(t) => Action::send(t, old),
+                        None => Action::broadcast(old),
                     });
                 }
             }
@@ -258,8 +267,12 @@ where
             Some(t) => Action::Send {
                 to: t,
                 message: wire,
+                delivery,
             },
-            None => Action::Broadcast { message: wire },
+            None => Action::Broadcast {
+                message: wire,
+                delivery,
+            },
         });
     }
 
@@ -308,7 +321,7 @@ where
     /// Split a proposal: one version per side, both to colluders.
     fn split(&mut self, proposal: C::Message, out: &mut Vec<Action<C::Message>>) {
         let Some(alt) = self.inner.conflicting_proposal(&proposal) else {
-            self.emit(None, proposal, out);
+            self.emit(None, proposal, Delivery::BestEffort, out);
             return;
         };
         let parent_side = |m: &C::Message| match C::kind(m) {
@@ -332,7 +345,7 @@ where
         let alt_is_b = self.remember_proposal(&for_b);
         if let (
             MessageKind::Proposal {
-                view,
+                instance,
                 block: a,
                 parent: pa,
             },
@@ -343,17 +356,18 @@ where
             },
         ) = (C::kind(&for_a), C::kind(&for_b))
         {
-            tracing::debug!(node = %self.id, view, %a, %pa, %b, %pb, "equivocating");
+            tracing::debug!(node = %self.id, ?instance, %a, %pa, %b, %pb, "equivocating");
         }
+        let best = Delivery::BestEffort;
         for peer in self.side_a.clone() {
-            self.emit(Some(peer), for_a.clone(), out);
+            self.emit(Some(peer), for_a.clone(), best, out);
         }
         for peer in self.side_b.clone() {
-            self.emit(Some(peer), for_b.clone(), out);
+            self.emit(Some(peer), for_b.clone(), best, out);
         }
         for peer in self.colluders.clone() {
-            self.emit(Some(peer), for_a.clone(), out);
-            self.emit(Some(peer), for_b.clone(), out);
+            self.emit(Some(peer), for_a.clone(), best, out);
+            self.emit(Some(peer), for_b.clone(), best, out);
         }
         // Our core voted for the version it made; the other one gets a vote too.
         if self.does(Behaviour::DoubleVote) {
@@ -370,7 +384,7 @@ where
         let mut out = Vec::with_capacity(actions.len());
         for action in actions {
             match action {
-                Action::Broadcast { message } => {
+                Action::Broadcast { message, delivery } => {
                     let is_proposal = matches!(C::kind(&message), MessageKind::Proposal { .. });
                     if is_proposal {
                         self.remember_proposal(&message);
@@ -378,10 +392,14 @@ where
                     if is_proposal && self.does(Behaviour::Equivocate) {
                         self.equivocate(message, &mut out);
                     } else {
-                        self.emit(None, message, &mut out);
+                        self.emit(None, message, delivery, &mut out);
                     }
                 }
-                Action::Send { to, message } => self.emit(Some(to), message, &mut out),
+                Action::Send {
+                    to,
+                    message,
+                    delivery,
+                } => self.emit(Some(to), message, delivery, &mut out),
                 other => out.push(other),
             }
         }
@@ -389,17 +407,27 @@ where
     }
 }
 
-impl<C: Adversarial> Core for Byzantine<C>
-where
-    C::Message: Clone,
-{
-    type Message = C::Message;
+impl<C: Adversarial> Byzantine<C> {
+    /// The wrapped core's [`Protocol::verify`].
+    pub fn verify(&self, from: NodeId, message: &C::Message) -> Result<(), Rejected> {
+        self.inner.verify(from, message)
+    }
 
-    fn handle(&mut self, event: Event<C::Message>) -> Vec<Action<C::Message>> {
-        if matches!(event, Event::Timer(HOLD_TIMER)) {
-            let mut out = Vec::new();
-            self.release(true, &mut out);
-            return out;
+    /// The wrapped core's counters.
+    pub fn metrics(&self) -> Counters {
+        self.inner.metrics()
+    }
+
+    /// Run the honest core on `event` and rewrite what it does.
+    pub fn handle(&mut self, now: Time, event: Event<C::Message>) -> Vec<Action<C::Message>> {
+        if let Event::Timer(id) = &event {
+            if id.is_adversary() {
+                let mut out = Vec::new();
+                if *id == HOLD_TIMER {
+                    self.release(true, &mut out);
+                }
+                return out;
+            }
         }
         // A conflicting proposal for a view gets our vote too.
         let conflicting = match &event {
@@ -408,7 +436,7 @@ where
             }
             _ => None,
         };
-        let actions = self.inner.handle(event);
+        let actions = self.inner.handle(now, event);
         let mut out = self.rewrite(actions);
         self.release(false, &mut out);
         if let Some(proposal) = conflicting {
@@ -420,15 +448,36 @@ where
     }
 }
 
-impl<C: Adversarial> DrivenCore for Byzantine<C>
-where
-    C::Message: Clone,
-{
-    fn verify(&self, from: NodeId, message: &C::Message) -> bool {
-        self.inner.verify(from, message)
+/// A core as the driver runs it: honest, or wrapped in Byzantine behaviours.
+pub enum Replica<C: Adversarial> {
+    /// Follows the protocol.
+    Honest(C),
+    /// Lies as its [`Adversary`] says.
+    Byzantine(Box<Byzantine<C>>),
+}
+
+impl<C: Adversarial> Replica<C> {
+    /// [`Protocol::verify`] of the core.
+    pub fn verify(&self, from: NodeId, message: &C::Message) -> Result<(), Rejected> {
+        match self {
+            Replica::Honest(c) => c.verify(from, message),
+            Replica::Byzantine(b) => b.verify(from, message),
+        }
     }
 
-    fn view(&self) -> u64 {
-        self.inner.view()
+    /// [`Protocol::handle`] of the core (rewritten by the behaviours, if any).
+    pub fn handle(&mut self, now: Time, event: Event<C::Message>) -> Vec<Action<C::Message>> {
+        match self {
+            Replica::Honest(c) => c.handle(now, event),
+            Replica::Byzantine(b) => b.handle(now, event),
+        }
+    }
+
+    /// [`Protocol::metrics`] of the core.
+    pub fn metrics(&self) -> Counters {
+        match self {
+            Replica::Honest(c) => c.metrics(),
+            Replica::Byzantine(b) => b.metrics(),
+        }
     }
 }

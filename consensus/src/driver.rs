@@ -1,23 +1,34 @@
-//! Running a sans-IO [`Core`] over the network, the mempool and a store.
+//! Running a sans-IO [`Protocol`] over the network, the mempool and a store.
 //!
-//! The driver owns the clock and the sockets: it decodes and verifies each peer message
-//! before the core sees it, feeds DAG certificates and timer expirations in, and performs
-//! the core's actions in order. An [`Action::Persist`] is written durably before any later
-//! action of the same batch is performed, so a vote never leaves before the state that
-//! forbids a second vote is on disk. Commits go through the [`Linearizer`].
+//! What the driver guarantees a core:
+//! - **Verify before handle.** Every peer message is decoded within the frame limit and
+//!   passed through [`Protocol::verify`]; only accepted messages reach
+//!   [`Protocol::handle`]. Refusals are counted.
+//! - **Persist before anything later.** An [`Action::Persist`] is written durably before
+//!   any later action of the same batch is performed, so a vote never leaves before the
+//!   state that forbids a second vote is on disk. A failed write stops the node.
+//! - **Timers.** A timer fires once, after its delay, unless cancelled or replaced; the
+//!   next deadline is found in O(log n). Due timers are fired before more messages are
+//!   taken, and messages and certificates are taken alternately, so a flood of one input
+//!   cannot starve the others.
+//! - **Order.** Events the core sends itself ([`Action::Send`] to its own id) are
+//!   handled before anything from outside; certificates arrive in causal order.
+//! - Commits go through the [`Linearizer`]; the GC horizon reaches the core as
+//!   [`Event::Horizon`].
 
+use crate::byzantine::{Adversarial, Replica};
+use crate::core::{Action, CertificateInfo, Delivery, Event, Time};
 use crate::linearizer::{Committed, Linearizer, LinearizerState};
-use crate::{Action, Core, Event, TimerId};
+use crate::timers::Timers;
 use bytes::Bytes;
 use mempool::store::{StoreOp, Table};
 use mempool::{Certificate, MempoolHandle, Store};
 use network::{Incoming, Sender};
-use primitives::{codec, NodeId, Round};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use primitives::{codec, Committee, Digest, NodeId, Round};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -28,22 +39,17 @@ pub const CHANNEL_CONSENSUS: u8 = 1;
 pub const SAFETY_KEY: &[u8] = b"consensus_safety";
 /// The store key of the linearizer's state, written with the core's state.
 pub const LINEARIZER_KEY: &[u8] = b"consensus_linearizer";
-
-/// What a core needs from the driver besides [`Core::handle`].
-pub trait DrivenCore: Core {
-    /// Check a decoded message from `from` (signatures, certificates, limits).
-    fn verify(&self, from: NodeId, message: &Self::Message) -> bool;
-
-    /// The core's current view or round (reported in metrics only).
-    fn view(&self) -> u64;
-}
+/// Most reliable-delivery keys kept per peer; beyond it the oldest delivery is cancelled.
+pub const MAX_RELIABLE_KEYS: usize = 64;
+/// How often the core's counters are copied into [`DriverMetrics::core`].
+const METRICS_EVERY: Duration = Duration::from_millis(100);
 
 /// Counters of the driver.
 #[derive(Debug, Default)]
 pub struct DriverMetrics {
     /// Peer messages handed to the core.
     pub messages: AtomicU64,
-    /// Peer messages dropped (undecodable or failed verification).
+    /// Peer messages dropped (undecodable or refused by verification).
     pub rejected: AtomicU64,
     /// Blocks committed by the core.
     pub blocks_committed: AtomicU64,
@@ -51,15 +57,26 @@ pub struct DriverMetrics {
     pub certificates_committed: AtomicU64,
     /// Timers that fired.
     pub timers_fired: AtomicU64,
-    /// The core's current view or round.
-    pub view: AtomicU64,
+    /// Evidence of misbehaviour the core reported.
+    pub evidence: AtomicU64,
+    /// Reliable sends refused because the peer had too many in flight.
+    pub reliable_dropped: AtomicU64,
+    /// The core's own counters ([`crate::Protocol::metrics`]), refreshed every 100 ms.
+    pub core: Mutex<Vec<(&'static str, u64)>>,
     /// The highest DAG round among certificates the executor has resolved into
     /// transactions. The mempool is never told a committed round above it, so it never
     /// collects batches the executor still needs.
     pub executed_round: AtomicU64,
     /// When each of this node's own certificates reached consensus (for latency),
     /// removed when it commits; bounded.
-    pub own_certificates: std::sync::Mutex<std::collections::HashMap<primitives::Digest, Instant>>,
+    pub own_certificates: Mutex<HashMap<Digest, Instant>>,
+}
+
+impl DriverMetrics {
+    /// The core's counters as last reported (the first is its progress measure).
+    pub fn core_counters(&self) -> Vec<(&'static str, u64)> {
+        self.core.lock().map(|c| c.clone()).unwrap_or_default()
+    }
 }
 
 /// Most own certificates whose arrival time is remembered.
@@ -69,6 +86,8 @@ const MAX_TRACKED: usize = 100_000;
 pub struct DriverContext {
     /// This node.
     pub id: NodeId,
+    /// The committee (for certificate authors' weights).
+    pub committee: Arc<Committee>,
     /// The transport.
     pub sender: Sender,
     /// The mempool.
@@ -81,28 +100,41 @@ pub struct DriverContext {
     pub metrics: Arc<DriverMetrics>,
 }
 
-fn encode<M: Serialize>(message: &M) -> Option<Bytes> {
+/// The driver's own state besides the core.
+struct Driver<M> {
+    ctx: DriverContext,
+    start: Instant,
+    timers: Timers,
+    local: std::collections::VecDeque<Event<M>>,
+    linearizer: Linearizer,
+    committed: mpsc::Sender<Committed>,
+    /// The latest reliable delivery per (peer, key), with the order it was made in.
+    reliable: HashMap<(NodeId, u64), (u64, network::Delivery)>,
+    reliable_seq: u64,
+    horizon: Round,
+    metrics_at: Time,
+}
+
+fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
     let mut out = vec![CHANNEL_CONSENSUS];
     out.extend(codec::encode(message).ok()?);
     Some(out.into())
 }
 
-/// Run `core` until its inputs close. Committed certificates, in order, go to `committed`.
-pub async fn run<C>(
-    mut core: C,
+/// Run `replica` until its inputs close. Committed certificates, in order, go to
+/// `committed`.
+pub async fn run<P: Adversarial>(
+    mut replica: Replica<P>,
     ctx: DriverContext,
     mut inbound: mpsc::Receiver<Incoming>,
     mut certificates: mpsc::Receiver<Certificate>,
     committed: mpsc::Sender<Committed>,
-) where
-    C: DrivenCore,
-    C::Message: Serialize + DeserializeOwned + Clone,
-{
-    let mut linearizer = match ctx.store.read(Table::Meta, LINEARIZER_KEY) {
+) {
+    let linearizer = match ctx.store.read(Table::Meta, LINEARIZER_KEY) {
         Ok(Some(bytes)) => match codec::decode::<LinearizerState>(&bytes, usize::MAX) {
             Ok(state) => Linearizer::restore(ctx.mempool.clone(), state),
             Err(e) => {
-                warn!(error = %e, "unreadable linearizer state; starting the sequence over");
+                warn!(node = %ctx.id, error = %e, "unreadable linearizer state; starting the sequence over");
                 Linearizer::new(ctx.mempool.clone())
             }
         },
@@ -112,72 +144,72 @@ pub async fn run<C>(
     ctx.mempool
         .set_committed_round(linearizer.committed_round().min(executed))
         .await;
-    let mut timers: BTreeMap<TimerId, Instant> = BTreeMap::new();
-    let mut local: VecDeque<Event<C::Message>> = VecDeque::from([Event::Start]);
+    let mut d = Driver {
+        ctx,
+        start: Instant::now(),
+        timers: Timers::default(),
+        local: std::collections::VecDeque::from([Event::Start]),
+        linearizer,
+        committed,
+        reliable: HashMap::new(),
+        reliable_seq: 0,
+        horizon: Round(0),
+        metrics_at: Time::default(),
+    };
+    let mut certificates_first = true;
     loop {
-        // Events the node sends itself are handled before anything from outside.
-        while let Some(event) = local.pop_front() {
-            let actions = core.handle(event);
-            ctx.metrics.view.store(core.view(), Ordering::Relaxed);
-            if !perform(
-                &ctx,
-                actions,
-                &mut timers,
-                &mut local,
-                &mut linearizer,
-                &committed,
-            )
-            .await
-            {
-                return;
-            }
+        if !d.drain_local(&mut replica).await {
+            return;
         }
-        let next_timer = timers
-            .iter()
-            .min_by_key(|(_, at)| **at)
-            .map(|(id, at)| (*id, *at));
-        tokio::select! {
-            biased;
-            certificate = certificates.recv() => {
-                let Some(c) = certificate else { return };
-                if c.author() == ctx.id {
-                    if let Ok(mut own) = ctx.metrics.own_certificates.lock() {
-                        if own.len() < MAX_TRACKED {
-                            own.insert(c.digest(), Instant::now());
+        // Due timers first: a stream of messages never holds a timeout back.
+        let now = d.now();
+        if let Some(id) = d.timers.pop_due(now) {
+            d.ctx.metrics.timers_fired.fetch_add(1, Ordering::Relaxed);
+            d.local.push_back(Event::Timer(id));
+            continue;
+        }
+        // Then one certificate and one message, alternating which goes first.
+        let mut took = false;
+        for turn in 0..2 {
+            if (turn == 0) == certificates_first {
+                match certificates.try_recv() {
+                    Ok(c) => {
+                        took = true;
+                        if !d.on_certificate(c).await {
+                            return;
                         }
                     }
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    Err(mpsc::error::TryRecvError::Empty) => {}
                 }
-                local.push_back(Event::Certificate { digest: c.digest(), round: c.round(), author: c.author() });
-                for item in linearizer.drain() {
-                    if committed.send(item).await.is_err() {
-                        return;
+            } else {
+                match inbound.try_recv() {
+                    Ok(m) => {
+                        took = true;
+                        d.on_message(&replica, m);
                     }
-                    ctx.metrics.certificates_committed.fetch_add(1, Ordering::Relaxed);
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+            }
+        }
+        certificates_first = !certificates_first;
+        if took {
+            continue;
+        }
+        let deadline = d.timers.next_deadline().map(|t| d.start + t.0);
+        tokio::select! {
+            biased;
+            _ = sleep_until(deadline), if deadline.is_some() => {}
+            certificate = certificates.recv() => {
+                let Some(c) = certificate else { return };
+                if !d.on_certificate(c).await {
+                    return;
                 }
             }
             message = inbound.recv() => {
-                let Some(incoming) = message else { return };
-                let decoded = match incoming.payload.split_first() {
-                    Some((&CHANNEL_CONSENSUS, body)) => codec::decode::<C::Message>(body, ctx.max_message).ok(),
-                    _ => None,
-                };
-                match decoded {
-                    Some(m) if core.verify(incoming.from, &m) => {
-                        ctx.metrics.messages.fetch_add(1, Ordering::Relaxed);
-                        local.push_back(Event::Message { from: incoming.from, message: m });
-                    }
-                    _ => {
-                        ctx.metrics.rejected.fetch_add(1, Ordering::Relaxed);
-                        debug!(from = %incoming.from, "dropping invalid consensus message");
-                    }
-                }
-            }
-            _ = sleep_until(next_timer.map(|(_, at)| at)), if next_timer.is_some() => {
-                if let Some((id, _)) = next_timer {
-                    timers.remove(&id);
-                    ctx.metrics.timers_fired.fetch_add(1, Ordering::Relaxed);
-                    local.push_back(Event::Timer(id));
-                }
+                let Some(m) = message else { return };
+                d.on_message(&replica, m);
             }
         }
     }
@@ -190,90 +222,259 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Perform actions in order; false when the node must stop (store failure, shutdown).
-async fn perform<M: Serialize + Clone>(
-    ctx: &DriverContext,
-    actions: Vec<Action<M>>,
-    timers: &mut BTreeMap<TimerId, Instant>,
-    local: &mut VecDeque<Event<M>>,
-    linearizer: &mut Linearizer,
-    committed: &mpsc::Sender<Committed>,
-) -> bool {
-    for action in actions {
-        match action {
-            Action::Send { to, message } => {
-                if to == ctx.id {
-                    local.push_back(Event::Message {
-                        from: ctx.id,
-                        message,
-                    });
-                } else if let Some(bytes) = encode(&message) {
-                    let _ = ctx.sender.send(to, bytes);
-                }
-            }
-            Action::Broadcast { message } => {
-                if let Some(bytes) = encode(&message) {
-                    let _ = ctx.sender.broadcast(ctx.sender.others(), bytes);
-                }
-            }
-            Action::SetTimer { id, after } => {
-                timers.insert(id, Instant::now() + after);
-            }
-            Action::CancelTimer { id } => {
-                timers.remove(&id);
-            }
-            Action::Persist { state } => {
-                let mut ops = vec![StoreOp::Put(Table::Meta, SAFETY_KEY.to_vec(), state.into())];
-                // The core's committed block and the linearizer's position are written
-                // together, so a restart resumes both at the same point.
-                if let Some(l) = linearizer.snapshot() {
-                    if let Ok(bytes) = codec::encode(&l) {
-                        ops.push(StoreOp::Put(
-                            Table::Meta,
-                            LINEARIZER_KEY.to_vec(),
-                            bytes.into(),
-                        ));
-                    }
-                }
-                let write = ctx.store.write(ops);
-                if let Err(e) = write {
-                    // Without durable safety state the node could equivocate after a
-                    // restart: stop rather than continue.
-                    warn!(error = %e, "cannot persist consensus state; stopping");
-                    return false;
-                }
-            }
-            Action::Commit { anchors, .. } => {
-                ctx.metrics.blocks_committed.fetch_add(1, Ordering::Relaxed);
-                let missing: Vec<_> = anchors
-                    .iter()
-                    .map(|(a, _)| *a)
-                    .filter(|a| !ctx.mempool.with_dag(|d| d.contains(a)))
-                    .collect();
-                if !missing.is_empty() {
-                    // Committed by a quorum, so most peers hold them; ask one, the
-                    // mempool's synchronizer retries with others.
-                    let peer = ctx.sender.others().first().copied().unwrap_or(ctx.id);
-                    ctx.mempool.fetch_certificates(missing, peer).await;
-                }
+impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static> Driver<M> {
+    fn now(&self) -> Time {
+        Time(self.start.elapsed())
+    }
 
-                for item in linearizer.commit(&anchors) {
-                    if committed.send(item).await.is_err() {
-                        return false;
-                    }
-                    ctx.metrics
-                        .certificates_committed
-                        .fetch_add(1, Ordering::Relaxed);
+    /// Hand the core every queued event; false when the node must stop.
+    async fn drain_local<P>(&mut self, replica: &mut Replica<P>) -> bool
+    where
+        P: Adversarial<Message = M>,
+    {
+        while let Some(event) = self.local.pop_front() {
+            let now = self.now();
+            let actions = replica.handle(now, event);
+            if now.since(self.metrics_at) >= METRICS_EVERY || self.metrics_at == Time::default() {
+                self.metrics_at = now;
+                if let Ok(mut core) = self.ctx.metrics.core.lock() {
+                    *core = replica.metrics();
                 }
-                let executed = Round(ctx.metrics.executed_round.load(Ordering::Relaxed));
-                ctx.mempool
-                    .set_committed_round(linearizer.committed_round().min(executed))
-                    .await;
             }
-            Action::FetchCertificates { digests, from } => {
-                ctx.mempool.fetch_certificates(digests, from).await;
+            if !self.perform(actions).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A certificate from the mempool: queue it for the core, deliver what it unblocks,
+    /// and tell the core if the GC horizon moved.
+    async fn on_certificate(&mut self, c: Certificate) -> bool {
+        if c.author() == self.ctx.id {
+            if let Ok(mut own) = self.ctx.metrics.own_certificates.lock() {
+                if own.len() < MAX_TRACKED {
+                    own.insert(c.digest(), Instant::now());
+                }
+            }
+        }
+        self.local.push_back(Event::Certificate(CertificateInfo {
+            digest: c.digest(),
+            round: c.round(),
+            author: c.author(),
+            weight: self.ctx.committee.weight(c.author()),
+            parents: c.header.parents.clone(),
+        }));
+        let gc_round = self.ctx.mempool.with_dag(|dag| dag.gc_round());
+        if gc_round > self.horizon {
+            self.horizon = gc_round;
+            self.local.push_back(Event::Horizon { gc_round });
+        }
+        let items = self.linearizer.drain();
+        self.deliver(items).await
+    }
+
+    /// A peer message: decode, verify, queue for the core (or count the refusal).
+    fn on_message<P: Adversarial<Message = M>>(&mut self, replica: &Replica<P>, m: Incoming) {
+        let decoded = match m.payload.split_first() {
+            Some((&CHANNEL_CONSENSUS, body)) => {
+                codec::decode::<M>(body, self.ctx.max_message).map_err(|_| "undecodable")
+            }
+            _ => Err("not a consensus message"),
+        };
+        match decoded.and_then(|msg| replica.verify(m.from, &msg).map(|_| msg).map_err(|r| r.0)) {
+            Ok(message) => {
+                self.ctx.metrics.messages.fetch_add(1, Ordering::Relaxed);
+                self.local.push_back(Event::Message {
+                    from: m.from,
+                    message,
+                });
+            }
+            Err(reason) => {
+                self.ctx.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                debug!(node = %self.ctx.id, from = %m.from, reason, "dropping consensus message");
             }
         }
     }
-    true
+
+    async fn deliver(&mut self, items: Vec<Committed>) -> bool {
+        for item in items {
+            if self.committed.send(item).await.is_err() {
+                return false;
+            }
+            self.ctx
+                .metrics
+                .certificates_committed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    fn send(&mut self, to: NodeId, message: M, delivery: Delivery) {
+        if to == self.ctx.id {
+            self.local.push_back(Event::Message { from: to, message });
+            return;
+        }
+        let Some(bytes) = encode(&message) else {
+            return;
+        };
+        match delivery {
+            Delivery::BestEffort => {
+                let _ = self.ctx.sender.send(to, bytes);
+            }
+            Delivery::Reliable { key } => self.send_reliable(to, key, bytes),
+        }
+    }
+
+    /// Reliable send: the latest per (peer, key); an older one is cancelled.
+    fn send_reliable(&mut self, to: NodeId, key: u64, bytes: Bytes) {
+        self.reliable.remove(&(to, key));
+        match self.ctx.sender.try_send_reliable(to, bytes) {
+            Ok(delivery) => {
+                self.reliable_seq += 1;
+                self.reliable
+                    .insert((to, key), (self.reliable_seq, delivery));
+                let keys = self.reliable.keys().filter(|(p, _)| *p == to).count();
+                if keys > MAX_RELIABLE_KEYS {
+                    let oldest = self
+                        .reliable
+                        .iter()
+                        .filter(|((p, _), _)| *p == to)
+                        .min_by_key(|(_, (seq, _))| *seq)
+                        .map(|(k, _)| *k);
+                    if let Some(k) = oldest {
+                        self.reliable.remove(&k);
+                    }
+                }
+            }
+            Err(_) => {
+                self.ctx
+                    .metrics
+                    .reliable_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Perform actions in order; false when the node must stop (store failure, shutdown).
+    async fn perform(&mut self, actions: Vec<Action<M>>) -> bool {
+        for action in actions {
+            match action {
+                Action::Send {
+                    to,
+                    message,
+                    delivery,
+                } => self.send(to, message, delivery),
+                Action::Broadcast { message, delivery } => match delivery {
+                    Delivery::BestEffort => {
+                        if let Some(bytes) = encode(&message) {
+                            let _ = self.ctx.sender.broadcast(self.ctx.sender.others(), bytes);
+                        }
+                    }
+                    Delivery::Reliable { .. } => {
+                        for to in self.ctx.sender.others() {
+                            self.send(to, message.clone(), delivery);
+                        }
+                    }
+                },
+                Action::SetTimer { id, after } => {
+                    let at = self.now().after(after);
+                    self.timers.set(id, at);
+                }
+                Action::CancelTimer { id } => self.timers.cancel(id),
+                Action::Persist { state } => {
+                    if !self.persist(state) {
+                        return false;
+                    }
+                }
+                Action::Commit {
+                    block,
+                    height,
+                    anchors,
+                } => {
+                    if !self.commit(block, height, anchors).await {
+                        return false;
+                    }
+                }
+                Action::FetchCertificates { digests, from } => {
+                    self.ctx.mempool.fetch_certificates(digests, from).await;
+                }
+                Action::HoldProposer { max_round } => {
+                    self.ctx.mempool.hold_proposer(max_round).await;
+                }
+                Action::Evidence {
+                    culprit,
+                    kind,
+                    detail,
+                } => {
+                    let n = self.ctx.metrics.evidence.fetch_add(1, Ordering::Relaxed) + 1;
+                    // Every occurrence is counted; the log shows the first and then
+                    // every power of two, so a Byzantine flood cannot flood the log.
+                    if n.is_power_of_two() {
+                        warn!(node = %self.ctx.id, %culprit, kind, detail, count = n, "evidence of misbehaviour");
+                    } else {
+                        debug!(node = %self.ctx.id, %culprit, kind, detail, "evidence of misbehaviour");
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Write the core's state (with the linearizer's position); false if it failed.
+    fn persist(&mut self, state: Vec<u8>) -> bool {
+        let mut ops = vec![StoreOp::Put(Table::Meta, SAFETY_KEY.to_vec(), state.into())];
+        // The core's committed block and the linearizer's position are written
+        // together, so a restart resumes both at the same point.
+        if let Some(l) = self.linearizer.snapshot() {
+            if let Ok(bytes) = codec::encode(&l) {
+                ops.push(StoreOp::Put(
+                    Table::Meta,
+                    LINEARIZER_KEY.to_vec(),
+                    bytes.into(),
+                ));
+            }
+        }
+        if let Err(e) = self.ctx.store.write(ops) {
+            // Without durable safety state the node could equivocate after a restart:
+            // stop rather than continue.
+            warn!(node = %self.ctx.id, error = %e, "cannot persist consensus state; stopping");
+            return false;
+        }
+        true
+    }
+
+    async fn commit(&mut self, block: Digest, height: u64, anchors: Vec<(Digest, Round)>) -> bool {
+        self.ctx
+            .metrics
+            .blocks_committed
+            .fetch_add(1, Ordering::Relaxed);
+        let missing: Vec<_> = anchors
+            .iter()
+            .map(|(a, _)| *a)
+            .filter(|a| !self.ctx.mempool.with_dag(|d| d.contains(a)))
+            .collect();
+        if !missing.is_empty() {
+            // Committed by a quorum, so most peers hold them; ask one, the mempool's
+            // synchronizer retries with others.
+            let peer = self
+                .ctx
+                .sender
+                .others()
+                .first()
+                .copied()
+                .unwrap_or(self.ctx.id);
+            self.ctx.mempool.fetch_certificates(missing, peer).await;
+        }
+        let items = self.linearizer.commit(block, height, &anchors);
+        if !self.deliver(items).await {
+            return false;
+        }
+        let executed = Round(self.ctx.metrics.executed_round.load(Ordering::Relaxed));
+        self.ctx
+            .mempool
+            .set_committed_round(self.linearizer.committed_round().min(executed))
+            .await;
+        true
+    }
 }

@@ -33,6 +33,19 @@ pub struct Committed {
     pub position: u64,
     /// The certificate.
     pub certificate: Certificate,
+    /// The consensus block whose commit delivered it (the protocol's own identity).
+    pub block: Digest,
+    /// That block's view, height or round (the protocol's own numbering).
+    pub height: u64,
+}
+
+/// An anchor waiting to be processed, with the block that committed it.
+#[derive(Clone, Copy, Debug)]
+struct QueuedAnchor {
+    anchor: Digest,
+    round: Round,
+    block: Digest,
+    height: u64,
 }
 
 /// Orders the causal histories of committed anchors.
@@ -42,7 +55,7 @@ pub struct Linearizer {
     /// Delivered certificates by digest, with their rounds (pruned below the cutoff).
     delivered: BTreeMap<Digest, Round>,
     /// Anchors committed by consensus (with their rounds) not processed yet.
-    queue: VecDeque<(Digest, Round)>,
+    queue: VecDeque<QueuedAnchor>,
     committed_round: Round,
     next_position: u64,
     /// Whether anything was delivered since the last [`Linearizer::snapshot`].
@@ -93,19 +106,37 @@ impl Linearizer {
 
     /// Anchors waiting for their certificate to arrive.
     pub fn waiting(&self) -> Vec<Digest> {
-        self.queue.iter().map(|(d, _)| *d).collect()
+        self.queue.iter().map(|q| q.anchor).collect()
     }
 
-    /// Queue newly committed anchors, then deliver what can be delivered.
-    pub fn commit(&mut self, anchors: &[(Digest, Round)]) -> Vec<Committed> {
-        self.queue.extend(anchors.iter().copied());
+    /// Queue the anchors of a newly committed block (`block` at `height`), then deliver
+    /// what can be delivered.
+    pub fn commit(
+        &mut self,
+        block: Digest,
+        height: u64,
+        anchors: &[(Digest, Round)],
+    ) -> Vec<Committed> {
+        self.queue
+            .extend(anchors.iter().map(|(anchor, round)| QueuedAnchor {
+                anchor: *anchor,
+                round: *round,
+                block,
+                height,
+            }));
         self.drain()
     }
 
     /// Deliver queued anchors, in order, as long as their certificates are present.
     pub fn drain(&mut self) -> Vec<Committed> {
         let mut out = Vec::new();
-        while let Some((anchor, round)) = self.queue.front().copied() {
+        while let Some(QueuedAnchor {
+            anchor,
+            round,
+            block,
+            height,
+        }) = self.queue.front().copied()
+        {
             // Already delivered, or too old to contribute anything (its whole history
             // is at or below the cutoff, and may be collected everywhere): skip. Both
             // depend only on the committed sequence, so every node skips the same.
@@ -126,6 +157,8 @@ impl Linearizer {
                 out.push(Committed {
                     position: self.next_position,
                     certificate: c,
+                    block,
+                    height,
                 });
                 self.next_position += 1;
             }

@@ -1,34 +1,23 @@
 //! A complete node: transport, mempool, a consensus core and its driver, and an
 //! executor that turns committed certificates into transactions, in any environment.
 
-use crate::byzantine::{Adversary, Byzantine};
-use crate::driver::{self, DriverContext, DriverMetrics, CHANNEL_CONSENSUS, SAFETY_KEY};
-use crate::hotstuff::{self, HotStuff};
+use crate::byzantine::Adversary;
+use crate::core::{ConsensusError, Context, Time};
+use crate::driver::{DriverContext, DriverMetrics, CHANNEL_CONSENSUS, SAFETY_KEY};
 use crate::linearizer::Committed;
+use crate::registry::{self, Launch};
 use bytes::Bytes;
 use mempool::store::Table;
 use mempool::{Mempool, MempoolConfig, MempoolHandle, Store, CHANNEL_MEMPOOL};
 use network::{Environment, Network, NetworkConfig};
 use primitives::crypto::KeyPair;
 use primitives::{Committee, Digest, NodeId, Parameters, Round};
+use rand::SeedableRng;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// Which consensus core a node runs, with its configuration.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Protocol {
-    /// Chained HotStuff over the DAG.
-    HotStuff(hotstuff::Config),
-}
-
-impl Default for Protocol {
-    fn default() -> Self {
-        Protocol::HotStuff(hotstuff::Config::default())
-    }
-}
 
 /// Everything a node is built from.
 pub struct NodeConfig {
@@ -38,10 +27,10 @@ pub struct NodeConfig {
     pub committee: Arc<Committee>,
     /// This node's keys.
     pub keys: KeyPair,
-    /// Parameters.
+    /// Parameters (the protocol's own in `[consensus.<protocol>]`).
     pub parameters: Parameters,
-    /// The consensus core.
-    pub protocol: Protocol,
+    /// The consensus protocol's registered name (see [`crate::registry`]).
+    pub protocol: String,
     /// Persistent state (mempool and consensus share it).
     pub store: Arc<dyn Store>,
     /// Real UDP or turmoil.
@@ -69,6 +58,10 @@ pub struct Delivered {
     pub author: NodeId,
     /// Transactions of its batches, in order.
     pub transactions: Vec<Bytes>,
+    /// The consensus block whose commit delivered it (the protocol's own identity).
+    pub block: Digest,
+    /// That block's view, height or round (the protocol's own numbering).
+    pub height: u64,
 }
 
 /// A running node. Dropping it stops everything.
@@ -114,10 +107,15 @@ pub enum NodeError {
     /// The store.
     #[error(transparent)]
     Store(#[from] mempool::StoreError),
+    /// The consensus core (unknown protocol, bad parameters, corrupt safety state).
+    #[error(transparent)]
+    Consensus(#[from] ConsensusError),
 }
 
 impl Node {
     /// Start the node; committed transactions arrive on the returned channel in order.
+    /// Fails before opening any socket on an unknown protocol or bad protocol
+    /// parameters, and before running consensus on undecodable safety state.
     pub async fn start(config: NodeConfig) -> Result<(Node, mpsc::Receiver<Delivered>), NodeError> {
         let NodeConfig {
             id,
@@ -132,6 +130,8 @@ impl Node {
             seeded_transport,
             adversary,
         } = config;
+        registry::check(&protocol, &parameters)?;
+        let entry = registry::find(&protocol)?;
         let rng_seed = seeded_transport.then(|| {
             let mut s = [0u8; 32];
             s[..8].copy_from_slice(&seed.to_le_bytes());
@@ -178,10 +178,11 @@ impl Node {
             mempool_rx,
         )
         .await?;
-        let persisted = store.read(Table::Meta, SAFETY_KEY)?;
+        let persisted = store.read(Table::Meta, SAFETY_KEY)?.map(|b| b.to_vec());
         let metrics = Arc::new(DriverMetrics::default());
         let ctx = DriverContext {
             id,
+            committee: committee.clone(),
             sender: network.sender(),
             mempool: handle.clone(),
             store: store.clone(),
@@ -189,38 +190,30 @@ impl Node {
             metrics: metrics.clone(),
         };
         let (committed_tx, committed_rx) = mpsc::channel(10_000);
-        match protocol {
-            Protocol::HotStuff(config) => {
-                let core = HotStuff::new(
-                    id,
-                    committee.clone(),
-                    keys,
-                    parameters.signature_scheme,
-                    config,
-                    persisted.as_deref(),
-                );
-                match adversary {
-                    None => tasks.push(tokio::spawn(driver::run(
-                        core,
-                        ctx,
-                        consensus_rx,
-                        certificates,
-                        committed_tx,
-                    ))),
-                    Some(adversary) => {
-                        let members: Vec<NodeId> = committee.ids().collect();
-                        let core = Byzantine::new(core, id, &members, adversary);
-                        tasks.push(tokio::spawn(driver::run(
-                            core,
-                            ctx,
-                            consensus_rx,
-                            certificates,
-                            committed_tx,
-                        )))
-                    }
-                }
-            }
-        }
+        // The core's randomness: from the node's seed, apart from the transport's.
+        let mut core_seed = [0u8; 32];
+        core_seed[..8].copy_from_slice(&seed.to_le_bytes());
+        core_seed[8..10].copy_from_slice(&id.0.to_le_bytes());
+        core_seed[10] = 0xc0;
+        let context = Context {
+            id,
+            committee: committee.clone(),
+            keys,
+            scheme: parameters.signature_scheme,
+            rng: rand_chacha::ChaCha20Rng::from_seed(core_seed),
+            persisted,
+            now: Time::default(),
+        };
+        let task = entry.launch(Launch {
+            context,
+            parameters,
+            driver: ctx,
+            inbound: consensus_rx,
+            certificates,
+            committed: committed_tx,
+            adversary,
+        })?;
+        tasks.push(tokio::spawn(task));
         let (delivered_tx, delivered_rx) = mpsc::channel(10_000);
         tasks.push(tokio::spawn(execute(
             handle.clone(),
@@ -252,6 +245,8 @@ async fn execute(
     while let Some(Committed {
         position,
         certificate,
+        block,
+        height,
     }) = committed.recv().await
     {
         // Normally the batches are on their way (a quorum stored them before the
@@ -285,6 +280,8 @@ async fn execute(
             round: certificate.round(),
             author: certificate.author(),
             transactions,
+            block,
+            height,
         };
         if out.send(delivered).await.is_err() {
             return;

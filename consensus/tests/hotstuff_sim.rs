@@ -2,7 +2,7 @@
 //! node commits the same sequence, every transaction exactly once, and a seed replays.
 
 use bytes::Bytes;
-use consensus::{Node, NodeConfig, Protocol};
+use consensus::{Node, NodeConfig};
 use mempool::MemoryStore;
 use network::clients::TransactionClient;
 use network::Environment;
@@ -87,7 +87,7 @@ fn run_with(
                     committee,
                     keys,
                     parameters,
-                    protocol: Protocol::default(),
+                    protocol: "hotstuff".into(),
                     store: Arc::new(store),
                     environment: Environment::Turmoil,
                     bind: format!("0.0.0.0:{port}").parse()?,

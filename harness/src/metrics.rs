@@ -52,8 +52,9 @@ pub struct RunMetrics {
     pub throughput_tps: f64,
     /// The same in transaction bytes per second.
     pub throughput_bytes_per_s: f64,
-    /// Highest consensus view reached by an honest node.
-    pub views: u64,
+    /// The protocol's progress measure (the first of its counters, e.g. `view`, `height`
+    /// or `round`) and its highest value on an honest live node.
+    pub progress: Option<(String, u64)>,
     /// Highest DAG round reached by an honest node.
     pub dag_rounds: u64,
     /// Blocks the most advanced honest node committed.
@@ -121,7 +122,11 @@ pub fn measure(scenario: &Scenario, report: &Report) -> RunMetrics {
         committed_transactions: committed,
         throughput_tps: tps,
         throughput_bytes_per_s: tps * scenario.tx_size as f64,
-        views: max_of(&|i| report.logs[i].counters.view),
+        progress: live
+            .iter()
+            .filter_map(|i| report.logs[*i].counters.core.first())
+            .max_by_key(|(_, v)| *v)
+            .map(|(name, v)| (name.to_string(), *v)),
         dag_rounds: max_of(&|i| report.logs[i].counters.dag_round),
         blocks_committed: max_of(&|i| report.logs[i].counters.blocks_committed),
         messages_per_tx: per_tx(messages),

@@ -3,8 +3,7 @@
 use crate::scenario::{FaultKind, Misbehaviour, Scenario};
 use bytes::Bytes;
 use consensus::byzantine::{Adversary, Behaviour, ForkBook};
-use consensus::hotstuff::{CommitRule, Config};
-use consensus::{Node, NodeConfig, Protocol};
+use consensus::{Node, NodeConfig};
 use mempool::{MemoryStore, MempoolFaults};
 use network::clients::TransactionClient;
 use network::Environment;
@@ -23,8 +22,10 @@ pub struct Counters {
     pub certificates_committed: u64,
     /// The mempool's DAG round.
     pub dag_round: u64,
-    /// The consensus core's view.
-    pub view: u64,
+    /// The consensus core's own counters (its progress measure first, e.g. `view`).
+    pub core: Vec<(&'static str, u64)>,
+    /// Evidence of misbehaviour the core reported.
+    pub evidence: u64,
     /// Messages this node sent to peers.
     pub messages_out: u64,
     /// Payload bytes of those messages.
@@ -50,6 +51,10 @@ pub struct NodeLog {
     pub redelivery_conflicts: u64,
     /// Deliveries that skipped positions (the sequence has a hole).
     pub gaps: u64,
+    /// The consensus block (protocol's own id and height) behind the last delivery.
+    pub last_block: Option<(Digest, u64)>,
+    /// Distinct consensus blocks whose commits delivered something.
+    pub blocks_delivering: u64,
 }
 
 /// The outcome of one run.
@@ -205,12 +210,7 @@ pub fn run_with_progress(
     let n = scenario.nodes;
     let (committee, keys) = committee(scenario, seed).map_err(fail)?;
     let parameters = scenario.node_parameters().map_err(fail)?;
-    let rule = if scenario.commit_rule == "two-chain" {
-        CommitRule::TwoChain
-    } else {
-        CommitRule::ThreeChain
-    };
-    let protocol = Protocol::HotStuff(Config::from_parameters(&parameters.consensus, rule));
+    let protocol = scenario.protocol.clone();
     let logs: Vec<Arc<Mutex<NodeLog>>> = (0..n)
         .map(|_| Arc::new(Mutex::new(NodeLog::default())))
         .collect();
@@ -290,7 +290,8 @@ pub fn run_with_progress(
                                         .certificates_committed
                                         .load(Relaxed),
                                     dag_round: mempool.round.load(Relaxed),
-                                    view: driver.view.load(Relaxed),
+                                    core: driver.core_counters(),
+                                    evidence: driver.evidence.load(Relaxed),
                                     messages_out: net.messages_out,
                                     bytes_out: net.bytes_out,
                                     consensus_rejected: driver.rejected.load(Relaxed),
@@ -314,6 +315,10 @@ pub fn run_with_progress(
                     if d.position as usize > log.sequence.len() {
                         log.gaps += 1;
                     }
+                    if log.last_block.is_none_or(|(b, _)| b != d.block) {
+                        log.blocks_delivering += 1;
+                    }
+                    log.last_block = Some((d.block, d.height));
                     log.sequence.push(d.certificate);
                     log.transactions.extend(d.transactions);
                     let total = log.transactions.len();

@@ -9,12 +9,10 @@ use std::path::Path;
 pub struct Scenario {
     /// Its name.
     pub name: String,
-    /// Consensus protocol (`hotstuff`).
+    /// Consensus protocol, a registered name (`bftlab protocols`); `bftlab sim
+    /// --protocol` overrides it. Its parameters go in `[parameters.consensus.<name>]`.
     #[serde(default = "default_protocol")]
     pub protocol: String,
-    /// HotStuff commit rule (`three-chain` or `two-chain`).
-    #[serde(default = "default_rule")]
-    pub commit_rule: String,
     /// Committee size.
     pub nodes: usize,
     /// Voting weight of each member, in id order (default: 1 each).
@@ -50,7 +48,8 @@ pub struct Scenario {
     #[serde(default)]
     pub byzantine: Vec<ByzantineNode>,
     /// Overrides of the node parameters, as in a parameters file: sections
-    /// `[parameters.network]`, `[parameters.mempool]`, `[parameters.consensus]`.
+    /// `[parameters.network]`, `[parameters.mempool]`, and one
+    /// `[parameters.consensus.<protocol>]` per protocol.
     #[serde(default)]
     pub parameters: Option<toml::Table>,
     /// The scenario exceeds what the protocol tolerates: a seed that violates a
@@ -171,9 +170,6 @@ pub enum FaultKind {
 fn default_protocol() -> String {
     "hotstuff".into()
 }
-fn default_rule() -> String {
-    "three-chain".into()
-}
 fn default_seeds() -> Vec<u64> {
     vec![1]
 }
@@ -219,9 +215,6 @@ impl Scenario {
         if s.tx_size < 16 {
             return bad("tx_size must be at least 16");
         }
-        if s.protocol != "hotstuff" {
-            return bad("protocol must be hotstuff (the only core so far)");
-        }
         if let Err(e) = s.node_parameters() {
             return bad(&format!("parameters: {e}"));
         }
@@ -261,6 +254,15 @@ impl Scenario {
             }
         }
         Ok(s)
+    }
+
+    /// The same scenario under another protocol (checked like the file's own).
+    pub fn with_protocol(mut self, protocol: &str) -> Result<Self, ScenarioError> {
+        self.protocol = protocol.into();
+        if let Err(e) = self.node_parameters() {
+            return Err(ScenarioError::Invalid(self.name.clone(), e));
+        }
+        Ok(self)
     }
 
     /// Load a scenario file.
@@ -325,7 +327,9 @@ impl Scenario {
             }
         }
         let text = toml::to_string(&base).map_err(|e| e.to_string())?;
-        primitives::Parameters::from_toml(&text).map_err(|e| e.to_string())
+        let p = primitives::Parameters::from_toml(&text).map_err(|e| e.to_string())?;
+        consensus::registry::check(&self.protocol, &p).map_err(|e| e.to_string())?;
+        Ok(p)
     }
 
     /// Members that are Byzantine in this scenario.

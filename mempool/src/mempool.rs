@@ -176,6 +176,15 @@ impl MempoolHandle {
             .await;
     }
 
+    /// Hold the header proposer at or below `max_round` (`None`: release it). Only
+    /// liveness depends on it: a DAG-native core waits for its anchor this way.
+    pub async fn hold_proposer(&self, max_round: Option<Round>) {
+        let _ = self
+            .commands
+            .send(PrimaryCommand::HoldProposer(max_round))
+            .await;
+    }
+
     /// The mempool parameters in force.
     pub fn gc_depth(&self) -> u64 {
         self.gc_depth

@@ -7,6 +7,7 @@
 use crate::crypto::SignatureScheme;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,8 +22,10 @@ pub struct Parameters {
     pub network: NetworkParameters,
     /// DAG mempool.
     pub mempool: MempoolParameters,
-    /// Consensus.
-    pub consensus: ConsensusParameters,
+    /// Consensus: one `[consensus.<protocol>]` table per protocol, read by that
+    /// protocol's configuration in the consensus crate (which refuses unknown protocols
+    /// and keys); a protocol without a table runs on its defaults.
+    pub consensus: BTreeMap<String, toml::Table>,
 }
 
 /// Transport parameters.
@@ -81,24 +84,6 @@ pub struct MempoolParameters {
     pub batch_resend_window_ms: u64,
 }
 
-/// Consensus parameters shared by the cores (each core adds its own section later).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConsensusParameters {
-    /// Base view/round timeout. Default 1,000 ms.
-    pub timeout_ms: u64,
-    /// Multiplier applied to the timeout after each consecutive timed-out view. Default 2.0.
-    pub timeout_backoff: f64,
-    /// Cap on the backed-off timeout. Default 60,000 ms.
-    pub max_timeout_ms: u64,
-    /// Consecutive views each leader keeps (leader-based cores). Default 2.
-    pub views_per_leader: u64,
-    /// Timeout of views that depend on a suspected (silent) leader. Default 250 ms.
-    pub suspect_timeout_ms: u64,
-    /// Most DAG certificate digests one block carries. Default 1,000.
-    pub max_block_payload: usize,
-}
-
 impl Default for NetworkParameters {
     fn default() -> Self {
         NetworkParameters {
@@ -133,19 +118,6 @@ impl Default for MempoolParameters {
     }
 }
 
-impl Default for ConsensusParameters {
-    fn default() -> Self {
-        ConsensusParameters {
-            timeout_ms: 1_000,
-            timeout_backoff: 2.0,
-            max_timeout_ms: 60_000,
-            views_per_leader: 2,
-            suspect_timeout_ms: 250,
-            max_block_payload: 1_000,
-        }
-    }
-}
-
 impl NetworkParameters {
     /// First retry delay.
     pub fn retry_min_delay(&self) -> Duration {
@@ -164,7 +136,6 @@ impl Parameters {
         let bad = |m: &str| Err(Error::InvalidParameters(m.to_string()));
         let n = &self.network;
         let m = &self.mempool;
-        let c = &self.consensus;
         if n.max_frame_size == 0 || n.max_frame_size > crate::codec::HARD_LIMIT {
             return bad("network.max_frame_size must be in 1..=64 MiB");
         }
@@ -202,15 +173,6 @@ impl Parameters {
         }
         if m.max_header_delay_ms == 0 || m.max_batch_delay_ms == 0 {
             return bad("mempool delays must be at least 1 ms");
-        }
-        if c.timeout_ms == 0 || c.max_timeout_ms < c.timeout_ms {
-            return bad("consensus.timeout_ms must be >= 1 and <= max_timeout_ms");
-        }
-        if c.views_per_leader == 0 || c.suspect_timeout_ms == 0 || c.max_block_payload == 0 {
-            return bad("consensus.views_per_leader, suspect_timeout_ms and max_block_payload must be at least 1");
-        }
-        if !(c.timeout_backoff >= 1.0 && c.timeout_backoff <= 16.0) {
-            return bad("consensus.timeout_backoff must be in 1.0..=16.0");
         }
         Ok(())
     }
@@ -279,9 +241,13 @@ mod tests {
             Parameters::from_toml("[mempool]\nbatch_size = 100000000\n"),
             Err(Error::InvalidParameters(_))
         ));
-        assert!(matches!(
-            Parameters::from_toml("[consensus]\ntimeout_backoff = -1.0\n"),
-            Err(Error::InvalidParameters(_))
-        ));
+        // Protocol tables are carried as they are (the consensus crate checks them).
+        let p =
+            Parameters::from_toml("[consensus.hotstuff]\ncommit_rule = \"two-chain\"\n").unwrap();
+        assert_eq!(
+            p.consensus["hotstuff"].get("commit_rule"),
+            Some(&toml::Value::String("two-chain".into()))
+        );
+        assert_eq!(Parameters::from_toml(&p.to_toml().unwrap()).unwrap(), p);
     }
 }

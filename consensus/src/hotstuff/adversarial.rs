@@ -14,12 +14,12 @@ impl Adversarial for HotStuff {
     fn kind(message: &Message) -> MessageKind {
         match message {
             Message::Propose(b) => MessageKind::Proposal {
-                view: b.view.0,
+                instance: (b.view.0, 0),
                 block: b.digest(),
                 parent: b.parent(),
             },
             Message::Vote(v) => MessageKind::Vote {
-                view: v.view.0,
+                instance: (v.view.0, 0),
                 block: v.block,
             },
             _ => MessageKind::Other,
@@ -45,21 +45,14 @@ impl Adversarial for HotStuff {
         (alt.digest() != b.digest()).then_some(Message::Propose(alt))
     }
 
-    fn vote_for(&self, proposal: &Message) -> Option<Message> {
+    fn vote_for(&self, proposal: &Message) -> Option<(Option<NodeId>, Message)> {
         let Message::Propose(b) = proposal else {
             return None;
         };
-        Some(Message::Vote(Vote::new(
-            self.keys(),
-            self.id(),
-            b.digest(),
-            b.view,
-            self.scheme(),
-        )))
-    }
-
-    fn vote_collector(&self, view: u64) -> NodeId {
-        self.leader_of(primitives::View(view).next())
+        let vote = Vote::new(self.keys(), self.id(), b.digest(), b.view, self.scheme());
+        // Votes go to the next view's leader.
+        let collector = self.leader_of(b.view.next());
+        Some((Some(collector), Message::Vote(vote)))
     }
 
     fn with_bad_signature(&self, message: &Message) -> Message {

@@ -1,4 +1,4 @@
-//! HotStuff parameters.
+//! HotStuff parameters: the `[consensus.hotstuff]` table of the parameters file.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -61,23 +61,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The HotStuff configuration a parameters file describes (its `[consensus]`
-    /// section), with the given commit rule.
-    pub fn from_parameters(
-        p: &primitives::parameters::ConsensusParameters,
-        commit_rule: CommitRule,
-    ) -> Self {
-        Config {
-            commit_rule,
-            timeout_ms: p.timeout_ms,
-            timeout_backoff: p.timeout_backoff,
-            max_timeout_ms: p.max_timeout_ms,
-            max_block_payload: p.max_block_payload,
-            views_per_leader: p.views_per_leader,
-            suspect_timeout_ms: p.suspect_timeout_ms,
-        }
-    }
-
     /// The timeout of a view entered after `consecutive` timed-out views.
     pub fn view_timeout(&self, consecutive: u32) -> Duration {
         let factor = self
@@ -86,5 +69,52 @@ impl Config {
             .powi(consecutive.min(64) as i32);
         let ms = (self.timeout_ms as f64 * factor).min(self.max_timeout_ms as f64);
         Duration::from_millis(ms as u64)
+    }
+}
+
+impl crate::ProtocolConfig for Config {
+    const PARAMETERS: &'static [(&'static str, &'static str)] = &[
+        (
+            "commit_rule",
+            "three-chain (chained HotStuff, PODC 2019) or two-chain (Jolteon / DiemBFT v4)",
+        ),
+        (
+            "timeout_ms",
+            "base view timeout, ms (the Narwhal benchmark's consensus timeout)",
+        ),
+        (
+            "timeout_backoff",
+            "timeout multiplier per consecutive timed-out view, 1.0..=16.0",
+        ),
+        ("max_timeout_ms", "cap on the backed-off view timeout, ms"),
+        (
+            "max_block_payload",
+            "most DAG certificate digests one block carries",
+        ),
+        (
+            "views_per_leader",
+            "consecutive views each leader keeps (round-robin in id order)",
+        ),
+        (
+            "suspect_timeout_ms",
+            "timeout of views led by (or voting to) a leader suspected of silence, ms",
+        ),
+    ];
+
+    fn validate(&self) -> Result<(), String> {
+        if self.timeout_ms == 0 || self.max_timeout_ms < self.timeout_ms {
+            return Err("timeout_ms must be >= 1 and <= max_timeout_ms".into());
+        }
+        if !(self.timeout_backoff >= 1.0 && self.timeout_backoff <= 16.0) {
+            return Err("timeout_backoff must be in 1.0..=16.0".into());
+        }
+        if self.views_per_leader == 0 || self.suspect_timeout_ms == 0 || self.max_block_payload == 0
+        {
+            return Err(
+                "views_per_leader, suspect_timeout_ms and max_block_payload must be at least 1"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }

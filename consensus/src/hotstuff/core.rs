@@ -1,52 +1,31 @@
-//! The HotStuff state machine.
+//! The HotStuff replica: the [`Protocol`] implementation that ties the layers together
+//! (safety rules, pacemaker, block tree, vote aggregation, payload availability) and
+//! holds the proposal, vote and commit steps.
 
-use super::config::{CommitRule, Config};
-use super::messages::{
-    genesis_digest, leader, Block, Message, Qc, Tc, Timeout, Vote, MAX_SYNC_CHAIN,
+use super::block_tree::{Ancestry, BlockTree};
+use super::config::Config;
+use super::messages::{Block, Message, Qc, Tc, Timeout, Vote};
+use super::pacemaker::{view_timer, Pacemaker, TimeoutOutcome};
+use super::safety::{self, SafetyState};
+use crate::core::{
+    Action, ConsensusError, Context, Counters, Event, Protocol, Rejected, Time, TimerId,
 };
-use crate::core::{Action, Core, Event, TimerId};
+use crate::payload::{Availability, PayloadTracker};
+use crate::votes::{Added, VoteAggregator};
 use primitives::crypto::{KeyPair, PartialSignature, QuorumCertificate, SignatureScheme};
-use primitives::{codec, Committee, Digest, NodeId, Round, View, Weight};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use primitives::{codec, Committee, Digest, NodeId, Round, View};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// Most DAG certificate digests remembered as available.
-const MAX_KNOWN: usize = 200_000;
 /// Most proposals waiting for a parent or payload at once.
 const MAX_WAITING: usize = 64;
-/// Committed blocks kept to answer peers that are catching up. A replica that falls
-/// further behind than this needs a state transfer, which this core does not do.
-pub const COMMITTED_BLOCKS_KEPT: usize = 20_000;
 /// The timer that retries a block request for a commit, with another peer each time.
-pub const SYNC_TIMER: TimerId = TimerId(u64::MAX);
+pub const SYNC_TIMER: TimerId = TimerId::new(u64::MAX);
 /// How long a block request for a commit waits before asking another peer.
 const SYNC_RETRY: std::time::Duration = std::time::Duration::from_millis(300);
-
-/// What must survive a restart for HotStuff to stay safe, and to resume committing
-/// where it stopped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SafetyState {
-    /// The highest view this replica voted or timed out in.
-    pub last_voted_view: View,
-    /// The lock (three-chain rule).
-    pub locked_qc: Qc,
-    /// The highest QC seen.
-    pub high_qc: Qc,
-    /// The last committed block and its view.
-    pub committed: (Digest, View),
-}
-
-impl Default for SafetyState {
-    fn default() -> Self {
-        SafetyState {
-            last_voted_view: View(0),
-            locked_qc: Qc::genesis(),
-            high_qc: Qc::genesis(),
-            committed: (genesis_digest(), View(0)),
-        }
-    }
-}
+/// Views for which the first proposal and each voter's first vote are remembered, to
+/// recognise equivocation.
+const EVIDENCE_VIEWS: u64 = 8;
 
 /// A chained HotStuff replica. See the module documentation for its rules.
 pub struct HotStuff {
@@ -56,45 +35,25 @@ pub struct HotStuff {
     scheme: SignatureScheme,
     config: Config,
     safety: SafetyState,
-    view: View,
-    high_tc: Option<Tc>,
-    consecutive_timeouts: u32,
-    /// The view whose timeout last grew the backoff.
-    backoff_counted: View,
-    timed_out_view: View,
+    pacemaker: Pacemaker,
+    tree: BlockTree,
+    payload: PayloadTracker,
+    votes: VoteAggregator<(View, Digest), (), PartialSignature>,
     last_proposed_view: View,
-    blocks: BTreeMap<Digest, Block>,
-    last_committed: (Digest, View),
+    /// The block a stalled commit targets.
     pending_commit: Option<Digest>,
     /// The ancestor a stalled commit waits for, and how many peers were asked.
     sync: Option<(Digest, u32)>,
-    /// The most recent committed blocks (oldest first), to answer peers' requests.
-    history: BTreeMap<Digest, Block>,
-    history_order: VecDeque<Digest>,
-    votes: BTreeMap<(View, Digest), (BTreeMap<NodeId, PartialSignature>, Weight)>,
-    timeouts: BTreeMap<View, BTreeMap<NodeId, Timeout>>,
-    tc_sent: View,
-    /// DAG certificates available locally, by round (for bounded memory).
-    known: BTreeMap<Digest, Round>,
-    /// Certificates seen but not yet carried by any block, in arrival order, with rounds.
-    pending: VecDeque<(Digest, Round)>,
-    carried: BTreeSet<Digest>,
-    /// Leaders that let one of their views end in a TC without a proposal we saw.
-    suspected: BTreeSet<NodeId>,
-    /// The highest view in which we saw a valid proposal.
-    proposal_seen: View,
     /// Proposals waiting for blocks or certificates, by block digest, with what is missing.
     waiting: BTreeMap<Digest, (Block, BTreeSet<Digest>)>,
-    /// QCs of the last few views (two in one view is evidence of equivocation; the
-    /// Byzantine behaviours build on the second one).
-    recent_qcs: BTreeMap<View, Vec<Qc>>,
+    /// The first proposal seen per recent view, and each voter's first vote (evidence).
+    first_proposal: BTreeMap<View, Digest>,
+    first_vote: BTreeMap<(View, NodeId), Digest>,
 }
 
-/// Views whose QCs are remembered in `recent_qcs`.
-const RECENT_QC_VIEWS: usize = 8;
-
 impl HotStuff {
-    /// A replica, optionally restored from the last [`Action::Persist`] state.
+    /// A replica with `config`, restored from `persisted` (the last
+    /// [`Action::Persist`] state) if given. Fails when that state cannot be decoded.
     pub fn new(
         id: NodeId,
         committee: Arc<Committee>,
@@ -102,40 +61,34 @@ impl HotStuff {
         scheme: SignatureScheme,
         config: Config,
         persisted: Option<&[u8]>,
-    ) -> Self {
-        let safety = persisted
-            .and_then(|bytes| codec::decode::<SafetyState>(bytes, 1 << 20).ok())
-            .unwrap_or_default();
-        HotStuff {
+    ) -> Result<Self, ConsensusError> {
+        let safety = match persisted {
+            None => SafetyState::default(),
+            Some(bytes) => codec::decode::<SafetyState>(bytes, 1 << 20).map_err(|e| {
+                ConsensusError::CorruptState {
+                    protocol: <HotStuff as Protocol>::NAME,
+                    reason: e.to_string(),
+                }
+            })?,
+        };
+        Ok(HotStuff {
             id,
+            pacemaker: Pacemaker::new(committee.clone(), config.clone()),
+            tree: BlockTree::new(safety.committed),
             committee,
             keys,
             scheme,
             config,
-            view: View(0),
-            high_tc: None,
-            consecutive_timeouts: 0,
-            backoff_counted: View(0),
-            timed_out_view: View(0),
+            payload: PayloadTracker::default(),
+            votes: VoteAggregator::default(),
             last_proposed_view: View(0),
-            blocks: BTreeMap::new(),
-            last_committed: safety.committed,
             pending_commit: None,
             sync: None,
-            history: BTreeMap::new(),
-            history_order: VecDeque::new(),
-            votes: BTreeMap::new(),
-            timeouts: BTreeMap::new(),
-            tc_sent: View(0),
-            known: BTreeMap::new(),
-            pending: VecDeque::new(),
-            carried: BTreeSet::new(),
             waiting: BTreeMap::new(),
-            suspected: BTreeSet::new(),
-            proposal_seen: View(0),
-            recent_qcs: BTreeMap::new(),
+            first_proposal: BTreeMap::new(),
+            first_vote: BTreeMap::new(),
             safety,
-        }
+        })
     }
 
     /// This replica.
@@ -155,11 +108,7 @@ impl HotStuff {
 
     /// A QC of the same view as `qc` for another block, if one was seen.
     pub(super) fn alternative_qc(&self, qc: &Qc) -> Option<Qc> {
-        self.recent_qcs
-            .get(&qc.view)?
-            .iter()
-            .find(|q| q.block != qc.block)
-            .cloned()
+        self.tree.alternative_qc(qc)
     }
 
     /// The newest available DAG certificate that is not in `exclude`, with its round.
@@ -167,16 +116,12 @@ impl HotStuff {
         &self,
         exclude: &[(Digest, Round)],
     ) -> Option<(Digest, Round)> {
-        self.known
-            .iter()
-            .filter(|(d, _)| !exclude.iter().any(|(e, _)| e == *d))
-            .max_by_key(|(d, r)| (**r, **d))
-            .map(|(d, r)| (*d, *r))
+        self.payload.newest_not_in(exclude)
     }
 
     /// The current view.
     pub fn view(&self) -> View {
-        self.view
+        self.pacemaker.view()
     }
 
     /// The persisted safety state.
@@ -186,11 +131,11 @@ impl HotStuff {
 
     /// The last committed block and its view.
     pub fn last_committed(&self) -> (Digest, View) {
-        self.last_committed
+        self.tree.last_committed()
     }
 
     pub(super) fn leader_of(&self, view: View) -> NodeId {
-        leader(&self.committee, view, self.config.views_per_leader)
+        self.pacemaker.leader_of(view)
     }
 
     fn persist(&self, out: &mut Vec<Action<Message>>) {
@@ -199,115 +144,55 @@ impl HotStuff {
         }
     }
 
-    fn is_known_block(&self, digest: &Digest) -> bool {
-        *digest == genesis_digest()
-            || self.blocks.contains_key(digest)
-            || *digest == self.last_committed.0
-    }
-
-    // ----- views and timers -------------------------------------------------------
+    // ----- views and timeouts ----------------------------------------------------------
 
     fn enter_view(&mut self, view: View, out: &mut Vec<Action<Message>>) {
-        if view <= self.view {
+        if !self.pacemaker.enter(view, out) {
             return;
         }
-        out.push(Action::CancelTimer {
-            id: TimerId(self.view.0),
-        });
-        self.view = view;
-        out.push(Action::SetTimer {
-            id: TimerId(view.0),
-            after: self.timeout_for(view),
-        });
         // Proposals of earlier views can no longer get our vote.
         self.waiting.retain(|_, (b, _)| b.view >= view);
         let keep_from = View(view.0.saturating_sub(1));
-        self.votes = self.votes.split_off(&(keep_from, Digest::default()));
-        self.timeouts = self.timeouts.split_off(&keep_from);
+        self.votes.retain_from((keep_from, Digest::default()));
+        let evidence_from = View(view.0.saturating_sub(EVIDENCE_VIEWS));
+        self.first_proposal = self.first_proposal.split_off(&evidence_from);
+        self.first_vote = self.first_vote.split_off(&(evidence_from, NodeId(0)));
         if self.leader_of(view) == self.id {
             self.propose(out);
         }
     }
 
-    /// Whether `view` depends on a suspected leader (its own, or the next, who gets its votes).
-    fn view_suspected(&self, view: View) -> bool {
-        self.suspected.contains(&self.leader_of(view))
-            || self.suspected.contains(&self.leader_of(view.next()))
-    }
-
-    fn timeout_for(&self, view: View) -> std::time::Duration {
-        if self.view_suspected(view) {
-            std::time::Duration::from_millis(self.config.suspect_timeout_ms)
-        } else {
-            self.config.view_timeout(self.consecutive_timeouts)
-        }
-    }
-
     fn local_timeout(&mut self, out: &mut Vec<Action<Message>>) {
-        let view = self.view;
-        if self.timed_out_view < view {
-            self.timed_out_view = view;
-            // A failure explained by a suspected leader says nothing about the network.
-            if !self.view_suspected(view) {
-                self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
-                self.backoff_counted = view;
-            }
-        }
+        let view = self.view();
         // Never vote in a view we gave up on.
-        if self.safety.last_voted_view < view {
-            self.safety.last_voted_view = view;
-        }
+        safety::record_vote(&mut self.safety, view);
         self.persist(out);
         tracing::debug!(node = %self.id, %view, "view timed out");
         let timeout = Timeout::new(&self.keys, self.id, view, self.safety.high_qc.clone());
-        out.push(Action::Broadcast {
-            message: Message::Timeout(timeout.clone()),
-        });
-        // Re-broadcast every base timeout while the view does not end, so that peers
-        // that were cut off (a partition that healed, lost datagrams) learn of it soon;
-        // the backoff governs only how long a view waits for its leader.
-        out.push(Action::SetTimer {
-            id: TimerId(view.0),
-            after: std::time::Duration::from_millis(self.config.timeout_ms),
-        });
-
+        out.push(Action::broadcast(Message::Timeout(timeout.clone())));
+        self.pacemaker.local_timeout(out);
         self.on_timeout(timeout, out);
     }
 
     fn on_timeout(&mut self, timeout: Timeout, out: &mut Vec<Action<Message>>) {
         self.process_qc(&timeout.high_qc.clone(), out);
-        if timeout.view < self.view {
+        if timeout.view < self.view() {
             // The voter is still in a view we left (a partition healed, our TC or QC
             // was lost): show it the certificate that ended that view. It re-sends its
             // timeout every base interval, so this repeats until it catches up.
             self.help_laggard(timeout.voter, timeout.view, out);
             return;
         }
-        let view = timeout.view;
-        let entry = self.timeouts.entry(view).or_default();
-        entry.insert(timeout.voter, timeout);
-        let weight = self.committee.weight_of(entry.keys());
-        if weight >= self.committee.quorum_threshold() {
-            let tc = Tc {
-                view,
-                timeouts: entry
-                    .values()
-                    .map(|t| (t.voter, t.high_qc.view, t.signature))
-                    .collect(),
-            };
-            if self.tc_sent < view {
-                self.tc_sent = view;
-                out.push(Action::Broadcast {
-                    message: Message::Tc(tc.clone()),
-                });
+        match self.pacemaker.add_timeout(timeout) {
+            TimeoutOutcome::Certificate { tc, first } => {
+                if first {
+                    out.push(Action::broadcast(Message::Tc(tc.clone())));
+                }
+                self.process_tc(tc, out);
             }
-            self.process_tc(tc, out);
-        } else if weight >= self.committee.validity_threshold()
-            && view == self.view
-            && self.timed_out_view < view
-        {
             // f+1 replicas gave up on our view: at least one honest did; join them.
-            self.local_timeout(out);
+            TimeoutOutcome::Join => self.local_timeout(out),
+            TimeoutOutcome::Counted => {}
         }
     }
 
@@ -318,23 +203,13 @@ impl HotStuff {
             return;
         }
         let qc_view = self.safety.high_qc.view;
-        match &self.high_tc {
-            Some(tc) if tc.view >= view && tc.view >= qc_view => out.push(Action::Send {
-                to: peer,
-                message: Message::Tc(tc.clone()),
-            }),
+        match self.pacemaker.high_tc() {
+            Some(tc) if tc.view >= view && tc.view >= qc_view => {
+                out.push(Action::send(peer, Message::Tc(tc.clone())))
+            }
             _ if qc_view >= view => {
-                // The QC travels inside the newest block that carries it.
-                let carrier = self
-                    .blocks
-                    .values()
-                    .filter(|b| b.qc.view == qc_view)
-                    .max_by_key(|b| b.view);
-                if let Some(block) = carrier {
-                    out.push(Action::Send {
-                        to: peer,
-                        message: Message::SyncReply(vec![block.clone()]),
-                    });
+                if let Some(block) = self.tree.carrier_of_qc(qc_view) {
+                    out.push(Action::send(peer, Message::SyncReply(vec![block.clone()])));
                 }
             }
             _ => {}
@@ -342,149 +217,69 @@ impl HotStuff {
     }
 
     fn process_tc(&mut self, tc: Tc, out: &mut Vec<Action<Message>>) {
-        if tc.view < self.view {
-            return;
+        if let Some(next) = self.pacemaker.on_tc(tc) {
+            self.enter_view(next, out);
         }
-        // The view ended without progress; if its leader never proposed, suspect it,
-        // and take back the backoff step its timeout cost: a silent leader says
-        // nothing about the network (otherwise every newly crashed leader would double
-        // the timeout of the next one).
-        if self.proposal_seen < tc.view {
-            let silent = self.leader_of(tc.view);
-            self.suspected.insert(silent);
-            if self.backoff_counted == tc.view {
-                self.consecutive_timeouts = self.consecutive_timeouts.saturating_sub(1);
-                self.backoff_counted = View(0);
-            }
-        }
-        let next = tc.view.next();
-        if self.high_tc.as_ref().is_none_or(|h| h.view < tc.view) {
-            self.high_tc = Some(tc);
-        }
-        self.enter_view(next, out);
     }
 
-    // ----- quorum certificates, locks, commits --------------------------------------
+    // ----- quorum certificates and commits ------------------------------------------
 
     fn process_qc(&mut self, qc: &Qc, out: &mut Vec<Action<Message>>) {
-        let seen = self.recent_qcs.entry(qc.view).or_default();
-        if !seen.iter().any(|q| q.block == qc.block) {
-            seen.push(qc.clone());
-        }
-        while self.recent_qcs.len() > RECENT_QC_VIEWS {
-            self.recent_qcs.pop_first();
-        }
-        let mut changed = false;
-        if qc.view > self.safety.high_qc.view {
-            self.safety.high_qc = qc.clone();
-            changed = true;
-        }
-        if let Some(b_last) = self.blocks.get(&qc.block).cloned() {
-            match self.config.commit_rule {
-                CommitRule::ThreeChain => {
-                    // qc certifies b2; b2.qc certifies b1 (the 2-chain head): lock on it.
-                    if b_last.qc.view > self.safety.locked_qc.view {
-                        self.safety.locked_qc = b_last.qc.clone();
-                        changed = true;
-                    }
-                    if let Some(b1) = self.blocks.get(&b_last.parent()).cloned() {
-                        if let Some(b0) = self.blocks.get(&b1.parent()).cloned() {
-                            if b_last.view == b1.view.next() && b1.view == b0.view.next() {
-                                self.commit(b0.digest(), out);
-                            }
-                        }
-                    }
-                }
-                CommitRule::TwoChain => {
-                    if let Some(b0) = self.blocks.get(&b_last.parent()).cloned() {
-                        if b_last.view == b0.view.next() {
-                            self.commit(b0.digest(), out);
-                        }
-                    }
-                }
+        self.tree.note_qc(qc);
+        let rule = self.config.commit_rule;
+        let certified = self.tree.get(&qc.block).cloned();
+        let changed = safety::observe_qc(rule, &mut self.safety, qc, certified.as_ref());
+        if let Some(b) = &certified {
+            let parent = self.tree.get(&b.parent());
+            let grandparent = parent.and_then(|p| self.tree.get(&p.parent()));
+            if let Some(target) = safety::commit_target(rule, b, parent, grandparent) {
+                self.commit(target, out);
             }
         }
         if changed {
             self.persist(out);
         }
-        if qc.view >= self.view {
-            self.consecutive_timeouts = 0;
+        if qc.view >= self.view() {
+            self.pacemaker.on_progress();
             self.enter_view(qc.view.next(), out);
         }
     }
 
+    /// Commit `digest` and its uncommitted ancestors (fetching missing ones first).
     fn commit(&mut self, digest: Digest, out: &mut Vec<Action<Message>>) {
-        let Some(block) = self.blocks.get(&digest) else {
-            return;
+        let chain = match self.tree.ancestry(&digest) {
+            Ancestry::Stale => return,
+            Ancestry::Chain(chain) => chain,
+            Ancestry::Missing {
+                digest: missing,
+                hint,
+            } => {
+                // Fetch the missing ancestor (and, in the reply, its own ancestors) and
+                // commit when the chain down to the last commit is in hand.
+                self.pending_commit = Some(digest);
+                let hint = hint.or_else(|| self.committee.id_at(0)).unwrap_or_default();
+                self.request_ancestor(missing, hint, out);
+                return;
+            }
         };
-        if block.view <= self.last_committed.1 {
-            return;
-        }
-        // Walk back to the last committed block; every ancestor must be in hand.
-        let mut chain = Vec::new();
-        let mut cursor = digest;
-        loop {
-            if cursor == self.last_committed.0 {
-                break;
-            }
-            match self.blocks.get(&cursor) {
-                Some(b) if b.view > self.last_committed.1 => {
-                    chain.push(b.clone());
-                    cursor = b.parent();
-                }
-                Some(_) => break, // a fork below the committed view: cannot happen with <= f faults
-                None => {
-                    // Fetch the missing ancestor (and, in the reply, its own ancestors)
-                    // and commit when the chain down to the last commit is in hand.
-                    self.pending_commit = Some(digest);
-                    let hint = block_author_hint(&chain, &self.committee);
-                    self.request_ancestor(cursor, hint, out);
-                    return;
-                }
-            }
-        }
         for b in chain.into_iter().rev() {
-            for (d, _) in &b.payload {
-                self.carried.insert(*d);
-            }
+            self.payload.mark_carried(&b.payload);
             tracing::debug!(node = %self.id, view = %b.view, block = %b.digest(), anchors = b.payload.len(), "commit");
             out.push(Action::Commit {
                 block: b.digest(),
                 height: b.view.0,
                 anchors: b.payload.clone(),
             });
-            self.last_committed = (b.digest(), b.view);
-            self.remember_committed(b);
+            self.tree.mark_committed(b);
         }
         self.pending_commit = None;
         // A restart resumes committing above this block.
-        self.safety.committed = self.last_committed;
+        self.safety.committed = self.tree.last_committed();
         self.persist(out);
         if self.sync.take().is_some() {
             out.push(Action::CancelTimer { id: SYNC_TIMER });
         }
-        // Keep the committed head (ancestry checks stop there) and everything above it.
-        let committed_view = self.last_committed.1;
-        self.blocks.retain(|_, b| b.view >= committed_view);
-        let carried = &self.carried;
-        self.pending.retain(|(d, _)| !carried.contains(d));
-    }
-
-    /// Keep a committed block for peers that will ask for it, within the bound.
-    fn remember_committed(&mut self, block: Block) {
-        let digest = block.digest();
-        if self.history.insert(digest, block).is_none() {
-            self.history_order.push_back(digest);
-        }
-        while self.history_order.len() > COMMITTED_BLOCKS_KEPT {
-            if let Some(old) = self.history_order.pop_front() {
-                self.history.remove(&old);
-            }
-        }
-    }
-
-    fn block(&self, digest: &Digest) -> Option<&Block> {
-        self.blocks.get(digest).or_else(|| self.history.get(digest))
+        self.tree.prune();
     }
 
     /// Ask `peer` for `missing` unless a request for it is already out (its timer
@@ -493,17 +288,14 @@ impl HotStuff {
         if self.sync.is_some_and(|(d, _)| d == missing) {
             return;
         }
-        tracing::debug!(node = %self.id, view = %self.view, %missing, %peer, "commit waits for an ancestor");
+        tracing::debug!(node = %self.id, view = %self.view(), %missing, %peer, "commit waits for an ancestor");
         self.sync = Some((missing, 0));
         let to = if peer == self.id {
             self.peer_after(0)
         } else {
             peer
         };
-        out.push(Action::Send {
-            to,
-            message: Message::SyncRequest(missing),
-        });
+        out.push(Action::send(to, Message::SyncRequest(missing)));
         out.push(Action::SetTimer {
             id: SYNC_TIMER,
             after: SYNC_RETRY,
@@ -525,36 +317,52 @@ impl HotStuff {
         };
         let attempts = attempts.saturating_add(1);
         self.sync = Some((missing, attempts));
-        out.push(Action::Send {
-            to: self.peer_after(attempts),
-            message: Message::SyncRequest(missing),
-        });
+        out.push(Action::send(
+            self.peer_after(attempts),
+            Message::SyncRequest(missing),
+        ));
         out.push(Action::SetTimer {
             id: SYNC_TIMER,
             after: SYNC_RETRY,
         });
     }
 
-    /// The requested block and as many of its ancestors as one reply carries.
-    fn chain_from(&self, digest: &Digest) -> Vec<Block> {
-        let mut chain = Vec::new();
-        let mut cursor = *digest;
-        while chain.len() < MAX_SYNC_CHAIN {
-            match self.block(&cursor) {
-                Some(b) => {
-                    cursor = b.parent();
-                    chain.push(b.clone());
-                }
-                None => break,
+    fn on_sync_reply(&mut self, chain: Vec<Block>, out: &mut Vec<Action<Message>>) {
+        tracing::trace!(node = %self.id, blocks = chain.len(), "blocks received");
+        let mut added = Vec::new();
+        let mut newest: Option<Qc> = None;
+        for block in chain {
+            let digest = block.digest();
+            if block.view <= self.tree.last_committed().1 || self.tree.contains(&digest) {
+                continue;
             }
+            if newest.as_ref().is_none_or(|q| q.view < block.qc.view) {
+                newest = Some(block.qc.clone());
+            }
+            self.tree.insert(block);
+            added.push(digest);
         }
-        chain
+        if added.is_empty() {
+            return;
+        }
+        // The newest QC implies everything the older ones in the chain would.
+        if let Some(qc) = newest {
+            self.process_qc(&qc, out);
+        }
+        if let Some(pending) = self.pending_commit {
+            self.commit(pending, out);
+        }
+        for digest in added {
+            self.wake(&digest, out);
+        }
     }
+}
 
+impl HotStuff {
     // ----- proposals and votes -------------------------------------------------------
 
     fn propose(&mut self, out: &mut Vec<Action<Message>>) {
-        let view = self.view;
+        let view = self.view();
         if self.last_proposed_view >= view {
             return;
         }
@@ -562,7 +370,7 @@ impl HotStuff {
         let tc = if qc.view.next() == view {
             None
         } else {
-            match &self.high_tc {
+            match self.pacemaker.high_tc() {
                 Some(tc) if tc.view.next() == view => Some(tc.clone()),
                 // No justification for this view yet: wait for a QC or TC.
                 _ => return,
@@ -570,21 +378,14 @@ impl HotStuff {
         };
         // Nothing to order and nothing waiting to be committed: wait for a certificate
         // (`on_certificate` proposes) rather than spin through empty views.
-        let chain_needs_blocks = self
-            .blocks
-            .values()
-            .any(|b| b.view > self.last_committed.1 && !b.payload.is_empty());
-        if self.pending.is_empty() && !chain_needs_blocks {
+        if !self.payload.has_pending() && !self.tree.has_uncommitted_payload() {
             return;
         }
-        let take = self.pending.len().min(self.config.max_block_payload);
-        let payload: Vec<(Digest, Round)> = self.pending.iter().take(take).copied().collect();
+        let payload = self.payload.next_payload(self.config.max_block_payload);
         let block = Block::new(&self.keys, self.id, view, qc, tc, payload);
         tracing::debug!(node = %self.id, %view, payload = block.payload.len(), "proposing");
         self.last_proposed_view = view;
-        out.push(Action::Broadcast {
-            message: Message::Propose(block.clone()),
-        });
+        out.push(Action::broadcast(Message::Propose(block.clone())));
         let me = self.id;
         self.on_proposal(block, me, out);
     }
@@ -593,37 +394,43 @@ impl HotStuff {
         if self.leader_of(block.view) != block.author {
             return;
         }
+        let digest = block.digest();
+        match self.first_proposal.get(&block.view) {
+            Some(first) if *first != digest => out.push(Action::Evidence {
+                culprit: block.author,
+                kind: "proposal-equivocation",
+                detail: format!("two proposals in view {}", block.view),
+            }),
+            Some(_) => {}
+            None => {
+                if block.view.0 + EVIDENCE_VIEWS >= self.view().0 {
+                    self.first_proposal.insert(block.view, digest);
+                }
+            }
+        }
         self.process_qc(&block.qc.clone(), out);
         if let Some(tc) = &block.tc {
             self.process_tc(tc.clone(), out);
         }
-        let digest = block.digest();
         // A valid proposal from its leader clears any suspicion of it.
-        self.suspected.remove(&block.author);
-        if block.view > self.proposal_seen {
-            self.proposal_seen = block.view;
-        }
-        if block.view <= self.last_committed.1 {
+        self.pacemaker.on_proposal(block.author, block.view);
+        if block.view <= self.tree.last_committed().1 {
             return;
         }
-        self.blocks.entry(digest).or_insert_with(|| block.clone());
+        self.tree.insert(block.clone());
         // Whoever proposed these certificates, nobody needs to propose them again.
-        for (d, _) in &block.payload {
-            self.carried.insert(*d);
-        }
-        let carried = &self.carried;
-        self.pending.retain(|(d, _)| !carried.contains(d));
+        self.payload.mark_carried(&block.payload);
         self.try_vote(block, from, out);
     }
 
     fn try_vote(&mut self, block: Block, from: NodeId, out: &mut Vec<Action<Message>>) {
-        if block.view != self.view || block.view <= self.safety.last_voted_view {
-            tracing::trace!(node = %self.id, view = %self.view, block = %block.digest(), last_voted = %self.safety.last_voted_view, "no vote: view");
+        if let Err(why) = safety::may_vote_in(&self.safety, self.view(), block.view) {
+            tracing::trace!(node = %self.id, view = %self.view(), block = %block.digest(), ?why, "no vote");
             return;
         }
         // The parent must be in hand (or committed) to check safety and commit later.
         let parent = block.parent();
-        if !self.is_known_block(&parent) && block.qc.view > self.last_committed.1 {
+        if !self.tree.is_known(&parent) && block.qc.view > self.tree.last_committed().1 {
             // Ask whoever sent the block, whoever proposed the parent (our own
             // proposal may extend a QC whose block we never received), and others up
             // to f + 1 peers: a quorum certified the parent, so an honest one holds it.
@@ -637,111 +444,82 @@ impl HotStuff {
                 k += 1;
             }
             for to in ask {
-                out.push(Action::Send {
-                    to,
-                    message: Message::SyncRequest(parent),
-                });
+                out.push(Action::send(to, Message::SyncRequest(parent)));
             }
             self.wait_for(block, BTreeSet::from([parent]));
             return;
         }
         // Every certificate of the payload must be available (data availability), and
         // of the round the block says (the linearizer relies on it).
-        let wrong_round = block
-            .payload
-            .iter()
-            .any(|(d, r)| self.known.get(d).is_some_and(|known| known != r));
-        if wrong_round {
-            tracing::debug!(node = %self.id, view = %block.view, "no vote: a payload round is wrong");
-            return;
+        match self.payload.availability(&block.payload) {
+            Availability::Available => {}
+            Availability::WrongRound(_) => {
+                tracing::debug!(node = %self.id, view = %block.view, "no vote: a payload round is wrong");
+                return;
+            }
+            Availability::Missing(missing) => {
+                tracing::trace!(node = %self.id, view = %block.view, missing = missing.len(), "vote waits for certificates");
+                out.push(Action::FetchCertificates {
+                    digests: missing.clone(),
+                    from: block.author,
+                });
+                self.wait_for(block, missing.into_iter().collect());
+                return;
+            }
         }
-        let missing: Vec<Digest> = block
-            .payload
-            .iter()
-            .map(|(d, _)| *d)
-            .filter(|d| !self.known.contains_key(d))
-            .collect();
-        if !missing.is_empty() {
-            tracing::trace!(node = %self.id, view = %block.view, missing = missing.len(), "vote waits for certificates");
-            out.push(Action::FetchCertificates {
-                digests: missing.clone(),
-                from: block.author,
-            });
-            self.wait_for(block, missing.into_iter().collect());
-            return;
-        }
-        if !self.safe_to_vote(&block) {
-            tracing::debug!(node = %self.id, view = %block.view, block = %block.digest(), "no vote: unsafe");
+        let rule = self.config.commit_rule;
+        let locked = self.safety.locked_qc.clone();
+        let tree = &self.tree;
+        let safe = safety::safe_to_vote(rule, &self.safety, &block, || {
+            tree.extends(&block, &locked.block, locked.view)
+        });
+        if let Err(why) = safe {
+            tracing::debug!(node = %self.id, view = %block.view, block = %block.digest(), ?why, "no vote: unsafe");
             return;
         }
         tracing::trace!(node = %self.id, view = %block.view, block = %block.digest(), "vote");
-        self.safety.last_voted_view = block.view;
+        safety::record_vote(&mut self.safety, block.view);
         self.persist(out);
         let vote = Vote::new(&self.keys, self.id, block.digest(), block.view, self.scheme);
         let next = self.leader_of(block.view.next());
         if next == self.id {
             self.on_vote(vote, out);
         } else {
-            out.push(Action::Send {
-                to: next,
-                message: Message::Vote(vote),
-            });
-        }
-    }
-
-    /// The voting rule (see the module documentation).
-    fn safe_to_vote(&self, block: &Block) -> bool {
-        // After a timeout, the block must extend the highest QC the timeout certificate reports.
-        if block.qc.view.next() != block.view {
-            match &block.tc {
-                Some(tc) if tc.view.next() == block.view && block.qc.view >= tc.high_qc_view() => {}
-                _ => return false,
-            }
-        }
-        match self.config.commit_rule {
-            CommitRule::ThreeChain => {
-                let locked = &self.safety.locked_qc;
-                block.qc.view > locked.view || self.extends(block, &locked.block, locked.view)
-            }
-            CommitRule::TwoChain => block.qc.view >= self.safety.locked_qc.view,
-        }
-    }
-
-    /// Whether `block` descends from `ancestor` (of view `view`), following parents in hand.
-    fn extends(&self, block: &Block, ancestor: &Digest, view: View) -> bool {
-        let mut cursor = block.parent();
-        loop {
-            if cursor == *ancestor {
-                return true;
-            }
-            if cursor == self.last_committed.0 {
-                return *ancestor == self.last_committed.0 || view < self.last_committed.1;
-            }
-            match self.blocks.get(&cursor) {
-                Some(b) if b.view > view => cursor = b.parent(),
-                _ => return false,
-            }
+            out.push(Action::send(next, Message::Vote(vote)));
         }
     }
 
     fn on_vote(&mut self, vote: Vote, out: &mut Vec<Action<Message>>) {
         tracing::trace!(node = %self.id, view = %vote.view, block = %vote.block, voter = %vote.voter, "vote received");
         if self.leader_of(vote.view.next()) != self.id
-            || vote.view < self.view.0.saturating_sub(1).into()
+            || vote.view < self.view().0.saturating_sub(1).into()
         {
             return;
         }
+        match self.first_vote.get(&(vote.view, vote.voter)) {
+            Some(first) if *first != vote.block => out.push(Action::Evidence {
+                culprit: vote.voter,
+                kind: "double-vote",
+                detail: format!("votes for two blocks in view {}", vote.view),
+            }),
+            Some(_) => {}
+            None => {
+                self.first_vote.insert((vote.view, vote.voter), vote.block);
+            }
+        }
+        // Votes count per (view, block): a QC needs a quorum for that block.
+        let quorum = self.committee.quorum_threshold();
         let key = (vote.view, vote.block);
-        let entry = self.votes.entry(key).or_default();
-        if entry.0.contains_key(&vote.voter) || entry.1 >= self.committee.quorum_threshold() {
+        let Added::Counted { before, after } =
+            self.votes
+                .add(&self.committee, key, (), vote.voter, vote.signature)
+        else {
+            return;
+        };
+        if before >= quorum || after < quorum {
             return;
         }
-        entry.0.insert(vote.voter, vote.signature);
-        entry.1 += self.committee.weight(vote.voter);
-        if entry.1 < self.committee.quorum_threshold() {
-            return;
-        }
-        let shares: Vec<_> = entry.0.iter().map(|(n, s)| (*n, *s)).collect();
+        let shares = self.votes.shares(&key, &());
         let Ok(votes) = QuorumCertificate::from_shares(&self.committee, self.scheme, &shares)
         else {
             return;
@@ -787,82 +565,46 @@ impl HotStuff {
     }
 
     fn on_certificate(&mut self, digest: Digest, round: Round, out: &mut Vec<Action<Message>>) {
-        if self.known.insert(digest, round).is_none() && !self.carried.contains(&digest) {
-            self.pending.push_back((digest, round));
-        }
-        if self.known.len() > MAX_KNOWN {
-            if let Some(lowest) = self.known.iter().min_by_key(|(_, r)| **r).map(|(d, _)| *d) {
-                self.known.remove(&lowest);
-            }
-        }
+        self.payload.on_certificate(digest, round);
         self.wake(&digest, out);
-        if self.leader_of(self.view) == self.id && self.last_proposed_view < self.view {
+        if self.leader_of(self.view()) == self.id && self.last_proposed_view < self.view() {
             self.propose(out);
         }
     }
-
-    fn on_sync_reply(&mut self, chain: Vec<Block>, out: &mut Vec<Action<Message>>) {
-        tracing::trace!(node = %self.id, blocks = chain.len(), "blocks received");
-        let mut added = Vec::new();
-        let mut newest: Option<Qc> = None;
-        for block in chain {
-            let digest = block.digest();
-            if block.view <= self.last_committed.1 || self.blocks.contains_key(&digest) {
-                continue;
-            }
-            if newest.as_ref().is_none_or(|q| q.view < block.qc.view) {
-                newest = Some(block.qc.clone());
-            }
-            self.blocks.insert(digest, block);
-            added.push(digest);
-        }
-        if added.is_empty() {
-            return;
-        }
-        // The newest QC implies everything the older ones in the chain would.
-        if let Some(qc) = newest {
-            self.process_qc(&qc, out);
-        }
-        if let Some(pending) = self.pending_commit {
-            self.commit(pending, out);
-        }
-        for digest in added {
-            self.wake(&digest, out);
-        }
-    }
 }
 
-/// Who to ask for a missing ancestor: the author of the lowest block walked so far.
-fn block_author_hint(chain: &[Block], committee: &Committee) -> NodeId {
-    chain
-        .last()
-        .map(|b| b.author)
-        .or_else(|| committee.id_at(0))
-        .unwrap_or_default()
-}
+impl Protocol for HotStuff {
+    const NAME: &'static str = "hotstuff";
+    const DESCRIPTION: &'static str = "chained HotStuff (Yin et al., PODC 2019) with a pacemaker; commit_rule three-chain or two-chain (Jolteon)";
+    type Config = Config;
+    type Message = Message;
 
-impl crate::driver::DrivenCore for HotStuff {
-    fn view(&self) -> u64 {
-        self.view.0
+    fn new(context: Context, config: Config) -> Result<Self, ConsensusError> {
+        HotStuff::new(
+            context.id,
+            context.committee,
+            context.keys,
+            context.scheme,
+            config,
+            context.persisted.as_deref(),
+        )
     }
 
-    fn verify(&self, from: NodeId, message: &Message) -> bool {
+    fn verify(&self, from: NodeId, message: &Message) -> Result<(), Rejected> {
         let sender_ok = match message {
             Message::Vote(v) => v.voter == from,
             Message::Timeout(t) => t.voter == from,
             _ => true,
         };
-        sender_ok
-            && message
-                .verify(&self.committee, self.scheme, &self.config)
-                .is_ok()
+        if !sender_ok {
+            return Err(Rejected("signer is not the sender"));
+        }
+        message
+            .verify(&self.committee, self.scheme, &self.config)
+            .map_err(|e| Rejected(e.reason()))
     }
-}
 
-impl Core for HotStuff {
-    type Message = Message;
-
-    fn handle(&mut self, event: Event<Message>) -> Vec<Action<Message>> {
+    fn handle(&mut self, _now: Time, event: Event<Message>) -> Vec<Action<Message>> {
         let mut out = Vec::new();
         match event {
             Event::Start => {
@@ -877,32 +619,56 @@ impl Core for HotStuff {
                 self.enter_view(start, &mut out);
             }
             Event::Timer(SYNC_TIMER) => self.retry_sync(&mut out),
-            Event::Timer(TimerId(view)) => {
-                if View(view) == self.view {
+            Event::Timer(timer) => {
+                if timer == view_timer(self.view()) {
                     self.local_timeout(&mut out);
                 }
             }
-            Event::Certificate { digest, round, .. } => {
-                self.on_certificate(digest, round, &mut out)
-            }
+            Event::Certificate(c) => self.on_certificate(c.digest, c.round, &mut out),
+            Event::Horizon { gc_round } => self.payload.prune(gc_round),
             Event::Message { from, message } => match message {
                 Message::Propose(block) => self.on_proposal(block, from, &mut out),
                 Message::Vote(vote) => self.on_vote(vote, &mut out),
                 Message::Timeout(timeout) => self.on_timeout(timeout, &mut out),
                 Message::Tc(tc) => self.process_tc(tc, &mut out),
                 Message::SyncRequest(digest) => {
-                    let chain = self.chain_from(&digest);
+                    let chain = self.tree.chain_from(&digest);
                     tracing::trace!(node = %self.id, %from, %digest, found = chain.len(), "block request");
                     if !chain.is_empty() {
-                        out.push(Action::Send {
-                            to: from,
-                            message: Message::SyncReply(chain),
-                        });
+                        out.push(Action::send(from, Message::SyncReply(chain)));
                     }
                 }
                 Message::SyncReply(block) => self.on_sync_reply(block, &mut out),
             },
         }
         out
+    }
+
+    fn metrics(&self) -> Counters {
+        super::metrics::counters(self)
+    }
+}
+
+impl HotStuff {
+    /// The sizes of the replica's state, for [`super::metrics`].
+    pub(super) fn state_sizes(&self) -> super::metrics::StateSizes {
+        let (blocks, history) = self.tree.sizes();
+        let (timeout_views, suspected) = self.pacemaker.sizes();
+        let (known, pending, carried) = self.payload.sizes();
+        super::metrics::StateSizes {
+            view: self.view().0,
+            committed_view: self.tree.last_committed().1 .0,
+            high_qc_view: self.safety.high_qc.view.0,
+            locked_view: self.safety.locked_qc.view.0,
+            blocks,
+            history,
+            vote_instances: self.votes.instances(),
+            timeout_views,
+            suspected,
+            waiting: self.waiting.len(),
+            known,
+            pending,
+            carried,
+        }
     }
 }

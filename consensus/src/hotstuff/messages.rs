@@ -23,6 +23,17 @@ pub enum InvalidMessage {
     Oversized,
 }
 
+impl InvalidMessage {
+    /// The reason, as the driver counts it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            InvalidMessage::Author => "wrong or unknown author",
+            InvalidMessage::Signature => "bad signature or certificate",
+            InvalidMessage::Oversized => "oversized",
+        }
+    }
+}
+
 /// A quorum certificate for a block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Qc {

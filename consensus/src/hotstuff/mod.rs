@@ -28,17 +28,36 @@
 //!   resets after a view ends with a QC.
 //!
 //! Safety state (last voted view, lock, highest QC) is emitted as [`crate::Action::Persist`]
-//! before any vote or timeout that depends on it.
+//! before any vote or timeout that depends on it; a replica whose persisted state cannot
+//! be decoded refuses to start.
+//!
+//! Evidence: a second, different proposal of a leader in one view and a voter's votes
+//! for two blocks of one view are reported as [`crate::Action::Evidence`].
+//!
+//! Parameters: `[consensus.hotstuff]` (see [`Config`]).
+//!
+//! Layers (each rule lives in one file): `safety` (the pure voting, locking and commit
+//! rules), `pacemaker` (views, timeouts, TCs, backoff, suspicion), `block_tree` (blocks,
+//! committed history, sync), `core` (proposals, votes and commits tying them together,
+//! over the shared [`crate::votes`] aggregator and [`crate::payload`] availability
+//! tracker), `adversarial` (how a Byzantine replica lies), `metrics`.
 
 mod adversarial;
+mod block_tree;
 mod config;
 mod core;
 mod messages;
+mod metrics;
+mod pacemaker;
+mod safety;
 #[cfg(test)]
 mod tests;
 
+pub use self::block_tree::COMMITTED_BLOCKS_KEPT;
 pub use self::config::{CommitRule, Config};
-pub use self::core::{HotStuff, SafetyState, COMMITTED_BLOCKS_KEPT, SYNC_TIMER};
+pub use self::core::{HotStuff, SYNC_TIMER};
 pub use self::messages::{
     genesis_digest, leader, Block, InvalidMessage, Message, Qc, Tc, Timeout, Vote, MAX_SYNC_CHAIN,
 };
+pub use self::metrics::StateSizes;
+pub use self::safety::SafetyState;

@@ -2,10 +2,10 @@
 //! deterministic in-memory cluster.
 
 use super::*;
-use crate::core::{Action, Core, Event, TimerId};
+use crate::core::{Action, CertificateInfo, Event, Protocol, Time, TimerId};
+use crate::testing::Cluster;
 use primitives::crypto::{KeyPair, PartialSignature, QuorumCertificate, SignatureScheme};
 use primitives::{Committee, Digest, NodeId, Round, View};
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ impl Fixture {
             config,
             None,
         )
+        .unwrap()
     }
 
     fn leader_keys(&self, view: u64) -> (NodeId, &KeyPair) {
@@ -100,11 +101,27 @@ impl Fixture {
     }
 }
 
-fn propose(r: &mut HotStuff, from: NodeId, b: &Block) -> Vec<Action<Message>> {
-    r.handle(Event::Message {
-        from,
-        message: Message::Propose(b.clone()),
+/// Step tests do not depend on time.
+const T: Time = Time(Duration::ZERO);
+
+fn cert(digest: Digest, round: Round, author: NodeId) -> Event<Message> {
+    Event::Certificate(CertificateInfo {
+        digest,
+        round,
+        author,
+        weight: primitives::Weight(1),
+        parents: Vec::new(),
     })
+}
+
+fn propose(r: &mut HotStuff, from: NodeId, b: &Block) -> Vec<Action<Message>> {
+    r.handle(
+        T,
+        Event::Message {
+            from,
+            message: Message::Propose(b.clone()),
+        },
+    )
 }
 
 fn votes_in(actions: &[Action<Message>]) -> Vec<Vote> {
@@ -134,7 +151,7 @@ fn commits_in(actions: &[Action<Message>]) -> Vec<Digest> {
 fn votes_at_most_once_per_view_and_persists_before_voting() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     assert_eq!(r.view(), View(1));
     let b = f.block(1, Qc::genesis(), None, vec![]);
     let actions = propose(&mut r, b.author, &b);
@@ -164,11 +181,7 @@ fn votes_at_most_once_per_view_and_persists_before_voting() {
     assert_eq!(r.safety().last_voted_view, View(1));
     // An equivocating leader's second block for view 1 gets no vote.
     let b2 = f.block(1, Qc::genesis(), None, vec![Digest::of(b"other")]);
-    r.handle(Event::Certificate {
-        digest: Digest::of(b"other"),
-        round: Round(1),
-        author: NodeId(0),
-    });
+    r.handle(T, cert(Digest::of(b"other"), Round(1), NodeId(0)));
     assert!(votes_in(&propose(&mut r, b2.author, &b2)).is_empty());
     // Nor does the same block again.
     assert!(votes_in(&propose(&mut r, b.author, &b)).is_empty());
@@ -178,7 +191,7 @@ fn votes_at_most_once_per_view_and_persists_before_voting() {
 fn a_restarted_replica_does_not_vote_again_in_its_last_view() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let b = f.block(1, Qc::genesis(), None, vec![]);
     let actions = propose(&mut r, b.author, &b);
     let state = actions
@@ -199,8 +212,9 @@ fn a_restarted_replica_does_not_vote_again_in_its_last_view() {
             ..Config::default()
         },
         Some(&state),
-    );
-    restarted.handle(Event::Start);
+    )
+    .unwrap();
+    restarted.handle(T, Event::Start);
     assert!(restarted.view() > View(1));
     let other = f.block(1, Qc::genesis(), None, vec![]);
     assert!(votes_in(&propose(&mut restarted, other.author, &other)).is_empty());
@@ -210,7 +224,7 @@ fn a_restarted_replica_does_not_vote_again_in_its_last_view() {
 fn three_chain_lock_refuses_a_conflicting_block() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
     let b2 = f.block(2, f.qc(&b1), None, vec![]);
     let b3 = f.block(3, f.qc(&b2), None, vec![]);
@@ -234,7 +248,7 @@ fn three_chain_lock_refuses_a_conflicting_block() {
 fn a_block_after_a_timeout_must_extend_the_highest_reported_qc() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::TwoChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
     let b2 = f.block(2, f.qc(&b1), None, vec![]);
     propose(&mut r, b1.author, &b1);
@@ -253,16 +267,12 @@ fn a_block_after_a_timeout_must_extend_the_highest_reported_qc() {
 fn three_chain_commits_only_consecutive_views() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let b1 = f.block(1, Qc::genesis(), None, vec![Digest::of(b"c1")]);
     let b2 = f.block(2, f.qc(&b1), None, vec![]);
     let b3 = f.block(3, f.qc(&b2), None, vec![]);
     let b4 = f.block(4, f.qc(&b3), None, vec![]);
-    r.handle(Event::Certificate {
-        digest: Digest::of(b"c1"),
-        round: Round(1),
-        author: NodeId(0),
-    });
+    r.handle(T, cert(Digest::of(b"c1"), Round(1), NodeId(0)));
     let mut commits = Vec::new();
     for b in [&b1, &b2, &b3] {
         commits.extend(commits_in(&propose(&mut r, b.author, b)));
@@ -290,7 +300,7 @@ fn three_chain_commits_only_consecutive_views() {
 fn two_chain_commits_a_block_once_its_child_is_certified() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::TwoChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
     let b2 = f.block(2, f.qc(&b1), None, vec![]);
     let b3 = f.block(3, f.qc(&b2), None, vec![]);
@@ -306,10 +316,10 @@ fn two_chain_commits_a_block_once_its_child_is_certified() {
 fn a_timed_out_view_gets_no_vote_and_a_tc_moves_on_with_backoff() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start);
-    let actions = r.handle(Event::Timer(TimerId(1)));
+    r.handle(T, Event::Start);
+    let actions = r.handle(T, Event::Timer(TimerId::new(1)));
     assert!(actions.iter().any(
-        |a| matches!(a, Action::Broadcast { message: Message::Timeout(t) } if t.view == View(1))
+        |a| matches!(a, Action::Broadcast { message: Message::Timeout(t), .. } if t.view == View(1))
     ));
     assert!(actions.iter().any(|a| matches!(a, Action::Persist { .. })));
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
@@ -318,15 +328,18 @@ fn a_timed_out_view_gets_no_vote_and_a_tc_moves_on_with_backoff() {
     let mut actions = Vec::new();
     for i in [0u16, 1] {
         let t = Timeout::new(&f.keys[i as usize], NodeId(i), View(1), Qc::genesis());
-        actions.extend(r.handle(Event::Message {
-            from: NodeId(i),
-            message: Message::Timeout(t),
-        }));
+        actions.extend(r.handle(
+            T,
+            Event::Message {
+                from: NodeId(i),
+                message: Message::Timeout(t),
+            },
+        ));
     }
     assert_eq!(r.view(), View(2));
-    assert!(actions.iter().any(|a| matches!(a, Action::SetTimer { id, after } if *id == TimerId(2) && *after == Duration::from_millis(2_000))));
+    assert!(actions.iter().any(|a| matches!(a, Action::SetTimer { id, after } if *id == TimerId::new(2) && *after == Duration::from_millis(2_000))));
     assert!(actions.iter().any(
-        |a| matches!(a, Action::Broadcast { message: Message::Tc(tc) } if tc.view == View(1))
+        |a| matches!(a, Action::Broadcast { message: Message::Tc(tc), .. } if tc.view == View(1))
     ));
 }
 
@@ -334,25 +347,32 @@ fn a_timed_out_view_gets_no_vote_and_a_tc_moves_on_with_backoff() {
 fn f_plus_one_timeouts_make_a_replica_time_out_too() {
     let f = fixture();
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let t0 = Timeout::new(&f.keys[0], NodeId(0), View(1), Qc::genesis());
-    let a = r.handle(Event::Message {
-        from: NodeId(0),
-        message: Message::Timeout(t0),
-    });
+    let a = r.handle(
+        T,
+        Event::Message {
+            from: NodeId(0),
+            message: Message::Timeout(t0),
+        },
+    );
     assert!(!a.iter().any(|a| matches!(
         a,
         Action::Broadcast {
-            message: Message::Timeout(_)
+            message: Message::Timeout(_),
+            ..
         }
     )));
     let t1 = Timeout::new(&f.keys[1], NodeId(1), View(1), Qc::genesis());
-    let a = r.handle(Event::Message {
-        from: NodeId(1),
-        message: Message::Timeout(t1),
-    });
+    let a = r.handle(
+        T,
+        Event::Message {
+            from: NodeId(1),
+            message: Message::Timeout(t1),
+        },
+    );
     assert!(a.iter().any(
-        |a| matches!(a, Action::Broadcast { message: Message::Timeout(t) } if t.voter == NodeId(3))
+        |a| matches!(a, Action::Broadcast { message: Message::Timeout(t), .. } if t.voter == NodeId(3))
     ));
 }
 
@@ -361,13 +381,9 @@ fn the_next_leader_forms_a_qc_and_proposes() {
     let f = fixture();
     let next = leader(&f.committee, View(2), 1);
     let mut r = f.replica(next.0, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     // A certificate to order, so that the new leader has a reason to propose.
-    r.handle(Event::Certificate {
-        digest: Digest::of(b"c"),
-        round: Round(1),
-        author: NodeId(0),
-    });
+    r.handle(T, cert(Digest::of(b"c"), Round(1), NodeId(0)));
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
     let mut actions = propose(&mut r, b1.author, &b1);
     for i in (0..4u16).filter(|i| *i != next.0).take(2) {
@@ -378,15 +394,19 @@ fn the_next_leader_forms_a_qc_and_proposes() {
             View(1),
             SignatureScheme::Ed25519,
         );
-        actions.extend(r.handle(Event::Message {
-            from: NodeId(i),
-            message: Message::Vote(v),
-        }));
+        actions.extend(r.handle(
+            T,
+            Event::Message {
+                from: NodeId(i),
+                message: Message::Vote(v),
+            },
+        ));
     }
     assert_eq!(r.view(), View(2));
     let proposal = actions.iter().find_map(|a| match a {
         Action::Broadcast {
             message: Message::Propose(b),
+            ..
         } => Some(b.clone()),
         _ => None,
     });
@@ -403,12 +423,8 @@ fn the_next_leader_forms_a_qc_and_proposes() {
 fn a_block_that_misstates_a_certificate_round_gets_no_vote() {
     let f = fixture();
     let mut r = f.replica(0, CommitRule::ThreeChain);
-    r.handle(Event::Start);
-    r.handle(Event::Certificate {
-        digest: Digest::of(b"cert"),
-        round: Round(7),
-        author: NodeId(1),
-    });
+    r.handle(T, Event::Start);
+    r.handle(T, cert(Digest::of(b"cert"), Round(7), NodeId(1)));
     // The leader of view 1 says the certificate is of round 1; we hold it as round 7.
     let (l, k) = f.leader_keys(1);
     let lying = Block::new(
@@ -422,12 +438,8 @@ fn a_block_that_misstates_a_certificate_round_gets_no_vote() {
     assert!(votes_in(&propose(&mut r, l, &lying)).is_empty());
     // The same block with the right round gets the vote.
     let mut r = f.replica(0, CommitRule::ThreeChain);
-    r.handle(Event::Start);
-    r.handle(Event::Certificate {
-        digest: Digest::of(b"cert"),
-        round: Round(7),
-        author: NodeId(1),
-    });
+    r.handle(T, Event::Start);
+    r.handle(T, cert(Digest::of(b"cert"), Round(7), NodeId(1)));
     let honest = Block::new(
         k,
         l,
@@ -444,7 +456,7 @@ fn missing_parents_and_payload_are_fetched_before_voting() {
     let f = fixture();
     // Replica 0 does not lead view 3, so its vote for view 2 leaves as a message.
     let mut r = f.replica(0, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
     let b2 = f.block(2, f.qc(&b1), None, vec![Digest::of(b"cert")]);
     // b2 arrives first: its parent b1 is unknown.
@@ -454,18 +466,17 @@ fn missing_parents_and_payload_are_fetched_before_voting() {
     ));
     assert!(votes_in(&a).is_empty());
     // The parent arrives; now the payload certificate is missing.
-    let a = r.handle(Event::Message {
-        from: b2.author,
-        message: Message::SyncReply(vec![b1.clone()]),
-    });
+    let a = r.handle(
+        T,
+        Event::Message {
+            from: b2.author,
+            message: Message::SyncReply(vec![b1.clone()]),
+        },
+    );
     assert!(a.iter().any(|a| matches!(a, Action::FetchCertificates { digests, .. } if digests == &vec![Digest::of(b"cert")])));
     assert!(votes_in(&a).is_empty());
     // The certificate becomes available: vote.
-    let a = r.handle(Event::Certificate {
-        digest: Digest::of(b"cert"),
-        round: Round(1),
-        author: NodeId(1),
-    });
+    let a = r.handle(T, cert(Digest::of(b"cert"), Round(1), NodeId(1)));
     assert_eq!(votes_in(&a).len(), 1);
 }
 
@@ -473,36 +484,48 @@ fn missing_parents_and_payload_are_fetched_before_voting() {
 fn a_replica_left_behind_in_a_view_is_sent_the_tc_that_ended_it() {
     let f = fixture();
     let mut r = f.replica(0, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     // Views 1 and 2 end in TCs: replica 0 is in view 3.
-    r.handle(Event::Message {
-        from: NodeId(1),
-        message: Message::Tc(f.tc(1, 0)),
-    });
-    r.handle(Event::Message {
-        from: NodeId(1),
-        message: Message::Tc(f.tc(2, 0)),
-    });
+    r.handle(
+        T,
+        Event::Message {
+            from: NodeId(1),
+            message: Message::Tc(f.tc(1, 0)),
+        },
+    );
+    r.handle(
+        T,
+        Event::Message {
+            from: NodeId(1),
+            message: Message::Tc(f.tc(2, 0)),
+        },
+    );
     assert_eq!(r.view(), View(3));
     // Replica 3 missed both TCs and keeps timing out view 2.
     let late = Timeout::new(&f.keys[3], NodeId(3), View(2), Qc::genesis());
-    let a = r.handle(Event::Message {
-        from: NodeId(3),
-        message: Message::Timeout(late),
-    });
+    let a = r.handle(
+        T,
+        Event::Message {
+            from: NodeId(3),
+            message: Message::Timeout(late),
+        },
+    );
     assert!(
-        a.iter().any(|a| matches!(a, Action::Send { to, message: Message::Tc(tc) } if *to == NodeId(3) && tc.view == View(2))),
+        a.iter().any(|a| matches!(a, Action::Send { to, message: Message::Tc(tc), .. } if *to == NodeId(3) && tc.view == View(2))),
         "{a:?}"
     );
     // A second replica that received that TC moves to view 3.
     let mut lagging = f.replica(3, CommitRule::ThreeChain);
-    lagging.handle(Event::Start);
+    lagging.handle(T, Event::Start);
     for a in a {
         if let Action::Send { message, .. } = a {
-            lagging.handle(Event::Message {
-                from: NodeId(0),
-                message,
-            });
+            lagging.handle(
+                T,
+                Event::Message {
+                    from: NodeId(0),
+                    message,
+                },
+            );
         }
     }
     assert_eq!(lagging.view(), View(3));
@@ -519,32 +542,32 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
     }
     // Replica 0 saw it all and committed up to block 3 (its three-chain head).
     let mut helper = f.replica(0, CommitRule::ThreeChain);
-    helper.handle(Event::Start);
+    helper.handle(T, Event::Start);
     for b in &chain {
         for (d, _) in &b.payload {
-            helper.handle(Event::Certificate {
-                digest: *d,
-                round: Round(1),
-                author: b.author,
-            });
+            helper.handle(T, cert(*d, Round(1), b.author));
         }
         propose(&mut helper, b.author, b);
     }
     // Replica 3 (cut off until now) gets blocks 3 to 6: the QC of block 5 inside
     // block 6 commits block 3, but only once its ancestors 2 and 1 are in hand.
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start);
+    r.handle(T, Event::Start);
     let recent: Vec<Block> = chain[2..].iter().rev().cloned().collect();
-    let a = r.handle(Event::Message {
-        from: chain[5].author,
-        message: Message::SyncReply(recent),
-    });
+    let a = r.handle(
+        T,
+        Event::Message {
+            from: chain[5].author,
+            message: Message::SyncReply(recent),
+        },
+    );
     let (first_peer, request) = a
         .iter()
         .find_map(|a| match a {
             Action::Send {
                 to,
                 message: Message::SyncRequest(d),
+                ..
             } => Some((*to, *d)),
             _ => None,
         })
@@ -554,20 +577,24 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
         .iter()
         .any(|a| matches!(a, Action::SetTimer { id, .. } if *id == SYNC_TIMER)));
     // Nobody answers: the retry goes to another peer.
-    let a = r.handle(Event::Timer(SYNC_TIMER));
+    let a = r.handle(T, Event::Timer(SYNC_TIMER));
     let retry_peer = a.iter().find_map(|a| match a {
         Action::Send {
             to,
             message: Message::SyncRequest(d),
+            ..
         } if *d == request => Some(*to),
         _ => None,
     });
     assert!(retry_peer.is_some_and(|p| p != first_peer && p != NodeId(3)));
     // The helper answers with the whole chain below the request in one reply.
-    let reply = helper.handle(Event::Message {
-        from: NodeId(3),
-        message: Message::SyncRequest(request),
-    });
+    let reply = helper.handle(
+        T,
+        Event::Message {
+            from: NodeId(3),
+            message: Message::SyncRequest(request),
+        },
+    );
     let blocks = reply
         .iter()
         .find_map(|a| match a {
@@ -579,10 +606,13 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
         })
         .expect("the helper keeps committed blocks to answer");
     assert_eq!(blocks, vec![chain[1].clone(), chain[0].clone()]);
-    let a = r.handle(Event::Message {
-        from: NodeId(0),
-        message: Message::SyncReply(blocks),
-    });
+    let a = r.handle(
+        T,
+        Event::Message {
+            from: NodeId(0),
+            message: Message::SyncReply(blocks),
+        },
+    );
     let committed: Vec<Digest> = a
         .iter()
         .filter_map(|a| match a {
@@ -599,109 +629,28 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
         .any(|a| matches!(a, Action::CancelTimer { id } if *id == SYNC_TIMER)));
 }
 
-/// A deterministic in-memory cluster: messages take no time and are delivered in FIFO
-/// order; when none is in flight, logical time jumps to the earliest timer deadline.
-struct Cluster {
-    replicas: Vec<HotStuff>,
-    crashed: Vec<bool>,
-    queue: VecDeque<(NodeId, NodeId, Message)>,
-    now: Duration,
-    /// (deadline, replica, timer id) for every pending timer.
-    timers: BTreeMap<(Duration, u16, u64), ()>,
-    deadlines: BTreeMap<(u16, u64), Duration>,
-    commits: Vec<Vec<Digest>>,
-}
-
-impl Cluster {
-    fn new(f: &Fixture, rule: CommitRule, crashed: &[u16]) -> Self {
-        let mut c = Cluster {
-            replicas: (0..4).map(|i| f.replica(i, rule)).collect(),
-            crashed: (0..4).map(|i| crashed.contains(&i)).collect(),
-            queue: VecDeque::new(),
-            now: Duration::ZERO,
-            timers: BTreeMap::new(),
-            deadlines: BTreeMap::new(),
-            commits: vec![vec![]; 4],
+impl Fixture {
+    /// A seeded cluster of this fixture's replicas (latency 1-20 ms).
+    fn cluster(&self, rule: CommitRule, seed: u64) -> Cluster<HotStuff> {
+        let committee = self.committee.clone();
+        let keys = self.keys.clone();
+        let config = Config {
+            commit_rule: rule,
+            views_per_leader: self.views_per_leader,
+            ..Config::default()
         };
-        for i in 0..4u16 {
-            c.apply(i, Event::Start);
-        }
-        c
-    }
-
-    fn apply(&mut self, i: u16, event: Event<Message>) {
-        if self.crashed[i as usize] {
-            return;
-        }
-        let actions = self.replicas[i as usize].handle(event);
-        for a in actions {
-            match a {
-                Action::Send { to, message } => self.queue.push_back((NodeId(i), to, message)),
-                Action::Broadcast { message } => {
-                    for to in (0..4u16).filter(|t| *t != i) {
-                        self.queue
-                            .push_back((NodeId(i), NodeId(to), message.clone()));
-                    }
-                }
-                Action::SetTimer { id, after } => {
-                    self.cancel(i, id.0);
-                    let at = self.now + after;
-                    self.timers.insert((at, i, id.0), ());
-                    self.deadlines.insert((i, id.0), at);
-                }
-                Action::CancelTimer { id } => self.cancel(i, id.0),
-                Action::Commit { block, .. } => self.commits[i as usize].push(block),
-                Action::Persist { .. } | Action::FetchCertificates { .. } => {}
-            }
-        }
-    }
-
-    fn cancel(&mut self, i: u16, id: u64) {
-        if let Some(at) = self.deadlines.remove(&(i, id)) {
-            self.timers.remove(&(at, i, id));
-        }
-    }
-
-    fn run(&mut self, steps: usize) {
-        for step in 0..steps {
-            if step % 7 == 0 {
-                // A new DAG certificate appears everywhere now and then.
-                let d = Digest::of(&(step as u64).to_le_bytes());
-                for i in 0..4u16 {
-                    self.apply(
-                        i,
-                        Event::Certificate {
-                            digest: d,
-                            round: Round(step as u64),
-                            author: NodeId(0),
-                        },
-                    );
-                }
-            }
-            if let Some((from, to, m)) = self.queue.pop_front() {
-                self.apply(to.0, Event::Message { from, message: m });
-            } else if let Some((at, i, id)) = self.timers.keys().next().copied() {
-                self.cancel(i, id);
-                self.now = at;
-                self.apply(i, Event::Timer(TimerId(id)));
-            }
-        }
-    }
-
-    fn assert_agreement(&self, at_least: usize) {
-        let live: Vec<&Vec<Digest>> = (0..4)
-            .filter(|i| !self.crashed[*i])
-            .map(|i| &self.commits[i])
-            .collect();
-        for c in &live {
-            assert!(c.len() >= at_least, "only {} commits", c.len());
-        }
-        for a in &live {
-            for b in &live {
-                let n = a.len().min(b.len());
-                assert_eq!(a[..n], b[..n], "commit sequences diverge");
-            }
-        }
+        let make = Box::new(move |id: NodeId, persisted: Option<Vec<u8>>| {
+            HotStuff::new(
+                id,
+                committee.clone(),
+                keys[id.0 as usize].clone(),
+                SignatureScheme::Ed25519,
+                config.clone(),
+                persisted.as_deref(),
+            )
+            .unwrap()
+        });
+        Cluster::new(self.committee.clone(), make, seed, (1, 20))
     }
 }
 
@@ -709,9 +658,12 @@ impl Cluster {
 fn an_in_memory_cluster_commits_the_same_sequence_under_both_rules() {
     let f = fixture();
     for rule in [CommitRule::ThreeChain, CommitRule::TwoChain] {
-        let mut c = Cluster::new(&f, rule, &[]);
-        c.run(5_000);
-        c.assert_agreement(50);
+        for seed in 0..3 {
+            let mut c = f.cluster(rule, seed);
+            c.run(5_000, 7);
+            c.assert_agreement(50);
+            assert_eq!(c.rejected, 0);
+        }
     }
 }
 
@@ -720,10 +672,50 @@ fn a_crashed_leader_costs_timeouts_but_the_others_keep_committing() {
     let mut f = fixture();
     f.views_per_leader = Config::default().views_per_leader;
     for rule in [CommitRule::ThreeChain, CommitRule::TwoChain] {
-        let mut c = Cluster::new(&f, rule, &[2]);
-        c.run(20_000);
+        let mut c = f.cluster(rule, 5);
+        c.crash(2);
+        c.run(20_000, 7);
         c.assert_agreement(20);
     }
+}
+
+#[test]
+fn a_restarted_member_resumes_from_what_it_persisted_without_signing_twice() {
+    let mut f = fixture();
+    f.views_per_leader = Config::default().views_per_leader;
+    for rule in [CommitRule::ThreeChain, CommitRule::TwoChain] {
+        for seed in 0..3 {
+            let mut c = f.cluster(rule, seed);
+            c.run(2_000, 7);
+            let before = c.commits[1].len();
+            let view = c.member(1).map(|m| m.view()).unwrap_or_default();
+            assert!(before > 0);
+            c.crash(1);
+            c.run(1_000, 7);
+            c.restart(1);
+            // Back from its persisted state: never below the views it voted in
+            // (the cluster panics if it signs a second vote or proposal in a view).
+            assert!(c.member(1).is_some_and(|m| m.view() >= view));
+            c.run(6_000, 7);
+            assert!(
+                c.commits[1].len() > before,
+                "{rule:?} seed {seed}: no commits after the restart"
+            );
+            c.assert_agreement(before);
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_replays_and_another_seed_reorders() {
+    let f = fixture();
+    let run = |seed| {
+        let mut c = f.cluster(CommitRule::ThreeChain, seed);
+        c.run(3_000, 7);
+        (c.commits.clone(), c.now())
+    };
+    assert_eq!(run(11), run(11));
+    assert_ne!(run(11).1, run(12).1);
 }
 
 #[test]
@@ -731,21 +723,19 @@ fn an_idle_leader_waits_for_a_certificate_before_proposing() {
     let f = fixture();
     let first = leader(&f.committee, View(1), 1);
     let mut r = f.replica(first.0, CommitRule::ThreeChain);
-    let actions = r.handle(Event::Start);
+    let actions = r.handle(T, Event::Start);
     assert!(!actions.iter().any(|a| matches!(
         a,
         Action::Broadcast {
-            message: Message::Propose(_)
+            message: Message::Propose(_),
+            ..
         }
     )));
-    let actions = r.handle(Event::Certificate {
-        digest: Digest::of(b"tx"),
-        round: Round(1),
-        author: NodeId(2),
-    });
+    let actions = r.handle(T, cert(Digest::of(b"tx"), Round(1), NodeId(2)));
     let proposal = actions.iter().find_map(|a| match a {
         Action::Broadcast {
             message: Message::Propose(b),
+            ..
         } => Some(b.clone()),
         _ => None,
     });
@@ -760,31 +750,37 @@ fn a_silent_leader_is_suspected_and_its_views_get_the_short_timeout() {
     let mut f = fixture();
     f.views_per_leader = 2;
     let mut r = f.replica(3, CommitRule::ThreeChain);
-    r.handle(Event::Start); // view 1, led by n0 (views 0 and 1)
-                            // Nobody proposed in view 1; a TC for it moves us to view 2 (led by n1).
-    r.handle(Event::Timer(TimerId(1)));
+    r.handle(T, Event::Start); // view 1, led by n0 (views 0 and 1)
+                               // Nobody proposed in view 1; a TC for it moves us to view 2 (led by n1).
+    r.handle(T, Event::Timer(TimerId::new(1)));
     let tc = f.tc(1, 0);
-    let actions = r.handle(Event::Message {
-        from: NodeId(0),
-        message: Message::Tc(tc),
-    });
+    let actions = r.handle(
+        T,
+        Event::Message {
+            from: NodeId(0),
+            message: Message::Tc(tc),
+        },
+    );
     assert_eq!(r.view(), View(2));
     // View 2's leader (n1) is not suspected, and its next leader is n1 too: the normal
     // timer, not doubled: our timeout in view 1 grew the backoff, but the TC showed a
     // silent leader (n0, now suspected), which says nothing about the network.
-    assert!(actions.iter().any(|a| matches!(a, Action::SetTimer { id, after } if *id == TimerId(2) && *after == Duration::from_millis(1_000))), "{actions:?}");
+    assert!(actions.iter().any(|a| matches!(a, Action::SetTimer { id, after } if *id == TimerId::new(2) && *after == Duration::from_millis(1_000))), "{actions:?}");
     // Now view 2 also ends by TC without a proposal: n1 is suspected too; view 3 (n1)
     // gets the short timer and does not grow the backoff.
-    r.handle(Event::Timer(TimerId(2)));
-    let actions = r.handle(Event::Message {
-        from: NodeId(0),
-        message: Message::Tc(f.tc(2, 0)),
-    });
+    r.handle(T, Event::Timer(TimerId::new(2)));
+    let actions = r.handle(
+        T,
+        Event::Message {
+            from: NodeId(0),
+            message: Message::Tc(f.tc(2, 0)),
+        },
+    );
     assert_eq!(r.view(), View(3));
     let short = Duration::from_millis(Config::default().suspect_timeout_ms);
     assert!(
         actions.iter().any(
-            |a| matches!(a, Action::SetTimer { id, after } if *id == TimerId(3) && *after == short)
+            |a| matches!(a, Action::SetTimer { id, after } if *id == TimerId::new(3) && *after == short)
         ),
         "{actions:?}"
     );
@@ -794,7 +790,28 @@ fn a_silent_leader_is_suspected_and_its_views_get_the_short_timeout() {
 fn the_default_parameters_file_gives_the_default_config() {
     let p = primitives::Parameters::default();
     assert_eq!(
-        Config::from_parameters(&p.consensus, CommitRule::ThreeChain),
+        crate::parse_config::<Config>("hotstuff", p.consensus.get("hotstuff")).unwrap(),
         Config::default()
     );
+    let table: toml::Table = toml::from_str("commit_rule = \"two-chain\"").unwrap();
+    let two = crate::parse_config::<Config>("hotstuff", Some(&table)).unwrap();
+    assert_eq!(two.commit_rule, CommitRule::TwoChain);
+    assert_eq!(two.timeout_ms, Config::default().timeout_ms);
+}
+
+#[test]
+fn corrupt_persisted_state_refuses_to_start() {
+    let f = fixture();
+    let made = HotStuff::new(
+        NodeId(0),
+        f.committee.clone(),
+        f.keys[0].clone(),
+        SignatureScheme::Ed25519,
+        Config::default(),
+        Some(b"definitely not a safety state"),
+    );
+    assert!(matches!(
+        made,
+        Err(crate::ConsensusError::CorruptState { .. })
+    ));
 }

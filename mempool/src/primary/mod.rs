@@ -39,6 +39,9 @@ pub(crate) enum PrimaryCommand {
     /// The executor needs these batches of a committed certificate (by worker), first
     /// from the certificate's author.
     FetchBatches(Vec<(Digest, WorkerId)>, NodeId),
+    /// Make no header above this round until told otherwise (`None`: no bound). A
+    /// DAG-native consensus core's timing rule (liveness only).
+    HoldProposer(Option<Round>),
 }
 
 /// A header waiting for parents or batches before this node can vote on it.
@@ -111,6 +114,8 @@ pub(crate) struct Primary {
     range_request_due: Option<Instant>,
     peer_horizons: BTreeMap<NodeId, Round>,
     rng: rand_chacha::ChaCha8Rng,
+    /// Consensus asked the proposer not to go above this round.
+    hold: Option<Round>,
 }
 
 /// Most headers suspended at once, per committee member.
@@ -158,6 +163,10 @@ impl Primary {
                     biased;
                     command = commands.recv() => match command {
                         Some(PrimaryCommand::CommittedRound(round)) => primary.collect_garbage(round).await?,
+                        Some(PrimaryCommand::HoldProposer(max_round)) => {
+                            primary.hold = max_round;
+                            primary.maybe_propose(false).await?;
+                        }
                         Some(PrimaryCommand::Fetch(digests, from)) => {
                             let wanted: Vec<Digest> = {
                                 let dag = primary.dag();

@@ -17,9 +17,11 @@ pub(super) const LAST_HEADER: &[u8] = b"last_header";
 const ENTRY_BYTES: usize = 32;
 
 impl Primary {
-    /// Whether a header for the current round may still be made (parents in hand, not yet proposed).
+    /// Whether a header for the current round may still be made (parents in hand, not
+    /// yet proposed, and consensus does not hold the proposer below this round).
     pub(super) fn can_propose(&self) -> bool {
         !self.parents.is_empty()
+            && self.hold.is_none_or(|max| self.round <= max)
             && self
                 .last_header
                 .as_ref()

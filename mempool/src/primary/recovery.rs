@@ -74,6 +74,7 @@ impl Primary {
             range_request_due: None,
             peer_horizons: BTreeMap::new(),
             rng,
+            hold: None,
             ctx,
         };
         if gc_round > Round(0) {

@@ -1,0 +1,216 @@
+//! HotStuff's pacemaker: the current view, its timer, timeouts and timeout certificates,
+//! the backoff, and the suspicion of silent leaders.
+//!
+//! - A view ends with a QC for it or a TC (a quorum of signed timeouts). Entering a
+//!   view cancels the previous view's timer and sets this one's.
+//! - A view's timeout is the base timeout times `timeout_backoff` per consecutive
+//!   timed-out view (capped), reset by a QC; a view led by (or voting to) a suspected
+//!   leader gets the short suspicion timeout and does not grow the backoff.
+//! - A leader is suspected when one of its views ends in a TC with no proposal seen from
+//!   it; its next valid proposal clears the suspicion.
+//! - f+1 timeouts for the current view make a replica time out too (at least one honest
+//!   replica gave up); 2f+1 form a TC.
+
+use super::config::Config;
+use super::messages::{leader, Tc, Timeout};
+use crate::core::{Action, TimerId};
+use primitives::{Committee, NodeId, View};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a received timeout led to.
+#[derive(Debug)]
+pub enum TimeoutOutcome {
+    /// A quorum of timeouts for the view: this TC (`first` if this replica had not sent
+    /// a TC for that view yet, so it should broadcast it).
+    Certificate {
+        /// The TC.
+        tc: Tc,
+        /// Whether it is the first TC this replica formed for that view.
+        first: bool,
+    },
+    /// f+1 gave up on the current view, which this replica has not timed out in: join.
+    Join,
+    /// Counted, nothing more.
+    Counted,
+}
+
+/// Views, timers and timeouts.
+pub struct Pacemaker {
+    committee: Arc<Committee>,
+    config: Config,
+    view: View,
+    /// The highest TC seen.
+    high_tc: Option<Tc>,
+    consecutive_timeouts: u32,
+    /// The view whose timeout last grew the backoff.
+    backoff_counted: View,
+    timed_out_view: View,
+    timeouts: BTreeMap<View, BTreeMap<NodeId, Timeout>>,
+    tc_sent: View,
+    /// Leaders that let one of their views end in a TC without a proposal we saw.
+    suspected: BTreeSet<NodeId>,
+    /// The highest view in which we saw a valid proposal.
+    proposal_seen: View,
+}
+
+impl Pacemaker {
+    /// A pacemaker at view 0 (the core enters its first view on start).
+    pub fn new(committee: Arc<Committee>, config: Config) -> Self {
+        Pacemaker {
+            committee,
+            config,
+            view: View(0),
+            high_tc: None,
+            consecutive_timeouts: 0,
+            backoff_counted: View(0),
+            timed_out_view: View(0),
+            timeouts: BTreeMap::new(),
+            tc_sent: View(0),
+            suspected: BTreeSet::new(),
+            proposal_seen: View(0),
+        }
+    }
+
+    /// The current view.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// The leader of `view`.
+    pub fn leader_of(&self, view: View) -> NodeId {
+        leader(&self.committee, view, self.config.views_per_leader)
+    }
+
+    /// The highest TC seen.
+    pub fn high_tc(&self) -> Option<&Tc> {
+        self.high_tc.as_ref()
+    }
+
+    /// Enter `view` if it is above the current one: swap the view timers and forget
+    /// timeouts of views before the previous one. Returns whether the view changed.
+    pub fn enter(&mut self, view: View, out: &mut Vec<Action<super::Message>>) -> bool {
+        if view <= self.view {
+            return false;
+        }
+        out.push(Action::CancelTimer {
+            id: view_timer(self.view),
+        });
+        self.view = view;
+        out.push(Action::SetTimer {
+            id: view_timer(view),
+            after: self.timeout_for(view),
+        });
+        let keep_from = View(view.0.saturating_sub(1));
+        self.timeouts = self.timeouts.split_off(&keep_from);
+        true
+    }
+
+    /// Whether `view` depends on a suspected leader (its own, or the next, who gets its votes).
+    pub fn view_suspected(&self, view: View) -> bool {
+        self.suspected.contains(&self.leader_of(view))
+            || self.suspected.contains(&self.leader_of(view.next()))
+    }
+
+    fn timeout_for(&self, view: View) -> Duration {
+        if self.view_suspected(view) {
+            Duration::from_millis(self.config.suspect_timeout_ms)
+        } else {
+            self.config.view_timeout(self.consecutive_timeouts)
+        }
+    }
+
+    /// The current view timed out here: count it for the backoff (unless a suspected
+    /// leader explains it) and re-arm the timer to re-broadcast the timeout every base
+    /// interval while the view does not end (peers that were cut off learn of it soon;
+    /// the backoff governs only how long a view waits for its leader).
+    pub fn local_timeout(&mut self, out: &mut Vec<Action<super::Message>>) {
+        let view = self.view;
+        if self.timed_out_view < view {
+            self.timed_out_view = view;
+            if !self.view_suspected(view) {
+                self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+                self.backoff_counted = view;
+            }
+        }
+        out.push(Action::SetTimer {
+            id: view_timer(view),
+            after: Duration::from_millis(self.config.timeout_ms),
+        });
+    }
+
+    /// Count a timeout for a view at or above the current one.
+    pub fn add_timeout(&mut self, timeout: Timeout) -> TimeoutOutcome {
+        let view = timeout.view;
+        let entry = self.timeouts.entry(view).or_default();
+        entry.insert(timeout.voter, timeout);
+        let weight = self.committee.weight_of(entry.keys());
+        if weight >= self.committee.quorum_threshold() {
+            let tc = Tc {
+                view,
+                timeouts: entry
+                    .values()
+                    .map(|t| (t.voter, t.high_qc.view, t.signature))
+                    .collect(),
+            };
+            let first = self.tc_sent < view;
+            if first {
+                self.tc_sent = view;
+            }
+            TimeoutOutcome::Certificate { tc, first }
+        } else if weight >= self.committee.validity_threshold()
+            && view == self.view
+            && self.timed_out_view < view
+        {
+            TimeoutOutcome::Join
+        } else {
+            TimeoutOutcome::Counted
+        }
+    }
+
+    /// A TC for a view at or above the current one: suspect its leader if it never
+    /// proposed (taking back the backoff step its timeout cost: a silent leader says
+    /// nothing about the network), keep it as the high TC, and return the view to enter.
+    pub fn on_tc(&mut self, tc: Tc) -> Option<View> {
+        if tc.view < self.view {
+            return None;
+        }
+        if self.proposal_seen < tc.view {
+            let silent = self.leader_of(tc.view);
+            self.suspected.insert(silent);
+            if self.backoff_counted == tc.view {
+                self.consecutive_timeouts = self.consecutive_timeouts.saturating_sub(1);
+                self.backoff_counted = View(0);
+            }
+        }
+        let next = tc.view.next();
+        if self.high_tc.as_ref().is_none_or(|h| h.view < tc.view) {
+            self.high_tc = Some(tc);
+        }
+        Some(next)
+    }
+
+    /// A valid proposal of `view` by its leader `author`: clears any suspicion of it.
+    pub fn on_proposal(&mut self, author: NodeId, view: View) {
+        self.suspected.remove(&author);
+        if view > self.proposal_seen {
+            self.proposal_seen = view;
+        }
+    }
+
+    /// A view ended with a QC: the network works, reset the backoff.
+    pub fn on_progress(&mut self) {
+        self.consecutive_timeouts = 0;
+    }
+
+    /// Sizes: (views with timeouts held, suspected leaders).
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.timeouts.len(), self.suspected.len())
+    }
+}
+
+/// The timer of `view` (views are the timer ids below [`super::SYNC_TIMER`]).
+pub fn view_timer(view: View) -> TimerId {
+    TimerId::new(view.0)
+}

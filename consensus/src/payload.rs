@@ -1,0 +1,211 @@
+//! Payload availability for cores that propose DAG certificate digests (HotStuff,
+//! Tendermint, Snowman): which certificates this node holds, which no block has carried
+//! yet (the next proposal's payload), and which a payload is missing.
+//!
+//! A voter accepts a payload only when it holds every certificate named, of the round
+//! named (data availability; the linearizer relies on the rounds). Certificates at or
+//! below the mempool's GC horizon are the exception: they are gone from the DAG, and the
+//! linearizer skips them on every node (their rounds are at or below its cutoff by the
+//! time the block commits), so they need not be held.
+
+use primitives::{Digest, Round};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Most certificates remembered as available; beyond it the lowest rounds are forgotten.
+pub const MAX_KNOWN: usize = 200_000;
+
+/// What a payload lacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Every certificate is held (or below the horizon), of the round named.
+    Available,
+    /// A certificate is held with another round than the payload says.
+    WrongRound(Digest),
+    /// These certificates are not held yet.
+    Missing(Vec<Digest>),
+}
+
+/// Available certificates and the ones waiting to be proposed.
+#[derive(Clone, Debug, Default)]
+pub struct PayloadTracker {
+    known: BTreeMap<Digest, Round>,
+    known_by_round: BTreeSet<(Round, Digest)>,
+    /// Certificates not carried by any block yet, in arrival order.
+    pending: VecDeque<(Digest, Round)>,
+    /// Certificates some block carried, by digest and by round (for pruning).
+    carried: BTreeMap<Digest, Round>,
+    carried_by_round: BTreeSet<(Round, Digest)>,
+    horizon: Round,
+}
+
+impl PayloadTracker {
+    /// A certificate became available. Returns whether it was new.
+    pub fn on_certificate(&mut self, digest: Digest, round: Round) -> bool {
+        if round <= self.horizon && self.horizon > Round(0) {
+            return false;
+        }
+        if self.known.insert(digest, round).is_some() {
+            return false;
+        }
+        self.known_by_round.insert((round, digest));
+        if !self.carried.contains_key(&digest) {
+            self.pending.push_back((digest, round));
+        }
+        if self.known.len() > MAX_KNOWN {
+            if let Some((_, lowest)) = self.known_by_round.pop_first() {
+                self.known.remove(&lowest);
+            }
+        }
+        true
+    }
+
+    /// Whether `digest` is held.
+    pub fn holds(&self, digest: &Digest) -> bool {
+        self.known.contains_key(digest)
+    }
+
+    /// Some block carries these certificates: nobody needs to propose them again.
+    pub fn mark_carried(&mut self, payload: &[(Digest, Round)]) {
+        let mut any = false;
+        for (d, r) in payload {
+            if *r <= self.horizon && self.horizon > Round(0) {
+                continue;
+            }
+            if self.carried.insert(*d, *r).is_none() {
+                self.carried_by_round.insert((*r, *d));
+                any = true;
+            }
+        }
+        if any {
+            let carried = &self.carried;
+            self.pending.retain(|(d, _)| !carried.contains_key(d));
+        }
+    }
+
+    /// The next proposal's payload: up to `max` pending certificates, oldest first
+    /// (they stay pending until a block carrying them is seen).
+    pub fn next_payload(&self, max: usize) -> Vec<(Digest, Round)> {
+        self.pending.iter().take(max).copied().collect()
+    }
+
+    /// Whether any certificate waits to be proposed.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether this node can vote for a block carrying `payload`.
+    pub fn availability(&self, payload: &[(Digest, Round)]) -> Availability {
+        let mut missing = Vec::new();
+        for (d, r) in payload {
+            match self.known.get(d) {
+                Some(known) if known != r => return Availability::WrongRound(*d),
+                Some(_) => {}
+                None if *r <= self.horizon && self.horizon > Round(0) => {}
+                None => missing.push(*d),
+            }
+        }
+        if missing.is_empty() {
+            Availability::Available
+        } else {
+            Availability::Missing(missing)
+        }
+    }
+
+    /// The newest held certificate not in `exclude` (the Byzantine behaviours build a
+    /// conflicting payload from it).
+    pub fn newest_not_in(&self, exclude: &[(Digest, Round)]) -> Option<(Digest, Round)> {
+        self.known_by_round
+            .iter()
+            .rev()
+            .find(|(_, d)| !exclude.iter().any(|(e, _)| e == d))
+            .map(|(r, d)| (*d, *r))
+    }
+
+    /// The mempool collected every round at or below `gc_round`: forget those.
+    pub fn prune(&mut self, gc_round: Round) {
+        if gc_round <= self.horizon {
+            return;
+        }
+        self.horizon = gc_round;
+        let keep = (gc_round.next(), Digest::default());
+        let kept = self.known_by_round.split_off(&keep);
+        for (_, d) in std::mem::replace(&mut self.known_by_round, kept) {
+            self.known.remove(&d);
+        }
+        let kept = self.carried_by_round.split_off(&keep);
+        for (_, d) in std::mem::replace(&mut self.carried_by_round, kept) {
+            self.carried.remove(&d);
+        }
+        self.pending.retain(|(_, r)| *r > gc_round);
+    }
+
+    /// The GC horizon last pruned at.
+    pub fn horizon(&self) -> Round {
+        self.horizon
+    }
+
+    /// Sizes: (held, pending, carried).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (self.known.len(), self.pending.len(), self.carried.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use primitives::Hasher;
+
+    fn d(i: u64) -> Digest {
+        Hasher::new().update_u64(i).finalize()
+    }
+
+    #[test]
+    fn pending_until_carried_and_availability_by_round() {
+        let mut p = PayloadTracker::default();
+        assert!(p.on_certificate(d(1), Round(1)));
+        assert!(!p.on_certificate(d(1), Round(1)));
+        p.on_certificate(d(2), Round(2));
+        assert_eq!(p.next_payload(10), vec![(d(1), Round(1)), (d(2), Round(2))]);
+        p.mark_carried(&[(d(1), Round(1))]);
+        assert_eq!(p.next_payload(10), vec![(d(2), Round(2))]);
+        assert_eq!(
+            p.availability(&[(d(1), Round(1)), (d(2), Round(2))]),
+            Availability::Available
+        );
+        assert_eq!(
+            p.availability(&[(d(2), Round(3))]),
+            Availability::WrongRound(d(2))
+        );
+        assert_eq!(
+            p.availability(&[(d(3), Round(3))]),
+            Availability::Missing(vec![d(3)])
+        );
+        // Carried before it arrived: never pending.
+        p.mark_carried(&[(d(4), Round(4))]);
+        p.on_certificate(d(4), Round(4));
+        assert_eq!(p.next_payload(10), vec![(d(2), Round(2))]);
+        assert_eq!(p.newest_not_in(&[]), Some((d(4), Round(4))));
+    }
+
+    #[test]
+    fn the_horizon_prunes_and_excuses_collected_rounds() {
+        let mut p = PayloadTracker::default();
+        for i in 1..=10 {
+            p.on_certificate(d(i), Round(i));
+        }
+        p.mark_carried(&[(d(1), Round(1)), (d(9), Round(9))]);
+        p.prune(Round(5));
+        assert_eq!(p.sizes(), (5, 4, 1));
+        assert!(!p.holds(&d(5)));
+        // Collected rounds need not be held; newer ones must.
+        assert_eq!(
+            p.availability(&[(d(3), Round(3)), (d(7), Round(7))]),
+            Availability::Available
+        );
+        assert_eq!(
+            p.availability(&[(d(99), Round(6))]),
+            Availability::Missing(vec![d(99)])
+        );
+        assert!(!p.on_certificate(d(100), Round(4)));
+    }
+}
