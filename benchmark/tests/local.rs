@@ -72,7 +72,79 @@ fn user_errors_get_a_clear_message_and_a_non_zero_exit() {
         .output()
         .unwrap();
     assert!(!protocol.status.success());
-    assert!(String::from_utf8_lossy(&protocol.stderr).contains("unknown --protocol"));
+    let stderr = String::from_utf8_lossy(&protocol.stderr);
+    assert!(
+        stderr.contains("unknown protocol \"paxos\"") && stderr.contains("hotstuff"),
+        "{stderr}"
+    );
+    let param = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["local", "--param", "commit_rule=four-chain"])
+        .output()
+        .unwrap();
+    assert!(!param.status.success());
+    let stderr = String::from_utf8_lossy(&param.stderr);
+    assert!(
+        stderr.contains("three-chain") && stderr.contains("two-chain"),
+        "{stderr}"
+    );
+    let workers = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["local", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert!(!workers.status.success());
+    assert!(String::from_utf8_lossy(&workers.stderr).contains("--workers"));
+}
+
+#[test]
+fn bftlab_protocols_lists_every_protocol_with_its_parameters() {
+    let output = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .arg("protocols")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("hotstuff ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("commit_rule") && stdout.contains("\"three-chain\""),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bftlab_sim_refuses_an_unknown_protocol_or_parameter_naming_the_valid_ones() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../harness/scenarios/happy-n4.toml"
+    );
+    let unknown = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .args(["sim", scenario, "--protocol", "paxos"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("paxos") && stderr.contains("hotstuff"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.toml");
+    let text = std::fs::read_to_string(scenario).unwrap()
+        + "\n[parameters.consensus.hotstuff]\ncommit_rul = \"two-chain\"\n";
+    std::fs::write(&file, text).unwrap();
+    let typo = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+        .arg("sim")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!typo.status.success());
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        stderr.contains("commit_rul") && stderr.contains("commit_rule"),
+        "{stderr}"
+    );
 }
 
 #[test]

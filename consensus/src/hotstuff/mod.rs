@@ -38,12 +38,15 @@
 //!
 //! Layers (each rule lives in one file): `safety` (the pure voting, locking and commit
 //! rules), `pacemaker` (views, timeouts, TCs, backoff, suspicion), `block_tree` (blocks,
-//! committed history, sync), `core` (proposals, votes and commits tying them together,
-//! over the shared [`crate::votes`] aggregator and [`crate::payload`] availability
+//! committed history, sync), and the replica itself: `core` (its state and the
+//! [`crate::Protocol`] implementation), `views` (entering views, timeouts, TCs),
+//! `voting` (proposals, votes, QCs formed), `commits` (QCs applied, commits, fetching
+//! ancestors), over the shared [`crate::votes`] aggregator and [`crate::payload`] availability
 //! tracker), `adversarial` (how a Byzantine replica lies), `metrics`.
 
 mod adversarial;
 mod block_tree;
+mod commits;
 mod config;
 mod core;
 mod messages;
@@ -52,6 +55,8 @@ mod pacemaker;
 mod safety;
 #[cfg(test)]
 mod tests;
+mod views;
+mod voting;
 
 pub use self::block_tree::COMMITTED_BLOCKS_KEPT;
 pub use self::config::{CommitRule, Config};
