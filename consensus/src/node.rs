@@ -117,12 +117,23 @@ impl Node {
     /// Fails before opening any socket on an unknown protocol or bad protocol
     /// parameters, and before running consensus on undecodable safety state.
     pub async fn start(config: NodeConfig) -> Result<(Node, mpsc::Receiver<Delivered>), NodeError> {
+        registry::check(&config.protocol, &config.parameters)?;
+        let entry = registry::find(&config.protocol)?;
+        Self::start_with(config, entry).await
+    }
+
+    /// Start the node running the protocol of `entry` (a registry entry, or one a test
+    /// builds with [`registry::entry`]); `config.protocol` is not looked up.
+    pub async fn start_with(
+        config: NodeConfig,
+        entry: &registry::Entry,
+    ) -> Result<(Node, mpsc::Receiver<Delivered>), NodeError> {
         let NodeConfig {
             id,
             committee,
             keys,
             parameters,
-            protocol,
+            protocol: _,
             store,
             environment,
             bind,
@@ -130,8 +141,7 @@ impl Node {
             seeded_transport,
             adversary,
         } = config;
-        registry::check(&protocol, &parameters)?;
-        let entry = registry::find(&protocol)?;
+        entry.check(parameters.consensus.get(entry.name))?;
         let rng_seed = seeded_transport.then(|| {
             let mut s = [0u8; 32];
             s[..8].copy_from_slice(&seed.to_le_bytes());

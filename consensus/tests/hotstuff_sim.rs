@@ -265,3 +265,54 @@ fn bls_quorum_certificates_work_end_to_end() {
     let ((logs, submitted), _) = run_with(4, None, None, true);
     check(&logs, &submitted, &[0, 1, 2, 3], 30);
 }
+
+/// A node whose persisted safety state cannot be decoded must not start: starting on
+/// defaults would let it vote again in views it already voted in.
+#[test]
+fn a_node_whose_safety_state_is_corrupt_refuses_to_start() {
+    use mempool::store::{Store, StoreOp, Table};
+    let hosts: Vec<String> = (0..4).map(host).collect();
+    let (committee, keys) = Committee::generate(4, 1, &hosts, 6000, Some(1)).unwrap();
+    let committee = Arc::new(committee);
+    let store = MemoryStore::new();
+    store
+        .write(vec![StoreOp::Put(
+            Table::Meta,
+            consensus::driver::SAFETY_KEY.to_vec(),
+            Bytes::from_static(b"not a safety state"),
+        )])
+        .unwrap();
+    let outcome: Arc<Mutex<Option<String>>> = Arc::default();
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(10))
+        .build();
+    let seen = outcome.clone();
+    let key = keys[0].clone();
+    sim.client(host(0), async move {
+        let started = Node::start(NodeConfig {
+            id: NodeId(0),
+            committee,
+            keys: key,
+            parameters: Parameters::default(),
+            protocol: "hotstuff".into(),
+            store: Arc::new(store),
+            environment: Environment::Turmoil,
+            bind: "0.0.0.0:6000".parse()?,
+            seed: 1,
+            seeded_transport: true,
+            adversary: None,
+        })
+        .await;
+        *seen.lock().unwrap() = Some(match started {
+            Ok(_) => "started".into(),
+            Err(e) => e.to_string(),
+        });
+        Ok(())
+    });
+    sim.run().unwrap();
+    let message = outcome.lock().unwrap().clone().unwrap();
+    assert!(
+        message.contains("cannot be decoded") && message.contains("refusing to start"),
+        "{message}"
+    );
+}
