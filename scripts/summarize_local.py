@@ -2,7 +2,8 @@
 """Print a markdown table of `bftlab local` result records in a folder.
 
 Usage: scripts/summarize_local.py results/local-2026-11-25
-Groups records by (protocol, commit rule, nodes, faults, input rate) and shows, for each
+Groups records by (protocol, variant, nodes, faults, input rate); the variant is the
+`--param` list (older records: the commit rule) and shows, for each
 group, the run with the median consensus TPS and the TPS of every run.
 """
 import json
@@ -17,7 +18,8 @@ def main(folder):
         if record.get("kind") != "bftlab-local":
             continue
         c = record["config"]
-        key = (c["protocol"], c["commit_rule"], c["nodes"], c["faults"], c["input_rate_tx_s"])
+        variant = c.get("variant", c.get("commit_rule", "")) or "defaults"
+        key = (c["protocol"], variant, c["nodes"], c["faults"], c["input_rate_tx_s"])
         groups.setdefault(key, []).append(record)
     print("| protocol | nodes (crashed) | input tx/s | runs | consensus TPS (median; all) | consensus p50 / p99 | e2e TPS | e2e p50 / p99 | commit |")
     print("|---|---|---|---|---|---|---|---|---|")
