@@ -4,7 +4,7 @@
 #   (defaults: results/sim-suite, 1..4, each scenario's own protocol)
 # Exit status: non-zero if any scenario failed (an expect_violation scenario fails when
 # no seed shows a violation).
-set -u
+set -u -o pipefail
 out=${1:-results/sim-suite}
 seeds=${2:-1..4}
 protocol=${3:-}

@@ -319,8 +319,10 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             return;
         };
         match delivery {
+            // Consensus messages are small and time-critical: the urgent lane, ahead of
+            // the mempool's bulk traffic.
             Delivery::BestEffort => {
-                let _ = self.ctx.sender.send(to, bytes);
+                let _ = self.ctx.sender.send_urgent(to, bytes);
             }
             Delivery::Reliable { key } => self.send_reliable(to, key, bytes),
         }
@@ -368,7 +370,10 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                 Action::Broadcast { message, delivery } => match delivery {
                     Delivery::BestEffort => {
                         if let Some(bytes) = encode(&message) {
-                            let _ = self.ctx.sender.broadcast(self.ctx.sender.others(), bytes);
+                            let _ = self
+                                .ctx
+                                .sender
+                                .broadcast_urgent(self.ctx.sender.others(), bytes);
                         }
                     }
                     Delivery::Reliable { .. } => {

@@ -24,6 +24,8 @@ pub struct LinearizerState {
     pub committed_round: Round,
     /// Certificates delivered above the cutoff, with their rounds.
     pub delivered: Vec<(Digest, Round)>,
+    /// Batches delivered recently, with their rounds (see [`Linearizer`]'s field).
+    pub batches: Vec<(Digest, Round)>,
 }
 
 /// One certificate in the committed sequence.
@@ -37,6 +39,11 @@ pub struct Committed {
     pub block: Digest,
     /// That block's view, height or round (the protocol's own numbering).
     pub height: u64,
+    /// Batches of this certificate an earlier certificate of the sequence already
+    /// delivered (an orphaned certificate's batches re-proposed by its author, when the
+    /// orphan was referenced after all): the executor skips them, so each batch is
+    /// delivered once.
+    pub duplicates: Vec<Digest>,
 }
 
 /// An anchor waiting to be processed, with the block that committed it.
@@ -54,6 +61,9 @@ pub struct Linearizer {
     gc_depth: u64,
     /// Delivered certificates by digest, with their rounds (pruned below the cutoff).
     delivered: BTreeMap<Digest, Round>,
+    /// Delivered batches, each with the higher of its certificate's round and the
+    /// committed round when it was delivered (kept for `2 * gc_depth` rounds).
+    batches: BTreeMap<Digest, Round>,
     /// Anchors committed by consensus (with their rounds) not processed yet.
     queue: VecDeque<QueuedAnchor>,
     committed_round: Round,
@@ -70,6 +80,7 @@ impl Linearizer {
             mempool,
             gc_depth,
             delivered: BTreeMap::new(),
+            batches: BTreeMap::new(),
             queue: VecDeque::new(),
             committed_round: Round(0),
             next_position: 0,
@@ -84,6 +95,7 @@ impl Linearizer {
         l.next_position = state.next_position;
         l.committed_round = state.committed_round;
         l.delivered = state.delivered.into_iter().collect();
+        l.batches = state.batches.into_iter().collect();
         l
     }
 
@@ -96,6 +108,7 @@ impl Linearizer {
             next_position: self.next_position,
             committed_round: self.committed_round,
             delivered: self.delivered.iter().map(|(d, r)| (*d, *r)).collect(),
+            batches: self.batches.iter().map(|(d, r)| (*d, *r)).collect(),
         })
     }
 
@@ -154,7 +167,15 @@ impl Linearizer {
                 .causal_history(&anchor, |d| delivered.contains_key(d));
             for c in history.into_iter().filter(|c| c.round() > cutoff) {
                 self.delivered.insert(c.digest(), c.round());
+                let mut duplicates = Vec::new();
+                let tag = self.committed_round.max(c.round());
+                for (batch, _) in &c.header.payload {
+                    if self.batches.insert(*batch, tag).is_some() {
+                        duplicates.push(*batch);
+                    }
+                }
                 out.push(Committed {
+                    duplicates,
                     position: self.next_position,
                     certificate: c,
                     block,
@@ -168,6 +189,10 @@ impl Linearizer {
         }
         let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
         self.delivered.retain(|_, r| *r > cutoff);
+        // Batches are remembered twice as long: an orphaned certificate's batches are
+        // re-proposed some rounds after it, and either copy may come first.
+        let batch_cutoff = Round(self.committed_round.0.saturating_sub(2 * self.gc_depth));
+        self.batches.retain(|_, r| *r > batch_cutoff);
         out
     }
 }

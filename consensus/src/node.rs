@@ -257,13 +257,14 @@ async fn execute(
         certificate,
         block,
         height,
+        duplicates,
     }) = committed.recv().await
     {
         // Normally the batches are on their way (a quorum stored them before the
         // certificate formed): ask only after waiting a second, then every second.
         let mut asked = tokio::time::Instant::now();
         let transactions = loop {
-            match mempool.batches(&certificate) {
+            match mempool.batches(&certificate, &duplicates) {
                 Ok(batches) => {
                     break batches
                         .into_iter()

@@ -186,6 +186,10 @@ fn default_liveness() -> u64 {
     10
 }
 
+/// Longest simulated run accepted (a week): far beyond any useful scenario, and far
+/// from overflowing simulated time.
+pub const MAX_DURATION_S: u64 = 7 * 24 * 3600;
+
 /// A scenario file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -208,6 +212,21 @@ impl Scenario {
         let bad = |m: &str| Err(ScenarioError::Invalid(name.into(), m.into()));
         if s.nodes == 0 || s.nodes > 100 {
             return bad("nodes must be in 1..=100");
+        }
+        if s.duration_s == 0 || s.duration_s > MAX_DURATION_S {
+            return bad(&format!("duration_s must be in 1..={MAX_DURATION_S}"));
+        }
+        if s.submit_until_s > s.duration_s {
+            return bad("submit_until_s must not exceed duration_s");
+        }
+        if s.liveness_bound_s == 0 || s.liveness_bound_s > MAX_DURATION_S {
+            return bad(&format!("liveness_bound_s must be in 1..={MAX_DURATION_S}"));
+        }
+        if s.latency_ms.1 > 60_000 {
+            return bad("latency_ms must be at most 60,000 ms");
+        }
+        if s.rate > 1_000_000 {
+            return bad("rate must be at most 1,000,000 tx/s per client");
         }
         if s.latency_ms.0 > s.latency_ms.1 {
             return bad("latency_ms must be (min, max) with min <= max");
@@ -249,8 +268,8 @@ impl Scenario {
             if nodes.iter().any(|n| *n >= s.nodes) {
                 return bad("a fault names a node outside the committee");
             }
-            if f.at_s < 0.0 || f.at_s > s.duration_s as f64 {
-                return bad("a fault happens outside the run");
+            if !f.at_s.is_finite() || f.at_s < 0.0 || f.at_s > s.duration_s as f64 {
+                return bad("a fault's at_s must be a number of seconds within the run");
             }
         }
         Ok(s)
@@ -313,6 +332,7 @@ impl Scenario {
         p.mempool.max_batch_delay_ms = 50;
         p.mempool.sync_retry_delay_ms = 1_000;
         let Some(overrides) = &self.parameters else {
+            consensus::registry::check(&self.protocol, &p).map_err(|e| e.to_string())?;
             return Ok(p);
         };
         let mut base = toml::Table::try_from(&p).map_err(|e| e.to_string())?;

@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
                     Ok(None) => return,
                     Err(_) => {}
                 }
-                waiting.retain(|(c, counted)| match consumer.batches(c) {
+                waiting.retain(|(c, counted)| match consumer.batches(c, &[]) {
                     Ok(batches) => {
                         if *counted {
                             let n: usize = batches.iter().map(|(_, b)| b.transactions.len()).sum();

@@ -116,12 +116,20 @@ impl MempoolHandle {
         f(&self.dag())
     }
 
-    /// The batches of a certificate, in payload order; `Err` lists those not (yet) in
-    /// the store (they are being fetched; ask again later).
-    pub fn batches(&self, certificate: &Certificate) -> Result<Vec<(Digest, Batch)>, Vec<Digest>> {
+    /// The batches of a certificate, in payload order, leaving out `skip` (batches
+    /// already delivered); `Err` lists those not (yet) in the store (they are being
+    /// fetched; ask again later).
+    pub fn batches(
+        &self,
+        certificate: &Certificate,
+        skip: &[Digest],
+    ) -> Result<Vec<(Digest, Batch)>, Vec<Digest>> {
         let mut out = Vec::new();
         let mut missing = Vec::new();
         for (digest, worker) in &certificate.header.payload {
+            if skip.contains(digest) {
+                continue;
+            }
             let value = self
                 .store
                 .read(Table::Batches, &worker::batch_key(*worker, digest))

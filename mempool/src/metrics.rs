@@ -99,6 +99,10 @@ pub struct MempoolMetrics {
     pub batches_collected: AtomicU64,
     /// Times this node moved its horizon up to the committee's (it was too far behind).
     pub horizon_jumps: AtomicU64,
+    /// Own certificates that no certificate of the next round referenced (they formed
+    /// too late, e.g. after this node could not hear its votes): their batches were put
+    /// into a later header so their transactions are not lost.
+    pub orphans_requeued: AtomicU64,
     /// The primary's current round.
     pub round: AtomicU64,
     /// Seal-to-certificate latency of this node's own batches.
@@ -137,6 +141,8 @@ pub struct MetricsSnapshot {
     pub batches_collected: u64,
     /// See [`MempoolMetrics::horizon_jumps`].
     pub horizon_jumps: u64,
+    /// See [`MempoolMetrics::orphans_requeued`].
+    pub orphans_requeued: u64,
     /// See [`MempoolMetrics::round`].
     pub round: u64,
     /// Rejections by reason (zero counts omitted).
@@ -184,6 +190,7 @@ impl MempoolMetrics {
             certificates_collected: get(&self.certificates_collected),
             batches_collected: get(&self.batches_collected),
             horizon_jumps: get(&self.horizon_jumps),
+            orphans_requeued: get(&self.orphans_requeued),
             round: get(&self.round),
             rejections: Rejection::ALL
                 .iter()

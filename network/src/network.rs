@@ -114,6 +114,7 @@ impl Network {
             let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
             client_config.transport_config(transport.clone());
             let (queue_tx, queue_rx) = mpsc::channel(parameters.peer_queue_capacity);
+            let (urgent_tx, urgent_rx) = mpsc::channel(parameters.peer_queue_capacity);
             let slot = Arc::new(ConnectionSlot::default());
             let task = PeerTask {
                 peer: member.id,
@@ -123,6 +124,7 @@ impl Network {
                 environment,
                 connection: slot.clone(),
                 queue: queue_rx,
+                urgent: urgent_rx,
                 metrics: metrics.clone(),
                 parameters: parameters.clone(),
             };
@@ -132,6 +134,7 @@ impl Network {
                 member.id,
                 Peer {
                     queue: queue_tx,
+                    urgent: urgent_tx,
                     connection: slot,
                     inflight: Arc::new(Semaphore::new(parameters.max_inflight_reliable)),
                 },

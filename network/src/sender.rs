@@ -27,6 +27,8 @@ const WRITE_BATCH: usize = 64;
 /// any) and the permits that bound its reliable messages in flight.
 pub(crate) struct Peer {
     pub(crate) queue: mpsc::Sender<Bytes>,
+    /// The urgent lane: its own stream, sent before the normal lane's data.
+    pub(crate) urgent: mpsc::Sender<Bytes>,
     pub(crate) connection: Arc<ConnectionSlot>,
     pub(crate) inflight: Arc<Semaphore>,
 }
@@ -159,6 +161,36 @@ impl Sender {
         peer.queue
             .try_send(payload)
             .map_err(|e| self.queue_error(to, e))
+    }
+
+    /// Like [`Sender::send`], on the peer's urgent lane: its own QUIC stream, whose data
+    /// is sent before the normal lane's, so a small message (a consensus proposal or
+    /// vote) does not wait behind bulk traffic (batches, certificates for a peer that
+    /// catches up). Order holds within a lane, not across lanes.
+    pub fn send_urgent(&self, to: NodeId, payload: Bytes) -> Result<(), SendError> {
+        self.check_size(&payload)?;
+        if to == self.inner.me {
+            return self.send(to, payload);
+        }
+        let peer = self
+            .inner
+            .peers
+            .get(&to)
+            .ok_or(SendError::UnknownPeer(to))?;
+        peer.urgent
+            .try_send(payload)
+            .map_err(|e| self.queue_error(to, e))
+    }
+
+    /// [`Sender::send_urgent`] to each of `to`; returns the failures (each counted).
+    pub fn broadcast_urgent(
+        &self,
+        to: impl IntoIterator<Item = NodeId>,
+        payload: Bytes,
+    ) -> Vec<(NodeId, SendError)> {
+        to.into_iter()
+            .filter_map(|id| self.send_urgent(id, payload.clone()).err().map(|e| (id, e)))
+            .collect()
     }
 
     /// A full queue drops the message (counted); a closed one means shutdown.
@@ -464,9 +496,13 @@ pub(crate) struct PeerTask {
     pub(crate) environment: Environment,
     pub(crate) connection: Arc<ConnectionSlot>,
     pub(crate) queue: mpsc::Receiver<Bytes>,
+    pub(crate) urgent: mpsc::Receiver<Bytes>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) parameters: NetworkParameters,
 }
+
+/// QUIC stream priority of the urgent lane (quinn sends higher priorities first).
+const URGENT_PRIORITY: i32 = 1;
 
 impl PeerTask {
     /// Keep a connection to the peer open (reconnecting with backoff) and drain the
@@ -508,41 +544,66 @@ impl PeerTask {
         Ok(connecting.await?)
     }
 
-    /// Returns false when the queue is closed (the network is shutting down).
+    /// Drain both lanes onto the connection, each on its own stream. Returns false when
+    /// a queue is closed (the network is shutting down), true when the connection broke.
     async fn write_best_effort(&mut self, connection: &quinn::Connection) -> bool {
-        let stream = tokio::select! {
+        let PeerTask {
+            queue,
+            urgent,
+            metrics,
+            parameters,
+            ..
+        } = self;
+        let max = parameters.max_frame_size;
+        tokio::select! {
             biased;
-            s = connection.open_uni() => match s { Ok(s) => s, Err(_) => return true },
-        };
-        let mut framed = FramedWrite::new(stream, FrameCodec::new(self.parameters.max_frame_size));
-        loop {
-            let first = tokio::select! {
-                biased;
-                _ = connection.closed() => return true,
-                m = self.queue.recv() => match m { Some(m) => m, None => return false },
-            };
-            let mut batch = vec![first];
-            while batch.len() < WRITE_BATCH {
-                match self.queue.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
-                }
-            }
-            let count = batch.len();
-            let bytes: usize = batch.iter().map(|b| b.len()).sum();
-            let mut failed = false;
-            for message in batch {
-                if framed.feed(message).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed || framed.flush().await.is_err() {
-                self.metrics
-                    .record_drop(DropReason::ConnectionLost, count as u64);
-                return true;
-            }
-            self.metrics.sent(count, bytes);
+            open = drain_lane(connection, urgent, metrics, max, URGENT_PRIORITY) => open,
+            open = drain_lane(connection, queue, metrics, max, 0) => open,
         }
+    }
+}
+
+/// Drain one lane onto its own uni stream of `connection` (with `priority`). Returns
+/// false when the queue is closed, true when the connection broke.
+async fn drain_lane(
+    connection: &quinn::Connection,
+    queue: &mut mpsc::Receiver<Bytes>,
+    metrics: &Metrics,
+    max_frame_size: usize,
+    priority: i32,
+) -> bool {
+    let stream = tokio::select! {
+        biased;
+        s = connection.open_uni() => match s { Ok(s) => s, Err(_) => return true },
+    };
+    let _ = stream.set_priority(priority);
+    let mut framed = FramedWrite::new(stream, FrameCodec::new(max_frame_size));
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = connection.closed() => return true,
+            m = queue.recv() => match m { Some(m) => m, None => return false },
+        };
+        let mut batch = vec![first];
+        while batch.len() < WRITE_BATCH {
+            match queue.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len();
+        let bytes: usize = batch.iter().map(|b| b.len()).sum();
+        let mut failed = false;
+        for message in batch {
+            if framed.feed(message).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed || framed.flush().await.is_err() {
+            metrics.record_drop(DropReason::ConnectionLost, count as u64);
+            return true;
+        }
+        metrics.sent(count, bytes);
     }
 }

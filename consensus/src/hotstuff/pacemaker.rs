@@ -7,7 +7,8 @@
 //!   timed-out view (capped), reset by a QC; a view led by (or voting to) a suspected
 //!   leader gets the short suspicion timeout and does not grow the backoff.
 //! - A leader is suspected when one of its views ends in a TC with no proposal seen from
-//!   it; its next valid proposal clears the suspicion.
+//!   it; its next valid proposal clears the suspicion (and gives the current view, if
+//!   it had the short timeout for that reason, the normal one again).
 //! - f+1 timeouts for the current view make a replica time out too (at least one honest
 //!   replica gave up); 2f+1 form a TC.
 
@@ -192,10 +193,30 @@ impl Pacemaker {
     }
 
     /// A valid proposal of `view` by its leader `author`: clears any suspicion of it.
-    pub fn on_proposal(&mut self, author: NodeId, view: View) {
+    /// If that suspicion had given the current view the short timeout, the view gets the
+    /// normal one again, counted from now: the leader is not silent, and a vote that waits
+    /// for the proposal's data (a replica that was cut off fetches the certificates it
+    /// carries) must not be cut short by a suspicion the proposal just disproved.
+    pub fn on_proposal(
+        &mut self,
+        author: NodeId,
+        view: View,
+        out: &mut Vec<Action<super::Message>>,
+    ) {
+        let was_suspected = self.view_suspected(self.view);
         self.suspected.remove(&author);
         if view > self.proposal_seen {
             self.proposal_seen = view;
+        }
+        if view == self.view
+            && was_suspected
+            && !self.view_suspected(self.view)
+            && self.timed_out_view < self.view
+        {
+            out.push(Action::SetTimer {
+                id: view_timer(self.view),
+                after: self.config.view_timeout(self.consecutive_timeouts),
+            });
         }
     }
 

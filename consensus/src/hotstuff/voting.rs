@@ -74,7 +74,7 @@ impl HotStuff {
             self.process_tc(tc.clone(), out);
         }
         // A valid proposal from its leader clears any suspicion of it.
-        self.pacemaker.on_proposal(block.author, block.view);
+        self.pacemaker.on_proposal(block.author, block.view, out);
         if block.view <= self.tree.last_committed().1 {
             return;
         }

@@ -92,6 +92,10 @@ impl Primary {
                 for (batch, _) in &certificate.header.payload {
                     self.ctx.metrics.batch_latency.certified(batch);
                 }
+                if !certificate.header.payload.is_empty() {
+                    self.unreferenced
+                        .insert(certificate.round(), certificate.clone());
+                }
             }
 
             self.requested.remove(&digest);

@@ -116,6 +116,8 @@ pub(crate) struct Primary {
     rng: rand_chacha::ChaCha8Rng,
     /// Consensus asked the proposer not to go above this round.
     hold: Option<Round>,
+    /// Own certificates not yet seen referenced by a certificate of the next round.
+    unreferenced: BTreeMap<Round, Certificate>,
 }
 
 /// Most headers suspended at once, per committee member.

@@ -1,7 +1,7 @@
 //! Proposing this node's header for each round, and moving between rounds.
 
 use super::{Primary, VotesAggregator};
-use crate::messages::{Header, MempoolMessage};
+use crate::messages::{Certificate, Header, MempoolMessage};
 use crate::metrics::MempoolMetrics;
 use crate::store::{StoreOp, Table};
 use crate::MempoolError;
@@ -110,6 +110,80 @@ impl Primary {
         );
     }
 
+    /// Own certificates that cannot be sure to be committed get their batches re-proposed.
+    ///
+    /// A certificate of round r is in the causal history of every certificate of round
+    /// k+1 once certificates of round k with f+1 weight descend from it (each round k+1
+    /// certificate has 2f+1 weight of round k parents, so one of them): then every anchor
+    /// from round k+1 on delivers it. A certificate that formed late (its votes reached
+    /// us after the others moved on, as after we could not hear) may be referenced by
+    /// nobody, or only by our own next one: no anchor's history would ever hold it, and
+    /// its transactions would be lost. So when we enter round R, an own certificate is
+    /// settled once f+1 weight of round R-1 descends from it; one still unsettled three
+    /// rounds later is an orphan, and its batches go into our next header. If the orphan
+    /// is committed after all, the linearizer delivers each batch only once.
+    fn requeue_orphans(&mut self) {
+        let gc_round = self.gc_round();
+        let top = self.round.prev();
+        let mut requeued = Vec::new();
+        let mut settled = Vec::new();
+        for (round, certificate) in &self.unreferenced {
+            if *round >= top {
+                break;
+            }
+            if *round <= gc_round {
+                settled.push(*round); // decided (committed or skipped) long ago
+                continue;
+            }
+            if self.descendant_weight(certificate, top) >= self.ctx.committee.validity_threshold() {
+                settled.push(*round);
+            } else if top.0 >= round.0 + 3 {
+                debug!(%round, digest = %certificate.digest(), batches = certificate.header.payload.len(), "own certificate orphaned; its batches go into the next header");
+                MempoolMetrics::add(&self.ctx.metrics.orphans_requeued, 1);
+                requeued.extend(certificate.header.payload.iter().copied());
+                settled.push(*round);
+            }
+        }
+        for round in settled {
+            self.unreferenced.remove(&round);
+        }
+        if !requeued.is_empty() {
+            requeued.append(&mut self.payload);
+            self.payload = requeued;
+        }
+    }
+
+    /// The weight of the certificates of round `at` in our DAG that descend from `root`.
+    fn descendant_weight(&self, root: &Certificate, at: Round) -> primitives::Weight {
+        let dag = self.dag();
+        let mut reaching: std::collections::BTreeSet<Digest> = [root.digest()].into();
+        let mut round = root.round();
+        while round < at && !reaching.is_empty() {
+            round = round.next();
+            reaching = dag
+                .round(round)
+                .map(|certs| {
+                    certs
+                        .values()
+                        .filter(|c| c.header.parents.iter().any(|p| reaching.contains(p)))
+                        .map(|c| c.digest())
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        let authors: Vec<primitives::NodeId> = dag
+            .round(at)
+            .map(|certs| {
+                certs
+                    .values()
+                    .filter(|c| reaching.contains(&c.digest()))
+                    .map(|c| c.author())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.ctx.committee.weight_of(authors.iter())
+    }
+
     pub(super) fn max_header_delay(&self) -> Duration {
         Duration::from_millis(self.ctx.params.max_header_delay_ms)
     }
@@ -144,6 +218,7 @@ impl Primary {
         debug!(%round, "advancing round");
         self.round = round;
         self.parents = parents;
+        self.requeue_orphans();
         self.ctx.metrics.round.store(round.0, Ordering::Relaxed);
         for shared in &self.ctx.worker_shared {
             shared.round.store(round.0, Ordering::Relaxed);

@@ -75,6 +75,7 @@ impl Primary {
             peer_horizons: BTreeMap::new(),
             rng,
             hold: None,
+            unreferenced: BTreeMap::new(),
             ctx,
         };
         if gc_round > Round(0) {
@@ -148,15 +149,47 @@ impl Primary {
         self.certificate_deliveries = self.certificate_deliveries.split_off(&gc_round.next());
         // Requests for certificates now below the horizon are moot.
         self.requested.retain(|_, (round, _)| *round > gc_round);
-        for (index, worker) in self.ctx.workers.iter().enumerate() {
-            let keep: Vec<Digest> = self
-                .payload
-                .iter()
-                .chain(self.last_header.iter().flat_map(|h| h.payload.iter()))
-                .filter(|(_, w)| w.0 as usize == index)
-                .map(|(d, _)| *d)
-                .collect();
-            let _ = worker.send(WorkerCommand::Cleanup(gc_round, keep)).await;
+        // A batch stays while a certificate still in the DAG carries it (it may yet be
+        // executed here or fetched by a peer), not only while it is young: a batch
+        // stored long ago can be certified late, when its author re-proposes it (an
+        // orphaned or uncertified header), and collecting it by its storage round would
+        // leave that certificate unexecutable everywhere. Also kept: batches queued for
+        // our own headers.
+        let mut keep: Vec<std::collections::BTreeSet<Digest>> =
+            vec![Default::default(); self.ctx.workers.len()];
+        {
+            let dag = self.dag();
+            let mut round = gc_round.next();
+            while round <= dag.highest_round() {
+                for c in dag
+                    .round(round)
+                    .into_iter()
+                    .flat_map(|certs| certs.values())
+                {
+                    for (d, w) in &c.header.payload {
+                        if let Some(set) = keep.get_mut(w.0 as usize) {
+                            set.insert(*d);
+                        }
+                    }
+                }
+                round = round.next();
+            }
+        }
+        for (d, w) in self
+            .payload
+            .iter()
+            .chain(self.last_header.iter().flat_map(|h| h.payload.iter()))
+        {
+            if let Some(set) = keep.get_mut(w.0 as usize) {
+                set.insert(*d);
+            }
+        }
+        // Batches outlive their certificates by another `gc_depth` rounds: a node that
+        // restarts or reconnects and re-executes the last committed rounds fetches them
+        // from peers, who would otherwise have collected them just before it asks.
+        let batch_gc = Round(gc_round.0.saturating_sub(self.ctx.params.gc_depth));
+        for (worker, keep) in self.ctx.workers.iter().zip(keep) {
+            let _ = worker.send(WorkerCommand::Cleanup(batch_gc, keep)).await;
         }
         Ok(())
     }

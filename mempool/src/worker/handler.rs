@@ -132,7 +132,7 @@ impl WorkerHandler {
 
     fn request(&self, target: NodeId, digests: Vec<Digest>) {
         for chunk in digests.chunks(MAX_REQUEST_DIGESTS) {
-            trace!(peer = %target, n = chunk.len(), "requesting batches");
+            trace!(peer = %target, n = chunk.len(), first = %chunk[0], "requesting batches");
             self.out.send(
                 target,
                 &MempoolMessage::BatchRequest {
@@ -209,7 +209,11 @@ impl WorkerHandler {
         }
     }
 
-    fn cleanup(&self, gc_round: primitives::Round, keep: Vec<Digest>) -> Result<(), MempoolError> {
+    fn cleanup(
+        &self,
+        gc_round: primitives::Round,
+        keep: std::collections::BTreeSet<Digest>,
+    ) -> Result<(), MempoolError> {
         let mut old = self.shared.take_below(gc_round);
         let tag = self.shared.tag();
         old.retain(|d| {

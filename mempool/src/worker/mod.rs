@@ -26,9 +26,9 @@ pub(crate) enum WorkerEvent {
 pub(crate) enum WorkerCommand {
     /// Fetch these batches, first from `target`.
     Synchronize(Vec<Digest>, NodeId),
-    /// Delete batches stored before `gc_round`, except those listed (batches still
-    /// waiting to be put in one of our headers).
-    Cleanup(Round, Vec<Digest>),
+    /// Delete batches stored before `gc_round`, except those listed (batches of
+    /// certificates still in the DAG, and batches waiting for one of our headers).
+    Cleanup(Round, std::collections::BTreeSet<Digest>),
 }
 
 /// The store key of a batch: worker index then digest.

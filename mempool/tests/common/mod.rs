@@ -292,7 +292,7 @@ pub async fn consume(
         let before = waiting.len();
         waiting.retain(|c| c.round() > gc_round);
         observed.lock().unwrap().unavailable += before - waiting.len();
-        waiting.retain(|c| match handle.batches(c) {
+        waiting.retain(|c| match handle.batches(c, &[]) {
             Ok(batches) => {
                 let mut o = observed.lock().unwrap();
                 for (_, b) in batches {
