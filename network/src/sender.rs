@@ -153,12 +153,23 @@ impl Sender {
                 .try_send(Incoming::new(to, payload))
                 .map_err(|e| self.queue_error(to, e));
         }
+        self.enqueue(to, payload, |peer| &peer.queue)
+    }
+
+    /// Put `payload` on one of `to`'s best-effort lanes, dropping (and counting) it
+    /// when that lane is full.
+    fn enqueue(
+        &self,
+        to: NodeId,
+        payload: Bytes,
+        lane: impl Fn(&Peer) -> &mpsc::Sender<Bytes>,
+    ) -> Result<(), SendError> {
         let peer = self
             .inner
             .peers
             .get(&to)
             .ok_or(SendError::UnknownPeer(to))?;
-        peer.queue
+        lane(peer)
             .try_send(payload)
             .map_err(|e| self.queue_error(to, e))
     }
@@ -172,14 +183,7 @@ impl Sender {
         if to == self.inner.me {
             return self.send(to, payload);
         }
-        let peer = self
-            .inner
-            .peers
-            .get(&to)
-            .ok_or(SendError::UnknownPeer(to))?;
-        peer.urgent
-            .try_send(payload)
-            .map_err(|e| self.queue_error(to, e))
+        self.enqueue(to, payload, |peer| &peer.urgent)
     }
 
     /// [`Sender::send_urgent`] to each of `to`; returns the failures (each counted).
