@@ -37,6 +37,21 @@ pub struct ClientArgs {
     /// Client id, so that different clients' transactions differ.
     #[arg(long, default_value_t = 0)]
     pub id: u64,
+    /// Where to write what the node said of the transactions (JSON: sent, accepted,
+    /// refused) when the client stops.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+}
+
+/// What a client sent and what its node said of it (`bftlab local` aggregates these).
+#[derive(serde::Serialize, serde::Deserialize, Debug, Default, Clone, Copy)]
+pub struct ClientSummary {
+    /// Transactions sent.
+    pub sent: u64,
+    /// Accepted by the node.
+    pub accepted: u64,
+    /// Refused by the node's admission control (the committee was past its capacity).
+    pub refused: u64,
 }
 
 /// Run `bftlab client`.
@@ -58,7 +73,7 @@ pub fn run(args: ClientArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let sent = runtime.block_on(async {
+    let admission = runtime.block_on(async {
         let mut client = TransactionClient::connect(
             Environment::Udp,
             &worker.transactions,
@@ -83,13 +98,24 @@ pub fn run(args: ClientArgs) -> Result<()> {
                 sent += 1;
             }
             client.flush().await?;
+            // Only the counts matter here.
+            client.take_refused();
         }
-        client.finish().await?;
-        anyhow::Ok(sent)
+        let (admission, _) = client.finish().await?;
+        anyhow::Ok(admission)
     })?;
+    let summary = ClientSummary {
+        sent: admission.sent,
+        accepted: admission.sent - admission.refused,
+        refused: admission.refused,
+    };
     println!(
-        "client {}: sent {sent} transactions of {} bytes to node {}",
-        args.id, args.tx_size, args.node
+        "client {}: sent {} transactions of {} bytes to node {}: {} accepted, {} refused (the node was past its capacity)",
+        args.id, summary.sent, args.tx_size, args.node, summary.accepted, summary.refused
     );
+    if let Some(path) = &args.summary {
+        std::fs::write(path, serde_json::to_vec(&summary)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
 }

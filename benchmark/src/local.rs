@@ -193,6 +193,8 @@ pub fn run(args: LocalArgs) -> Result<()> {
                 .arg((args.warmup + args.duration).to_string())
                 .arg("--id")
                 .arg(id.to_string())
+                .arg("--summary")
+                .arg(dir.path().join(format!("client-{id}.json")))
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log)?)
                 .spawn()
@@ -257,6 +259,19 @@ pub fn run(args: LocalArgs) -> Result<()> {
                 .with_context(|| format!("bad summary from node {i}"))?,
         );
     }
+    // What the clients offered and what the nodes' admission control refused.
+    let mut input = crate::client::ClientSummary::default();
+    for id in 0..live * args.workers {
+        let path = dir.path().join(format!("client-{id}.json"));
+        if let Ok(c) = std::fs::read(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|t| Ok(serde_json::from_slice::<crate::client::ClientSummary>(&t)?))
+        {
+            input.sent += c.sent;
+            input.accepted += c.accepted;
+            input.refused += c.refused;
+        }
+    }
     let first = &summaries[0];
     let seconds = args.duration as f64;
     let (txs, bytes) = first
@@ -290,6 +305,8 @@ pub fn run(args: LocalArgs) -> Result<()> {
         "end_to_end": { "tps": e2e_tps.round(), "bps": (e2e_tps * args.tx_size as f64).round(), "latency": latency(&e2e) },
         "blocks_committed": summaries.iter().map(|s| s.blocks).collect::<Vec<_>>(),
         "clients_stopped_early": failed_clients,
+        "clients": { "sent": input.sent, "accepted": input.accepted, "refused": input.refused },
+        "node_counters": summaries.iter().map(|s| s.counters.clone()).collect::<Vec<_>>(),
 
         "git_commit": git_commit(),
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
@@ -306,6 +323,13 @@ pub fn run(args: LocalArgs) -> Result<()> {
     println!(
         " End-to-end TPS: {} tx/s, BPS: {} B/s, latency: {}",
         record["end_to_end"]["tps"], record["end_to_end"]["bps"], record["end_to_end"]["latency"]
+    );
+    println!(
+        " Clients: sent {} tx, {} refused by admission control ({:.1} %), {} stopped early",
+        input.sent,
+        input.refused,
+        100.0 * input.refused as f64 / input.sent.max(1) as f64,
+        failed_clients.len()
     );
     std::fs::create_dir_all(&args.results)
         .with_context(|| format!("cannot create {}", args.results.display()))?;

@@ -55,6 +55,10 @@ pub struct NodeSummary {
     pub consensus_us: Vec<(u64, u64)>,
     /// Blocks committed by the core.
     pub blocks: u64,
+    /// The node's component counters at shutdown (network, mempool, client endpoints),
+    /// so that a run past capacity shows where work was refused or dropped.
+    #[serde(default)]
+    pub counters: serde_json::Value,
 }
 
 /// Run `bftlab node`.
@@ -158,6 +162,17 @@ pub fn run(args: NodeArgs) -> Result<()> {
             summary.commits.push(bucket);
         }
         summary.blocks = node.driver_metrics.blocks_committed.load(std::sync::atomic::Ordering::Relaxed);
+        let clients: Vec<_> = node.mempool.client_metrics().iter().map(|m| m.snapshot()).collect();
+        summary.counters = serde_json::json!({
+            "network": node.network_metrics().snapshot(),
+            "mempool": node.mempool.metrics().snapshot(),
+            "clients": clients,
+            "seal_to_certificate_ms": node.mempool.metrics().batch_latency.take().map(|h| serde_json::json!({
+                "p50": h.value_at_quantile(0.5) as f64 / 1000.0,
+                "p99": h.value_at_quantile(0.99) as f64 / 1000.0,
+                "samples": h.len(),
+            })),
+        });
         if let Some(path) = &args.summary {
             std::fs::write(path, serde_json::to_vec(&summary)?).with_context(|| format!("cannot write {}", path.display()))?;
         }

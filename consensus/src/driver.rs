@@ -43,6 +43,10 @@ pub const LINEARIZER_KEY: &[u8] = b"consensus_linearizer";
 pub const MAX_RELIABLE_KEYS: usize = 64;
 /// How often the core's counters are copied into [`DriverMetrics::core`].
 const METRICS_EVERY: Duration = Duration::from_millis(100);
+/// A node that has committed nothing for this long while the DAG grows past what it
+/// committed warns, saying what it waits for; and again every period it stays stalled.
+/// (Several base timeouts of every core: a healthy committee commits many times in it.)
+pub const STALL_WARNING: Duration = Duration::from_secs(5);
 
 /// Counters of the driver.
 #[derive(Debug, Default)]
@@ -113,6 +117,9 @@ struct Driver<M> {
     reliable_seq: u64,
     horizon: Round,
     metrics_at: Time,
+    /// When the core last committed a block, and when the last stall warning was.
+    last_commit: Time,
+    stall_warned: Time,
 }
 
 fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
@@ -155,6 +162,8 @@ pub async fn run<P: Adversarial>(
         reliable_seq: 0,
         horizon: Round(0),
         metrics_at: Time::default(),
+        last_commit: Time::default(),
+        stall_warned: Time::default(),
     };
     let mut certificates_first = true;
     loop {
@@ -163,6 +172,7 @@ pub async fn run<P: Adversarial>(
         }
         // Due timers first: a stream of messages never holds a timeout back.
         let now = d.now();
+        d.watch_stall(now, &replica);
         if let Some(id) = d.timers.pop_due(now) {
             d.ctx.metrics.timers_fired.fetch_add(1, Ordering::Relaxed);
             d.local.push_back(Event::Timer(id));
@@ -449,7 +459,42 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         true
     }
 
+    /// Warn when nothing was committed for [`STALL_WARNING`] although the DAG holds
+    /// rounds beyond the committed one, naming what the node waits for.
+    fn watch_stall<P: Adversarial<Message = M>>(&mut self, now: Time, replica: &Replica<P>) {
+        let quiet = now.0.saturating_sub(self.last_commit.0);
+        if quiet < STALL_WARNING || now.0.saturating_sub(self.stall_warned.0) < STALL_WARNING {
+            return;
+        }
+        let committed = self.linearizer.committed_round();
+        let dag = self.ctx.mempool.with_dag(|d| d.highest_round());
+        if dag.0 <= committed.0 + 2 {
+            return; // nothing new to commit: an idle committee is not stalled
+        }
+        self.stall_warned = now;
+        let waiting = self.linearizer.waiting();
+        let waits_for = if !waiting.is_empty() {
+            format!(
+                "{} committed anchor certificate(s) not in the DAG yet (first {})",
+                waiting.len(),
+                waiting[0]
+            )
+        } else {
+            "the core: no block committed (a leader, votes or a quorum of timeouts)".to_string()
+        };
+        warn!(
+            node = %self.ctx.id,
+            quiet_s = quiet.as_secs(),
+            dag_round = dag.0,
+            committed_round = committed.0,
+            core = ?replica.metrics(),
+            "nothing committed for {} s while the DAG grew; waiting for {waits_for}",
+            quiet.as_secs()
+        );
+    }
+
     async fn commit(&mut self, block: Digest, height: u64, anchors: Vec<(Digest, Round)>) -> bool {
+        self.last_commit = self.now();
         self.ctx
             .metrics
             .blocks_committed

@@ -226,6 +226,7 @@ impl Node {
         tasks.push(tokio::spawn(task));
         let (delivered_tx, delivered_rx) = mpsc::channel(10_000);
         tasks.push(tokio::spawn(execute(
+            id,
             handle.clone(),
             committed_rx,
             delivered_tx,
@@ -247,6 +248,7 @@ impl Node {
 /// Resolve committed certificates into transactions, in order, waiting for batches
 /// that are still being fetched.
 async fn execute(
+    id: NodeId,
     mempool: MempoolHandle,
     mut committed: mpsc::Receiver<Committed>,
     out: mpsc::Sender<Delivered>,
@@ -263,6 +265,8 @@ async fn execute(
         // Normally the batches are on their way (a quorum stored them before the
         // certificate formed): ask only after waiting a second, then every second.
         let mut asked = tokio::time::Instant::now();
+        let waiting_since = asked;
+        let mut warned = asked;
         let transactions = loop {
             match mempool.batches(&certificate, &duplicates) {
                 Ok(batches) => {
@@ -272,6 +276,19 @@ async fn execute(
                         .collect()
                 }
                 Err(missing) => {
+                    if warned.elapsed() >= crate::driver::STALL_WARNING {
+                        warned = tokio::time::Instant::now();
+                        tracing::warn!(
+                            node = %id,
+                            certificate = %certificate.digest(),
+                            round = certificate.round().0,
+                            author = %certificate.author(),
+                            waiting_s = waiting_since.elapsed().as_secs(),
+                            "execution waits for {} batch(es) of a committed certificate (first {}); asking peers again",
+                            missing.len(),
+                            missing.first().map(|d| d.to_string()).unwrap_or_default()
+                        );
+                    }
                     // A node that did not vote for this certificate (it was cut off) may
                     // never have received its batches: ask for them, again every second.
                     if asked.elapsed() >= Duration::from_secs(1) {

@@ -368,6 +368,22 @@ pub fn run_with_progress(
                     continue; // the node is down
                 };
                 rng_seed[11] = rng_seed[11].wrapping_add(1);
+                // This connection's transactions by stream index: a transaction the node
+                // refuses (admission control) was never accepted, so it leaves
+                // `submitted` and nothing demands that it be committed.
+                let mut sent: Vec<Bytes> = Vec::new();
+                let forget =
+                    |ranges: Vec<(u64, u64)>, sent: &[Bytes]| -> Result<(), &'static str> {
+                        let mut submitted = submitted.lock().map_err(|_| "poisoned")?;
+                        for (from, to) in ranges {
+                            for i in from..to {
+                                if let Some(tx) = sent.get(i as usize) {
+                                    submitted.remove(tx);
+                                }
+                            }
+                        }
+                        Ok(())
+                    };
                 // Every 10 ms, as many as keep the total at `rate` per second (missed
                 // ticks while disconnected are not made up).
                 while elapsed() < until {
@@ -381,16 +397,25 @@ pub fn run_with_progress(
                         seq += 1;
                         let tx = Bytes::from(tx);
                         if client.submit(tx.clone()).await.is_err() {
+                            forget(client.take_refused(), &sent)?;
                             continue 'connect; // what was accepted counts
                         }
-                        submitted.lock().map_err(|_| "poisoned")?.insert(tx, now);
+                        submitted
+                            .lock()
+                            .map_err(|_| "poisoned")?
+                            .insert(tx.clone(), now);
+                        sent.push(tx);
                     }
                     if client.flush().await.is_err() {
+                        forget(client.take_refused(), &sent)?;
                         continue 'connect;
                     }
+                    forget(client.take_refused(), &sent)?;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                let _ = client.finish().await;
+                if let Ok((_, refused)) = client.finish().await {
+                    forget(refused, &sent)?;
+                }
             }
             Ok(())
         });

@@ -13,7 +13,7 @@ use crate::MempoolError;
 use network::clients::{ClientListener, ClientListenerConfig};
 use network::{Environment, Incoming, Sender};
 use primitives::crypto::KeyPair;
-use primitives::{codec, Committee, Digest, NodeId, Parameters, Round, WorkerId};
+use primitives::{Committee, Digest, NodeId, Parameters, Round, WorkerId};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -276,7 +276,7 @@ impl Mempool {
             let worker = WorkerId(index as u16);
             let shared = Arc::new(WorkerShared::default());
             worker::recover_index(store.as_ref(), worker, &shared)?;
-            let (tx_tx, tx_rx) = mpsc::channel(QUEUE);
+            let (tx_tx, tx_rx) = network::clients::intake(params.max_intake_bytes);
             let (msg_tx, msg_rx) = mpsc::channel(WORKER_QUEUE);
             let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
             let bind: SocketAddr = ([0, 0, 0, 0], port_of(&addresses.transactions)?).into();
@@ -410,9 +410,9 @@ struct Router {
 impl Router {
     async fn run(self, mut inbound: mpsc::Receiver<Incoming>) {
         while let Some(incoming) = inbound.recv().await {
-            let message = match incoming.payload.split_first() {
-                Some((&CHANNEL_MEMPOOL, body)) => {
-                    codec::decode::<MempoolMessage>(body, self.max_message)
+            let message = match incoming.payload.first() {
+                Some(&CHANNEL_MEMPOOL) => {
+                    MempoolMessage::decode(&incoming.payload.slice(1..), self.max_message)
                 }
                 _ => {
                     self.metrics.reject(Rejection::Undecodable);

@@ -20,9 +20,64 @@ pub fn encode_batch(batch: &Batch) -> Result<Vec<u8>, CodecError> {
     codec::encode(batch)
 }
 
-/// Decode a batch (at most `limit` bytes).
-pub fn decode_batch(bytes: &[u8], limit: usize) -> Result<Batch, CodecError> {
-    codec::decode(bytes, limit)
+/// Decode a batch (at most `limit` bytes). The transactions share `bytes`' buffer: a
+/// batch of hundreds of kilobytes is parsed without copying a transaction. Accepts
+/// exactly the encodings [`codec::decode`] accepts (a test checks this on valid and
+/// corrupted input) and, like it, never panics.
+pub fn decode_batch(bytes: &Bytes, limit: usize) -> Result<Batch, CodecError> {
+    let limit = limit.min(codec::HARD_LIMIT);
+    if bytes.len() > limit {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    let bad = |what: &str| CodecError::Decode(format!("batch: {what}"));
+    let mut at = 0usize;
+    let count = read_varint(bytes, &mut at).ok_or_else(|| bad("bad transaction count"))?;
+    // Every transaction takes at least its one-byte length prefix, so a count beyond
+    // the bytes left is a lie: refuse it before reserving anything for it.
+    if count > (bytes.len() - at) as u64 {
+        return Err(bad("transaction count exceeds the batch"));
+    }
+    let mut transactions = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let len = read_varint(bytes, &mut at).ok_or_else(|| bad("bad transaction length"))?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| at.checked_add(len))
+            .filter(|end| *end <= bytes.len())
+            .ok_or_else(|| bad("transaction runs past the end"))?;
+        transactions.push(bytes.slice(at..end));
+        at = end;
+    }
+    if at != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - at));
+    }
+    Ok(Batch { transactions })
+}
+
+/// Read one unsigned integer in bincode 2's variable-length encoding (the standard
+/// configuration's): below 251 one byte, else a marker byte (251, 252, 253 for 2, 4 or
+/// 8 little-endian bytes). `None` if it is cut off or uses a marker for a wider type.
+fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let first = *bytes.get(*at)?;
+    let width = match first {
+        0..=250 => {
+            *at += 1;
+            return Some(first as u64);
+        }
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let start = at.checked_add(1)?;
+    let raw = bytes.get(start..start.checked_add(width)?)?;
+    let mut le = [0u8; 8];
+    le[..width].copy_from_slice(raw);
+    *at = start + width;
+    Some(u64::from_le_bytes(le))
 }
 
 /// A primary's proposal for one round: batch digests and a quorum of parents.
@@ -204,6 +259,43 @@ impl Certificate {
     }
 }
 
+impl MempoolMessage {
+    /// Bytes the encoding will take, roughly (to size the buffer once).
+    pub fn encoded_size_hint(&self) -> usize {
+        match self {
+            MempoolMessage::Batch { batch, .. } => batch.len() + 16,
+            _ => 256,
+        }
+    }
+
+    /// Decode a message from `body` (at most `limit` bytes). A batch keeps sharing
+    /// `body`'s buffer instead of being copied out of it; everything else, and any
+    /// input the fast path does not recognise, goes through [`codec::decode`], so the
+    /// result is the same as `codec::decode(&body, limit)`.
+    pub fn decode(body: &Bytes, limit: usize) -> Result<MempoolMessage, CodecError> {
+        // Variant 0 is `Batch { worker, batch }`: worker as a varint (a u16: at most
+        // the two-byte marker), then the batch's length and bytes.
+        if body.len() <= limit.min(codec::HARD_LIMIT)
+            && body.first() == Some(&0)
+            && body.get(1).is_some_and(|b| *b <= 251)
+        {
+            let mut at = 1;
+            if let (Some(worker), Some(len)) =
+                (read_varint(body, &mut at), read_varint(body, &mut at))
+            {
+                if let (Ok(worker), true) = (u16::try_from(worker), len == (body.len() - at) as u64)
+                {
+                    return Ok(MempoolMessage::Batch {
+                        worker: WorkerId(worker),
+                        batch: body.slice(at..),
+                    });
+                }
+            }
+        }
+        codec::decode(body, limit)
+    }
+}
+
 /// Everything mempools say to each other.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MempoolMessage {
@@ -247,4 +339,100 @@ pub enum MempoolMessage {
         /// The certificates, lowest rounds first.
         certificates: Vec<Certificate>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random_batch(rng: &mut impl Rng) -> Batch {
+        let count = rng.gen_range(0..40);
+        Batch {
+            transactions: (0..count)
+                .map(|_| {
+                    // Lengths across every varint width bincode uses for them.
+                    let len = match rng.gen_range(0..4) {
+                        0 => rng.gen_range(0..251),
+                        1 => rng.gen_range(251..70_000),
+                        2 => 250,
+                        _ => 251,
+                    };
+                    Bytes::from((0..len).map(|_| rng.gen::<u8>()).collect::<Vec<u8>>())
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn zero_copy_batch_decoding_agrees_with_the_codec_on_valid_and_corrupted_input() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for round in 0..300 {
+            let batch = random_batch(&mut rng);
+            let bytes = Bytes::from(encode_batch(&batch).unwrap());
+            assert_eq!(decode_batch(&bytes, usize::MAX).unwrap(), batch);
+            // Corruptions: a flipped byte, a cut, an extension, a limit below the size.
+            let mut variants: Vec<Vec<u8>> = Vec::new();
+            if !bytes.is_empty() {
+                let mut flipped = bytes.to_vec();
+                let at = rng.gen_range(0..flipped.len().min(16));
+                flipped[at] = rng.gen();
+                variants.push(flipped);
+                variants.push(bytes[..rng.gen_range(0..bytes.len())].to_vec());
+            }
+            let mut longer = bytes.to_vec();
+            longer.push(rng.gen());
+            variants.push(longer);
+            for v in variants {
+                let v = Bytes::from(v);
+                let ours = decode_batch(&v, usize::MAX).ok();
+                let theirs = codec::decode::<Batch>(&v, usize::MAX).ok();
+                assert_eq!(ours, theirs, "round {round}: {:?}", &v[..v.len().min(12)]);
+            }
+            if bytes.len() > 1 {
+                assert!(decode_batch(&bytes, bytes.len() - 1).is_err());
+            }
+        }
+        // Hostile counts and lengths are refused before anything is reserved for them.
+        for hostile in [
+            vec![253, 255, 255, 255, 255, 255, 255, 255, 255],
+            vec![1, 253, 255, 255, 255, 255, 255, 255, 255, 127],
+            vec![255],
+            vec![],
+        ] {
+            assert!(decode_batch(&Bytes::from(hostile), usize::MAX).is_err());
+        }
+    }
+
+    #[test]
+    fn a_batch_message_shares_its_frame_and_decodes_like_the_codec() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        for worker in [0u16, 7, 250, 251, 300, u16::MAX] {
+            let batch = Bytes::from(encode_batch(&random_batch(&mut rng)).unwrap());
+            let message = MempoolMessage::Batch {
+                worker: WorkerId(worker),
+                batch: batch.clone(),
+            };
+            let body = Bytes::from(codec::encode(&message).unwrap());
+            let decoded = MempoolMessage::decode(&body, usize::MAX).unwrap();
+            assert_eq!(decoded, message);
+            if let MempoolMessage::Batch { batch: shared, .. } = decoded {
+                // The same memory as the frame, not a copy.
+                let offset = shared.as_ptr() as usize - body.as_ptr() as usize;
+                assert_eq!(offset + shared.len(), body.len());
+            }
+            // Cut or extended frames are judged as the codec judges them.
+            for v in [body[..body.len() - 1].to_vec(), [&body[..], &[0]].concat()] {
+                let v = Bytes::from(v);
+                assert_eq!(
+                    MempoolMessage::decode(&v, usize::MAX).ok(),
+                    codec::decode::<MempoolMessage>(&v, usize::MAX).ok()
+                );
+            }
+            assert!(MempoolMessage::decode(&body, body.len() - 1).is_err());
+        }
+        let other = MempoolMessage::CertificatesRequest(vec![Digest([3; 32])]);
+        let body = Bytes::from(codec::encode(&other).unwrap());
+        assert_eq!(MempoolMessage::decode(&body, usize::MAX).unwrap(), other);
+    }
 }

@@ -14,12 +14,10 @@ pub const CHANNEL_MEMPOOL: u8 = 0;
 
 /// Encode a message with its channel byte.
 pub(crate) fn encode(message: &MempoolMessage) -> Option<Bytes> {
-    let mut out = vec![CHANNEL_MEMPOOL];
-    match codec::encode(message) {
-        Ok(bytes) => {
-            out.extend_from_slice(&bytes);
-            Some(out.into())
-        }
+    let mut out = Vec::with_capacity(message.encoded_size_hint() + 1);
+    out.push(CHANNEL_MEMPOOL);
+    match codec::encode_append(message, &mut out) {
+        Ok(()) => Some(out.into()),
         Err(e) => {
             warn!(error = %e, "cannot encode mempool message");
             None

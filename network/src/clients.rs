@@ -2,7 +2,16 @@
 //!
 //! Unlike the committee endpoint, this one admits any client: clients present no
 //! certificate (the client still checks the node's key against the committee). A client
-//! opens unidirectional streams and writes length-prefixed transactions on them.
+//! opens a bidirectional stream, writes length-prefixed transactions on it, and reads
+//! [`Notice`]s back.
+//!
+//! Admission control: the worker's intake ([`intake`]) holds at most a budget of bytes.
+//! A transaction that does not fit is refused, not queued: the endpoint never stops
+//! reading a client because the committee is past its capacity, and it tells the
+//! client exactly which transactions (by their index on the stream) it refused. Every
+//! transaction with an index below a notice's `decided` that is not in a refused range
+//! was accepted. So a client is never left guessing, and never disconnected, because
+//! of overload.
 //!
 //! Limits, per connection: a transaction longer than `max_transaction_size` is refused
 //! (the stream is stopped with [`REFUSED_TOO_LARGE`], which the client sees as a write
@@ -34,11 +43,123 @@ pub const REFUSED_TOO_LARGE: u32 = 1;
 /// Application error code sent when a stream ends inside a transaction.
 pub const REFUSED_TRUNCATED: u32 = 2;
 
+/// What the endpoint tells a client about its stream: transactions with index below
+/// `decided` are decided; those in `refused` (`from..to`, empty when `from == to`)
+/// were refused, the rest accepted. On the wire: three big-endian u64s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Notice {
+    /// Every transaction with a smaller index has been accepted or refused.
+    pub decided: u64,
+    /// Refused indexes `refused.0..refused.1` (the latest run of refusals).
+    pub refused: (u64, u64),
+}
+
+impl Notice {
+    /// Bytes of an encoded notice.
+    pub const SIZE: usize = 24;
+
+    fn encode(&self) -> [u8; Self::SIZE] {
+        let mut out = [0u8; Self::SIZE];
+        out[..8].copy_from_slice(&self.decided.to_be_bytes());
+        out[8..16].copy_from_slice(&self.refused.0.to_be_bytes());
+        out[16..].copy_from_slice(&self.refused.1.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8; Self::SIZE]) -> Option<Notice> {
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            u64::from_be_bytes(w)
+        };
+        let notice = Notice {
+            decided: word(0),
+            refused: (word(1), word(2)),
+        };
+        (notice.refused.0 <= notice.refused.1 && notice.refused.1 <= notice.decided)
+            .then_some(notice)
+    }
+}
+
+/// A worker's bounded intake of client transactions: at most `capacity` bytes are
+/// queued between the client endpoint and the batch maker.
+pub fn intake(capacity: usize) -> (IntakeSender, IntakeReceiver) {
+    // The channel's own bound only has to exceed what the byte budget admits.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicU64::new(0));
+    (
+        IntakeSender {
+            tx,
+            queued: queued.clone(),
+            capacity: capacity as u64,
+        },
+        IntakeReceiver { rx, queued },
+    )
+}
+
+/// The client endpoint's half of an [`intake`].
+#[derive(Clone)]
+pub struct IntakeSender {
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicU64>,
+    capacity: u64,
+}
+
+/// Why [`IntakeSender::admit`] did not take a transaction.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdmitError {
+    /// The byte budget is spent: refuse it (the committee is past its capacity).
+    Full,
+    /// The worker is gone (shutdown).
+    Closed,
+}
+
+impl IntakeSender {
+    /// Queue `tx` if it fits in the byte budget. Never waits.
+    pub fn admit(&self, tx: Bytes) -> Result<(), AdmitError> {
+        let len = tx.len() as u64;
+        let fits = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q + len <= self.capacity).then_some(q + len)
+            })
+            .is_ok();
+        if !fits {
+            return Err(AdmitError::Full);
+        }
+        self.tx.send(tx).map_err(|_| {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            AdmitError::Closed
+        })
+    }
+}
+
+/// The batch maker's half of an [`intake`].
+pub struct IntakeReceiver {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: Arc<AtomicU64>,
+}
+
+impl IntakeReceiver {
+    /// The next transaction; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        let tx = self.rx.recv().await?;
+        self.queued.fetch_sub(tx.len() as u64, Ordering::AcqRel);
+        Some(tx)
+    }
+
+    /// Bytes queued now.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
 /// Counters of a client-facing endpoint.
 #[derive(Debug, Default)]
 pub struct ClientMetrics {
     connections: AtomicU64,
     transactions: AtomicU64,
+    refused_overload: AtomicU64,
     bytes: AtomicU64,
     refused_too_large: AtomicU64,
     truncated: AtomicU64,
@@ -52,6 +173,8 @@ pub struct ClientMetricsSnapshot {
     pub connections: u64,
     /// Transactions accepted.
     pub transactions: u64,
+    /// Transactions refused because the intake was full (their clients were told).
+    pub refused_overload: u64,
     /// Bytes of accepted transactions.
     pub bytes: u64,
     /// Transactions refused for exceeding the size limit.
@@ -68,6 +191,7 @@ impl ClientMetrics {
         ClientMetricsSnapshot {
             connections: self.connections.load(Ordering::Relaxed),
             transactions: self.transactions.load(Ordering::Relaxed),
+            refused_overload: self.refused_overload.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             refused_too_large: self.refused_too_large.load(Ordering::Relaxed),
             truncated: self.truncated.load(Ordering::Relaxed),
@@ -100,10 +224,11 @@ pub struct ClientListener {
 }
 
 impl ClientListener {
-    /// Listen for clients and push every accepted transaction into `sink`.
+    /// Listen for clients and offer every transaction to `sink`, refusing (and
+    /// telling the client) what does not fit.
     pub async fn start(
         config: ClientListenerConfig,
-        sink: mpsc::Sender<Bytes>,
+        sink: IntakeSender,
     ) -> Result<ClientListener, NetworkError> {
         let identity = tls::identity(&config.key).map_err(NetworkError::Tls)?;
         let server_tls = tls::open_server_config(&identity).map_err(NetworkError::Tls)?;
@@ -113,8 +238,8 @@ impl ClientListener {
         let window = u32::try_from(config.max_inflight_bytes).unwrap_or(u32::MAX);
         let mut transport = quinn::TransportConfig::default();
         transport
-            .max_concurrent_bidi_streams(0u32.into())
-            .max_concurrent_uni_streams(4u32.into())
+            .max_concurrent_bidi_streams(4u32.into())
+            .max_concurrent_uni_streams(0u32.into())
             .stream_receive_window(window.into())
             .receive_window(window.into());
         server.transport_config(Arc::new(transport));
@@ -157,7 +282,7 @@ impl Drop for ClientListener {
 
 async fn accept_clients(
     endpoint: quinn::Endpoint,
-    sink: mpsc::Sender<Bytes>,
+    sink: IntakeSender,
     metrics: Arc<ClientMetrics>,
     max_transaction_size: usize,
 ) {
@@ -169,9 +294,10 @@ async fn accept_clients(
                 return;
             };
             metrics.connections.fetch_add(1, Ordering::Relaxed);
-            while let Ok(stream) = connection.accept_uni().await {
+            while let Ok((send, recv)) = connection.accept_bi().await {
                 tokio::spawn(read_transactions(
-                    stream,
+                    send,
+                    recv,
                     sink.clone(),
                     metrics.clone(),
                     max_transaction_size,
@@ -181,23 +307,61 @@ async fn accept_clients(
     }
 }
 
+/// Read one client stream: offer each transaction to the intake, and send notices:
+/// when a run of refusals ends, and when the stream ends (so a client that is never
+/// refused hears nothing until it finishes, and the stream costs nothing extra).
 async fn read_transactions(
+    mut notices: quinn::SendStream,
     stream: quinn::RecvStream,
-    sink: mpsc::Sender<Bytes>,
+    sink: IntakeSender,
     metrics: Arc<ClientMetrics>,
     max_transaction_size: usize,
 ) {
     let mut frames = FramedRead::new(stream, FrameCodec::new(max_transaction_size));
-    while let Some(frame) = frames.next().await {
+    let mut index = 0u64;
+    let mut refused: Option<u64> = None; // start of the current run of refusals
+    loop {
+        let frame = frames.next().await;
+        let mut notice = None;
         match frame {
-            Ok(tx) => {
-                metrics.transactions.fetch_add(1, Ordering::Relaxed);
-                metrics.bytes.fetch_add(tx.len() as u64, Ordering::Relaxed);
-                if sink.send(tx.freeze()).await.is_err() {
-                    return;
+            Some(Ok(tx)) => {
+                let len = tx.len() as u64;
+                match sink.admit(tx.freeze()) {
+                    Ok(()) => {
+                        metrics.transactions.fetch_add(1, Ordering::Relaxed);
+                        metrics.bytes.fetch_add(len, Ordering::Relaxed);
+                        if let Some(from) = refused.take() {
+                            notice = Some(Notice {
+                                decided: index,
+                                refused: (from, index),
+                            });
+                        }
+                    }
+                    Err(AdmitError::Full) => {
+                        metrics.refused_overload.fetch_add(1, Ordering::Relaxed);
+                        refused.get_or_insert(index);
+                    }
+                    Err(AdmitError::Closed) => return,
                 }
+                index += 1;
             }
-            Err(e) => {
+            None => {
+                // The client finished: the final word on everything it sent.
+                let from = refused.take().unwrap_or(index);
+                let _ = notices
+                    .write_all(
+                        &Notice {
+                            decided: index,
+                            refused: (from, index),
+                        }
+                        .encode(),
+                    )
+                    .await;
+                let _ = notices.finish();
+                let _ = notices.stopped().await;
+                return;
+            }
+            Some(Err(e)) => {
                 debug!(error = %e, "refusing client stream");
                 let code = match e {
                     FrameError::Oversized => {
@@ -214,6 +378,15 @@ async fn read_transactions(
                     }
                 };
                 let _ = frames.get_mut().stop(code.into());
+                let _ = notices.reset(code.into());
+                return;
+            }
+        }
+        if let Some(notice) = notice {
+            // A client that does not read its notices stalls only its own stream (the
+            // notice stream's flow-control window bounds what waits here).
+            if notices.write_all(&notice.encode()).await.is_err() {
+                metrics.stream_errors.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         }
@@ -239,11 +412,54 @@ pub enum ClientError {
     Submit(String),
 }
 
-/// A client submitting transactions to one worker over one QUIC stream.
+/// What a client has learnt from the node's [`Notice`]s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Transactions submitted on the stream.
+    pub sent: u64,
+    /// Transactions the node has decided on (accepted or refused).
+    pub decided: u64,
+    /// Of those, refused.
+    pub refused: u64,
+}
+
+#[derive(Default)]
+struct NoticeLog {
+    decided: u64,
+    refused: u64,
+    /// Refused index ranges not yet taken by [`TransactionClient::take_refused`].
+    ranges: Vec<(u64, u64)>,
+}
+
+/// A client submitting transactions to one worker over one QUIC stream, learning from
+/// the node's notices which it refused (see the module documentation).
 pub struct TransactionClient {
     _endpoint: quinn::Endpoint,
     connection: quinn::Connection,
     stream: FramedWrite<quinn::SendStream, FrameCodec>,
+    sent: u64,
+    log: Arc<std::sync::Mutex<NoticeLog>>,
+    reader: JoinHandle<()>,
+}
+
+/// Read notices until the node finishes the stream (or it breaks).
+async fn read_notices(mut recv: quinn::RecvStream, log: Arc<std::sync::Mutex<NoticeLog>>) {
+    let mut buf = [0u8; Notice::SIZE];
+    while recv.read_exact(&mut buf).await.is_ok() {
+        let Some(notice) = Notice::decode(&buf) else {
+            return; // not a notice: stop listening rather than believe it
+        };
+        let Ok(mut log) = log.lock() else { return };
+        if notice.decided < log.decided {
+            continue;
+        }
+        log.decided = notice.decided;
+        let (from, to) = notice.refused;
+        if to > from {
+            log.refused += to - from;
+            log.ranges.push((from, to));
+        }
+    }
 }
 
 impl TransactionClient {
@@ -282,23 +498,53 @@ impl TransactionClient {
             .map_err(|e| connect_err(e.to_string()))?
             .await
             .map_err(|e| connect_err(e.to_string()))?;
-        let stream = connection
-            .open_uni()
+        let (stream, notices) = connection
+            .open_bi()
             .await
             .map_err(|e| connect_err(e.to_string()))?;
+        let log = Arc::new(std::sync::Mutex::new(NoticeLog::default()));
+        let reader = tokio::spawn(read_notices(notices, log.clone()));
         Ok(TransactionClient {
             _endpoint: endpoint,
             connection,
             stream: FramedWrite::new(stream, FrameCodec::new(max_transaction_size)),
+            sent: 0,
+            log,
+            reader,
         })
     }
 
-    /// Queue a transaction (sent when the buffer fills or on [`TransactionClient::flush`]).
-    pub async fn submit(&mut self, transaction: Bytes) -> Result<(), ClientError> {
+    /// Queue a transaction (sent when the buffer fills or on [`TransactionClient::flush`]);
+    /// returns its index on the stream, which notices refer to.
+    pub async fn submit(&mut self, transaction: Bytes) -> Result<u64, ClientError> {
         self.stream
             .feed(transaction)
             .await
-            .map_err(|e| ClientError::Submit(e.to_string()))
+            .map_err(|e| ClientError::Submit(e.to_string()))?;
+        self.sent += 1;
+        Ok(self.sent - 1)
+    }
+
+    /// What the node has said so far.
+    pub fn admission(&self) -> Admission {
+        let (decided, refused) = self
+            .log
+            .lock()
+            .map(|l| (l.decided, l.refused))
+            .unwrap_or_default();
+        Admission {
+            sent: self.sent,
+            decided,
+            refused,
+        }
+    }
+
+    /// The index ranges `from..to` refused since the last call.
+    pub fn take_refused(&self) -> Vec<(u64, u64)> {
+        self.log
+            .lock()
+            .map(|mut l| std::mem::take(&mut l.ranges))
+            .unwrap_or_default()
     }
 
     /// Push queued transactions onto the wire.
@@ -309,15 +555,31 @@ impl TransactionClient {
             .map_err(|e| ClientError::Submit(e.to_string()))
     }
 
-    /// Flush, close the stream and wait until the node has read everything.
-    pub async fn finish(mut self) -> Result<(), ClientError> {
+    /// Flush, close the stream and wait for the node's final notice (it decides on
+    /// every transaction sent); returns what it said, with any refused ranges not yet
+    /// taken.
+    pub async fn finish(mut self) -> Result<(Admission, Vec<(u64, u64)>), ClientError> {
         self.flush().await?;
         let stream = self.stream.get_mut();
         stream
             .finish()
             .map_err(|e| ClientError::Submit(e.to_string()))?;
-        let _ = stream.stopped().await;
+        let _ = (&mut self.reader).await;
+        let admission = self.admission();
+        let refused = self.take_refused();
         self.connection.close(0u32.into(), b"done");
-        Ok(())
+        if admission.decided < admission.sent {
+            return Err(ClientError::Submit(format!(
+                "the node decided on {} of {} transactions before the stream closed",
+                admission.decided, admission.sent
+            )));
+        }
+        Ok((admission, refused))
+    }
+}
+
+impl Drop for TransactionClient {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }

@@ -2,11 +2,9 @@
 
 use crate::environment::Environment;
 use crate::error::{DeliveryError, SendError};
-use crate::frame::FrameCodec;
 use crate::metrics::{DropReason, Metrics};
 use crate::receiver::Incoming;
 use bytes::Bytes;
-use futures::SinkExt;
 use primitives::parameters::NetworkParameters;
 use primitives::NodeId;
 use std::collections::HashMap;
@@ -16,7 +14,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
-use tokio_util::codec::FramedWrite;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, trace};
 
@@ -479,16 +476,36 @@ async fn deliver_once(
     payload: &Bytes,
     max_frame_size: usize,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (send, mut recv) = connection.open_bi().await?;
-    let mut framed = FramedWrite::new(send, FrameCodec::new(max_frame_size));
-    framed.send(payload.clone()).await?;
-    framed.get_mut().finish()?;
+    let (mut send, mut recv) = connection.open_bi().await?;
+    let mut chunks = frame_chunks(std::slice::from_ref(payload), max_frame_size)?;
+    send.write_all_chunks(&mut chunks).await?;
+    send.finish()?;
     let mut ack = [0u8; 1];
     recv.read_exact(&mut ack).await?;
     if ack[0] != 1 {
         return Err("bad acknowledgement".into());
     }
     Ok(())
+}
+
+/// The frames of `payloads` as QUIC chunks: each payload's 4-byte big-endian length,
+/// then the payload itself, shared rather than copied (quinn queues `Bytes` chunks as
+/// they are; encoding through a codec buffer copied every batch once per peer, and
+/// quinn's slice writes copied it again).
+fn frame_chunks(
+    payloads: &[Bytes],
+    max_frame_size: usize,
+) -> Result<Vec<Bytes>, crate::frame::FrameError> {
+    let mut chunks = Vec::with_capacity(payloads.len() * 2);
+    for payload in payloads {
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|_| payload.len() <= max_frame_size)
+            .ok_or(crate::frame::FrameError::Oversized)?;
+        chunks.push(Bytes::copy_from_slice(&len.to_be_bytes()));
+        chunks.push(payload.clone());
+    }
+    Ok(chunks)
 }
 
 /// Everything the connection task of one peer needs.
@@ -580,8 +597,8 @@ async fn drain_lane(
         biased;
         s = connection.open_uni() => match s { Ok(s) => s, Err(_) => return true },
     };
+    let mut stream = stream;
     let _ = stream.set_priority(priority);
-    let mut framed = FramedWrite::new(stream, FrameCodec::new(max_frame_size));
     loop {
         let first = tokio::select! {
             biased;
@@ -597,14 +614,12 @@ async fn drain_lane(
         }
         let count = batch.len();
         let bytes: usize = batch.iter().map(|b| b.len()).sum();
-        let mut failed = false;
-        for message in batch {
-            if framed.feed(message).await.is_err() {
-                failed = true;
-                break;
-            }
-        }
-        if failed || framed.flush().await.is_err() {
+        // Senders checked every payload against the frame limit already.
+        let written = match frame_chunks(&batch, max_frame_size) {
+            Ok(mut chunks) => stream.write_all_chunks(&mut chunks).await.is_ok(),
+            Err(_) => false,
+        };
+        if !written {
             metrics.record_drop(DropReason::ConnectionLost, count as u64);
             return true;
         }

@@ -76,8 +76,15 @@ pub struct MempoolParameters {
     pub sync_retry_delay_ms: u64,
     /// Peers asked on each retry. Default 3.
     pub sync_retry_nodes: usize,
-    /// Bytes of transactions one client connection may have in flight. Default 16 MiB.
+    /// Bytes of transactions one client connection may have in flight (its QUIC
+    /// window: unread bytes queue here, so it bounds a client's share of latency under
+    /// overload). Default 2 MiB.
     pub max_client_inflight_bytes: usize,
+    /// Bytes of accepted client transactions a worker may hold before sealing them
+    /// (admission control): past it, new transactions are refused and their clients
+    /// told so, instead of queueing without bound. At least `max_transaction_size`.
+    /// Default 2 MiB.
+    pub max_intake_bytes: usize,
     /// After a quorum stored a batch, how long its worker keeps resending it to the
     /// peers that have not acknowledged it; they fetch it later if they need it.
     /// Default 2,000 ms.
@@ -113,6 +120,7 @@ impl Default for MempoolParameters {
             sync_retry_delay_ms: 10_000,
             sync_retry_nodes: 3,
             max_client_inflight_bytes: 16 << 20,
+            max_intake_bytes: 2 << 20,
             batch_resend_window_ms: 2_000,
         }
     }
@@ -170,6 +178,9 @@ impl Parameters {
         }
         if m.sync_retry_nodes == 0 || m.sync_retry_delay_ms == 0 {
             return bad("mempool.sync_retry_nodes and sync_retry_delay_ms must be at least 1");
+        }
+        if m.max_intake_bytes < m.max_transaction_size {
+            return bad("mempool.max_intake_bytes must be at least max_transaction_size");
         }
         if m.max_header_delay_ms == 0 || m.max_batch_delay_ms == 0 {
             return bad("mempool delays must be at least 1 ms");

@@ -13,6 +13,12 @@ use tokio::time::Instant;
 const MAX_REPLY: usize = 1_000;
 /// Most digests in one request.
 const MAX_REQUEST: usize = 1_000;
+/// How soon a range catch-up may be asked again (of whichever peer next shows a round
+/// far ahead). Short, unlike the retry of single certificates: while a node catches up
+/// its peers keep committing and collecting, and a range request lost on a fresh
+/// connection right after a heal left a node waiting the whole retry delay (10 s by
+/// default), long enough for its peers to collect the batches it still had to execute.
+const CATCH_UP_RETRY: Duration = Duration::from_secs(1);
 
 impl Primary {
     fn retry_delay(&self) -> Duration {
@@ -60,7 +66,7 @@ impl Primary {
         if to < from {
             return;
         }
-        self.range_request_due = Some(now + self.retry_delay());
+        self.range_request_due = Some(now + CATCH_UP_RETRY.min(self.retry_delay()));
         self.ctx
             .out
             .send(hint, &MempoolMessage::CertificateRangeRequest { from, to });

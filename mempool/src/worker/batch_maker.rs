@@ -38,7 +38,7 @@ impl BatchMaker {
     /// Run until the transaction source closes.
     pub(crate) async fn run(
         self,
-        mut transactions: mpsc::Receiver<Bytes>,
+        mut transactions: network::clients::IntakeReceiver,
     ) -> Result<(), MempoolError> {
         let mut current: Vec<Bytes> = Vec::new();
         let mut size = 0usize;
