@@ -52,6 +52,10 @@ pub struct ClientSummary {
     pub accepted: u64,
     /// Refused by the node's admission control (the committee was past its capacity).
     pub refused: u64,
+    /// Asked for by the rate but not sent (the client fell behind its schedule: held
+    /// back by the node's flow control, or by its own CPU).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// Run `bftlab client`.
@@ -87,10 +91,19 @@ pub fn run(args: ClientArgs) -> Result<()> {
         let mut ticker = tokio::time::interval(Duration::from_millis(10));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut sent = 0u64;
+        // Transactions the schedule asked for that this client could not send in time
+        // (held back by the node's flow control, or its own machine saturated):
+        // skipped, not sent late in a burst, and reported, so the offered load is
+        // what was really offered.
+        let mut skipped = 0u64;
+        let most_behind = (args.rate / 10).max(1); // 100 ms of input
         while start.elapsed() < total {
             ticker.tick().await;
             let due = (start.elapsed().as_secs_f64() * args.rate as f64) as u64;
-            while sent < due {
+            if due > sent + skipped + most_behind {
+                skipped = due - sent - most_behind;
+            }
+            while sent + skipped < due {
                 let sample = args.sample_every > 0 && sent % args.sample_every == 0;
                 client
                     .submit(Bytes::from(tx::make(args.tx_size, args.id, sent, sample)))
@@ -102,16 +115,18 @@ pub fn run(args: ClientArgs) -> Result<()> {
             client.take_refused();
         }
         let (admission, _) = client.finish().await?;
-        anyhow::Ok(admission)
+        anyhow::Ok((admission, skipped))
     })?;
+    let (admission, skipped) = admission;
     let summary = ClientSummary {
         sent: admission.sent,
         accepted: admission.sent - admission.refused,
         refused: admission.refused,
+        skipped,
     };
     println!(
-        "client {}: sent {} transactions of {} bytes to node {}: {} accepted, {} refused (the node was past its capacity)",
-        args.id, summary.sent, args.tx_size, args.node, summary.accepted, summary.refused
+        "client {}: sent {} transactions of {} bytes to node {}: {} accepted, {} refused (the node was past its capacity); {} held back (the node's flow control, or this client's CPU)",
+        args.id, summary.sent, args.tx_size, args.node, summary.accepted, summary.refused, summary.skipped
     );
     if let Some(path) = &args.summary {
         std::fs::write(path, serde_json::to_vec(&summary)?)

@@ -139,7 +139,9 @@ pub fn run(args: LocalArgs) -> Result<()> {
         &parameters,
     )?;
     let live = args.nodes - args.faults;
-    let run_for = args.warmup + args.duration + 3;
+    // Nodes outlast their clients (which start a second later) long enough to read
+    // what the clients still have in flight and answer with the final notice.
+    let run_for = args.warmup + args.duration + 6;
     println!(
         "bftlab local: {} {} (loopback), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
         protocol, if variant.is_empty() { "(defaults)" } else { &variant }, args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
@@ -270,6 +272,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
             input.sent += c.sent;
             input.accepted += c.accepted;
             input.refused += c.refused;
+            input.skipped += c.skipped;
         }
     }
     let first = &summaries[0];
@@ -305,7 +308,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
         "end_to_end": { "tps": e2e_tps.round(), "bps": (e2e_tps * args.tx_size as f64).round(), "latency": latency(&e2e) },
         "blocks_committed": summaries.iter().map(|s| s.blocks).collect::<Vec<_>>(),
         "clients_stopped_early": failed_clients,
-        "clients": { "sent": input.sent, "accepted": input.accepted, "refused": input.refused },
+        "clients": { "sent": input.sent, "accepted": input.accepted, "refused": input.refused, "held_back": input.skipped },
         "node_counters": summaries.iter().map(|s| s.counters.clone()).collect::<Vec<_>>(),
 
         "git_commit": git_commit(),
@@ -325,10 +328,11 @@ pub fn run(args: LocalArgs) -> Result<()> {
         record["end_to_end"]["tps"], record["end_to_end"]["bps"], record["end_to_end"]["latency"]
     );
     println!(
-        " Clients: sent {} tx, {} refused by admission control ({:.1} %), {} stopped early",
+        " Clients: sent {} tx, {} refused by admission control ({:.1} %), {} held back (flow control or client CPU), {} stopped early",
         input.sent,
         input.refused,
         100.0 * input.refused as f64 / input.sent.max(1) as f64,
+        input.skipped,
         failed_clients.len()
     );
     std::fs::create_dir_all(&args.results)

@@ -6,8 +6,9 @@
 //! [`Notice`]s back.
 //!
 //! Admission control: the worker's intake ([`intake`]) holds at most a budget of bytes.
-//! A transaction that does not fit is refused, not queued: the endpoint never stops
-//! reading a client because the committee is past its capacity, and it tells the
+//! A transaction that does not fit within [`ADMISSION_WAIT`] is refused, not queued:
+//! the endpoint never holds a client for long because the committee is past its
+//! capacity (it waits on flow control at most that long per transaction), and it tells the
 //! client exactly which transactions (by their index on the stream) it refused. Every
 //! transaction with an index below a notice's `decided` that is not in a refused range
 //! was accepted. So a client is never left guessing, and never disconnected, because
@@ -42,6 +43,11 @@ use tracing::debug;
 pub const REFUSED_TOO_LARGE: u32 = 1;
 /// Application error code sent when a stream ends inside a transaction.
 pub const REFUSED_TRUNCATED: u32 = 2;
+/// How long a transaction may wait for room in the intake before it is refused. While
+/// it waits its stream is not read, so a briefly full intake slows the client through
+/// QUIC flow control (no refusals, no CPU spent on transactions thrown away); an intake
+/// that stays full refuses, and keeps refusing without waiting until there is room.
+pub const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What the endpoint tells a client about its stream: transactions with index below
 /// `decided` are decided; those in `refused` (`from..to`, empty when `from == to`)
@@ -87,13 +93,15 @@ pub fn intake(capacity: usize) -> (IntakeSender, IntakeReceiver) {
     // The channel's own bound only has to exceed what the byte budget admits.
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicU64::new(0));
+    let room = Arc::new(tokio::sync::Notify::new());
     (
         IntakeSender {
             tx,
             queued: queued.clone(),
+            room: room.clone(),
             capacity: capacity as u64,
         },
-        IntakeReceiver { rx, queued },
+        IntakeReceiver { rx, queued, room },
     )
 }
 
@@ -102,6 +110,7 @@ pub fn intake(capacity: usize) -> (IntakeSender, IntakeReceiver) {
 pub struct IntakeSender {
     tx: mpsc::UnboundedSender<Bytes>,
     queued: Arc<AtomicU64>,
+    room: Arc<tokio::sync::Notify>,
     capacity: u64,
 }
 
@@ -117,16 +126,45 @@ pub enum AdmitError {
 impl IntakeSender {
     /// Queue `tx` if it fits in the byte budget. Never waits.
     pub fn admit(&self, tx: Bytes) -> Result<(), AdmitError> {
+        if !self.reserve(tx.len() as u64) {
+            return Err(AdmitError::Full);
+        }
+        self.send_reserved(tx)
+    }
+
+    /// Queue `tx`, waiting up to `wait` for room in the byte budget (while the caller
+    /// waits it reads nothing more from its client, whose QUIC flow control then holds
+    /// the client back); refused with [`AdmitError::Full`] if there is still no room.
+    pub async fn admit_within(
+        &self,
+        tx: Bytes,
+        wait: std::time::Duration,
+    ) -> Result<(), AdmitError> {
+        let deadline = tokio::time::Instant::now() + wait;
         let len = tx.len() as u64;
-        let fits = self
-            .queued
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.reserve(len) {
+                return self.send_reserved(tx);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(AdmitError::Full);
+            }
+        }
+    }
+
+    fn reserve(&self, len: u64) -> bool {
+        self.queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
                 (q + len <= self.capacity).then_some(q + len)
             })
-            .is_ok();
-        if !fits {
-            return Err(AdmitError::Full);
-        }
+            .is_ok()
+    }
+
+    fn send_reserved(&self, tx: Bytes) -> Result<(), AdmitError> {
+        let len = tx.len() as u64;
         self.tx.send(tx).map_err(|_| {
             self.queued.fetch_sub(len, Ordering::AcqRel);
             AdmitError::Closed
@@ -138,6 +176,7 @@ impl IntakeSender {
 pub struct IntakeReceiver {
     rx: mpsc::UnboundedReceiver<Bytes>,
     queued: Arc<AtomicU64>,
+    room: Arc<tokio::sync::Notify>,
 }
 
 impl IntakeReceiver {
@@ -145,6 +184,7 @@ impl IntakeReceiver {
     pub async fn recv(&mut self) -> Option<Bytes> {
         let tx = self.rx.recv().await?;
         self.queued.fetch_sub(tx.len() as u64, Ordering::AcqRel);
+        self.room.notify_waiters();
         Some(tx)
     }
 
@@ -326,7 +366,15 @@ async fn read_transactions(
         match frame {
             Some(Ok(tx)) => {
                 let len = tx.len() as u64;
-                match sink.admit(tx.freeze()) {
+                // Wait for room only at the start of a refusal: within a run of
+                // refusals the intake is known to be stuck, and each further wait
+                // would only hold the client.
+                let admitted = if refused.is_some() {
+                    sink.admit(tx.freeze())
+                } else {
+                    sink.admit_within(tx.freeze(), ADMISSION_WAIT).await
+                };
+                match admitted {
                     Ok(()) => {
                         metrics.transactions.fetch_add(1, Ordering::Relaxed);
                         metrics.bytes.fetch_add(len, Ordering::Relaxed);

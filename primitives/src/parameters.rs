@@ -119,7 +119,7 @@ impl Default for MempoolParameters {
             max_round_lookahead: 1_000,
             sync_retry_delay_ms: 10_000,
             sync_retry_nodes: 3,
-            max_client_inflight_bytes: 16 << 20,
+            max_client_inflight_bytes: 2 << 20,
             max_intake_bytes: 2 << 20,
             batch_resend_window_ms: 2_000,
         }
