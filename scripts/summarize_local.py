@@ -11,6 +11,15 @@ import pathlib
 import sys
 
 
+def admission(record):
+    """Share of sent transactions refused, and of the schedule held back (newer records)."""
+    c = record.get("clients")
+    if not c or not c.get("sent"):
+        return "-"
+    asked = c["sent"] + c.get("held_back", 0)
+    return f"{100 * c['refused'] / c['sent']:.0f} % / {100 * c.get('held_back', 0) / asked:.0f} %"
+
+
 def main(folder):
     groups = {}
     for path in sorted(pathlib.Path(folder).glob("*.json")):
@@ -21,8 +30,8 @@ def main(folder):
         variant = c.get("variant", c.get("commit_rule", "")) or "defaults"
         key = (c["protocol"], variant, c["nodes"], c["faults"], c["input_rate_tx_s"])
         groups.setdefault(key, []).append(record)
-    print("| protocol | nodes (crashed) | input tx/s | runs | consensus TPS (median; all) | consensus p50 / p99 | e2e TPS | e2e p50 / p99 | commit |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| protocol | nodes (crashed) | input tx/s | runs | consensus TPS (median; all) | consensus p50 / p99 | e2e TPS | e2e p50 / p99 | refused / held back | clients stopped | commit |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for key, runs in sorted(groups.items()):
         runs.sort(key=lambda r: r["consensus"]["tps"])
         median = runs[len(runs) // 2]
@@ -34,6 +43,8 @@ def main(folder):
             f"| {cl.get('p50_ms', '-')} / {cl.get('p99_ms', '-')} ms "
             f"| {median['end_to_end']['tps']:,.0f} "
             f"| {el.get('p50_ms', '-')} / {el.get('p99_ms', '-')} ms "
+            f"| {admission(median)} "
+            f"| {len(median.get('clients_stopped_early', []))} "
             f"| {median['git_commit'][:10]} |"
         )
 

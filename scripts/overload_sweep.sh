@@ -1,0 +1,10 @@
+#!/bin/bash
+# The overload sweep of issue 10: `bftlab local` at 50k..400k tx/s input, two runs per
+# rate (ascending, then descending, so both halves share the sitting), 10 s measured.
+# Usage: scripts/overload_sweep.sh OUT_DIR   (then scripts/summarize_local.py OUT_DIR)
+set -eu -o pipefail
+out=${1:?usage: scripts/overload_sweep.sh OUT_DIR}
+cargo build --release -p benchmark
+for r in 50000 100000 150000 200000 300000 400000 400000 300000 200000 150000 100000 50000; do
+  ./target/release/bftlab local --rate "$r" --duration 10 --results "$out" | grep -E "TPS|Clients" | sed "s/^/$r /"
+done
