@@ -43,8 +43,8 @@ pub const LINEARIZER_KEY: &[u8] = b"consensus_linearizer";
 pub const MAX_RELIABLE_KEYS: usize = 64;
 /// How often the core's counters are copied into [`DriverMetrics::core`].
 const METRICS_EVERY: Duration = Duration::from_millis(100);
-/// A node that has committed nothing for this long while the DAG grows past what it
-/// committed warns, saying what it waits for; and again every period it stays stalled.
+/// A node that has delivered no committed certificate for this long while the DAG grows
+/// past what it committed warns, saying what it waits for; and again every period it stays stalled.
 /// (Several base timeouts of every core: a healthy committee commits many times in it.)
 pub const STALL_WARNING: Duration = Duration::from_secs(5);
 
@@ -117,7 +117,9 @@ struct Driver<M> {
     reliable_seq: u64,
     horizon: Round,
     metrics_at: Time,
-    /// When the core last committed a block, and when the last stall warning was.
+    /// When the linearizer last delivered a certificate (blocks the core commits do not
+    /// count: a node whose core commits while its linearizer waits is stalled too), and
+    /// when the last stall warning was.
     last_commit: Time,
     stall_warned: Time,
 }
@@ -308,6 +310,9 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
     }
 
     async fn deliver(&mut self, items: Vec<Committed>) -> bool {
+        if !items.is_empty() {
+            self.last_commit = self.now();
+        }
         for item in items {
             if self.committed.send(item).await.is_err() {
                 return false;
@@ -488,13 +493,12 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             dag_round = dag.0,
             committed_round = committed.0,
             core = ?replica.metrics(),
-            "nothing committed for {} s while the DAG grew; waiting for {waits_for}",
+            "no certificate delivered for {} s while the DAG grew; waiting for {waits_for}",
             quiet.as_secs()
         );
     }
 
     async fn commit(&mut self, block: Digest, height: u64, anchors: Vec<(Digest, Round)>) -> bool {
-        self.last_commit = self.now();
         self.ctx
             .metrics
             .blocks_committed
