@@ -119,9 +119,10 @@ struct Driver<M> {
     metrics_at: Time,
     /// When the linearizer last delivered a certificate (blocks the core commits do not
     /// count: a node whose core commits while its linearizer waits is stalled too), and
-    /// when the last stall warning was.
-    last_commit: Time,
-    stall_warned: Time,
+    /// when the last stall check was (at most one per [`STALL_WARNING`]: the check
+    /// reads the DAG, and the driver loop runs once per message).
+    last_delivery: Time,
+    stall_checked: Time,
 }
 
 fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
@@ -164,8 +165,8 @@ pub async fn run<P: Adversarial>(
         reliable_seq: 0,
         horizon: Round(0),
         metrics_at: Time::default(),
-        last_commit: Time::default(),
-        stall_warned: Time::default(),
+        last_delivery: Time::default(),
+        stall_checked: Time::default(),
     };
     let mut certificates_first = true;
     loop {
@@ -311,7 +312,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
 
     async fn deliver(&mut self, items: Vec<Committed>) -> bool {
         if !items.is_empty() {
-            self.last_commit = self.now();
+            self.last_delivery = self.now();
         }
         for item in items {
             if self.committed.send(item).await.is_err() {
@@ -467,16 +468,16 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
     /// Warn when nothing was committed for [`STALL_WARNING`] although the DAG holds
     /// rounds beyond the committed one, naming what the node waits for.
     fn watch_stall<P: Adversarial<Message = M>>(&mut self, now: Time, replica: &Replica<P>) {
-        let quiet = now.0.saturating_sub(self.last_commit.0);
-        if quiet < STALL_WARNING || now.0.saturating_sub(self.stall_warned.0) < STALL_WARNING {
+        let quiet = now.0.saturating_sub(self.last_delivery.0);
+        if quiet < STALL_WARNING || now.0.saturating_sub(self.stall_checked.0) < STALL_WARNING {
             return;
         }
+        self.stall_checked = now;
         let committed = self.linearizer.committed_round();
         let dag = self.ctx.mempool.with_dag(|d| d.highest_round());
         if dag.0 <= committed.0 + 2 {
             return; // nothing new to commit: an idle committee is not stalled
         }
-        self.stall_warned = now;
         let waiting = self.linearizer.waiting();
         let waits_for = if !waiting.is_empty() {
             format!(

@@ -140,8 +140,12 @@ impl IntakeSender {
         tx: Bytes,
         wait: std::time::Duration,
     ) -> Result<(), AdmitError> {
-        let deadline = tokio::time::Instant::now() + wait;
         let len = tx.len() as u64;
+        // The usual case, per transaction: room now, no waiter to set up.
+        if self.reserve(len) {
+            return self.send_reserved(tx);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.room.notified();
             tokio::pin!(notified);

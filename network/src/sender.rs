@@ -593,11 +593,10 @@ async fn drain_lane(
     max_frame_size: usize,
     priority: i32,
 ) -> bool {
-    let stream = tokio::select! {
-        biased;
-        s = connection.open_uni() => match s { Ok(s) => s, Err(_) => return true },
+    let mut stream = match connection.open_uni().await {
+        Ok(s) => s,
+        Err(_) => return true,
     };
-    let mut stream = stream;
     let _ = stream.set_priority(priority);
     loop {
         let first = tokio::select! {

@@ -6,19 +6,16 @@ mod common;
 
 use bytes::Bytes;
 use network::clients::{
-    intake, ClientListener, ClientListenerConfig, TransactionClient, REFUSED_TOO_LARGE,
+    intake, ClientListener, ClientListenerConfig, IntakeSender, TransactionClient,
+    REFUSED_TOO_LARGE,
 };
 use network::Environment;
 use primitives::crypto::KeyPair;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_submit_and_abusers_are_refused() {
-    let key = KeyPair::from_seed(&[1; 32]);
-    let port = common::free_ports(1)[0];
-    let address = format!("127.0.0.1:{port}");
-    let (tx, mut rx) = intake(1 << 20);
-    let listener = ClientListener::start(
+/// A client endpoint at `address` with 1 KiB transactions and 64 KiB windows.
+async fn listen(key: &KeyPair, address: &str, intake: IntakeSender) -> ClientListener {
+    ClientListener::start(
         ClientListenerConfig {
             key: key.ed25519.clone(),
             bind: address.parse().unwrap(),
@@ -27,10 +24,19 @@ async fn clients_submit_and_abusers_are_refused() {
             max_inflight_bytes: 64 * 1024,
             rng_seed: None,
         },
-        tx,
+        intake,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_submit_and_abusers_are_refused() {
+    let key = KeyPair::from_seed(&[1; 32]);
+    let port = common::free_ports(1)[0];
+    let address = format!("127.0.0.1:{port}");
+    let (tx, mut rx) = intake(1 << 20);
+    let listener = listen(&key, &address, tx).await;
 
     // A client that checks the wrong node key cannot connect.
     let other = KeyPair::from_seed(&[2; 32]);
@@ -100,19 +106,7 @@ async fn past_the_intake_budget_transactions_are_refused_and_the_client_told_whi
     let address = format!("127.0.0.1:{port}");
     // Room for ten 100-byte transactions, and nobody sealing them yet.
     let (tx, mut rx) = intake(1000);
-    let listener = ClientListener::start(
-        ClientListenerConfig {
-            key: key.ed25519.clone(),
-            bind: address.parse().unwrap(),
-            environment: Environment::Udp,
-            max_transaction_size: 1024,
-            max_inflight_bytes: 64 * 1024,
-            rng_seed: None,
-        },
-        tx,
-    )
-    .await
-    .unwrap();
+    let listener = listen(&key, &address, tx).await;
     let mut client =
         TransactionClient::connect(Environment::Udp, &address, key.public_key(), 1024, None)
             .await
