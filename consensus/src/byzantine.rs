@@ -75,10 +75,11 @@ pub trait Adversarial: Protocol {
     fn conflicting_proposal(&self, _proposal: &Self::Message) -> Option<Self::Message> {
         None
     }
-    /// A validly signed vote of this replica for `proposal`, and where the protocol
-    /// sends votes (`None`: to everyone).
-    fn vote_for(&self, _proposal: &Self::Message) -> Option<(Option<NodeId>, Self::Message)> {
-        None
+    /// Validly signed votes of this replica for `proposal` (every vote the protocol
+    /// casts for a proposal: HotStuff's one vote, Tendermint's prevote and precommit),
+    /// each with where the protocol sends it (`None`: to everyone).
+    fn votes_for(&self, _proposal: &Self::Message) -> Vec<(Option<NodeId>, Self::Message)> {
+        Vec::new()
     }
     /// `message` with its signature broken (receivers must refuse it).
     fn with_bad_signature(&self, message: &Self::Message) -> Self::Message;
@@ -215,7 +216,7 @@ impl<C: Adversarial> Byzantine<C> {
 
     /// Double voting: vote for `proposal` as well (the core voted for the first).
     fn double_vote(&mut self, proposal: &C::Message, out: &mut Vec<Action<C::Message>>) {
-        if let Some((to, vote)) = self.inner.vote_for(proposal) {
+        for (to, vote) in self.inner.votes_for(proposal) {
             self.emit(to, vote, Delivery::BestEffort, out);
         }
     }

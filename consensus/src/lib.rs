@@ -26,6 +26,7 @@ pub mod linearizer;
 pub mod node;
 pub mod payload;
 pub mod registry;
+pub mod tendermint;
 #[cfg(test)]
 mod testing;
 pub mod timers;

@@ -6,6 +6,7 @@ use crate::core::{parse_config, ConsensusError, Context, Protocol, ProtocolConfi
 use crate::driver::{self, DriverContext};
 use crate::hotstuff::HotStuff;
 use crate::linearizer::Committed;
+use crate::tendermint::Tendermint;
 use mempool::Certificate;
 use network::Incoming;
 use primitives::{NodeId, Parameters};
@@ -14,7 +15,7 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 
 /// Every registered protocol.
-pub static PROTOCOLS: &[Entry] = &[entry::<HotStuff>()];
+pub static PROTOCOLS: &[Entry] = &[entry::<HotStuff>(), entry::<Tendermint>()];
 
 /// A running core's driver, ready to be spawned.
 pub type DriverTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

@@ -45,14 +45,14 @@ impl Adversarial for HotStuff {
         (alt.digest() != b.digest()).then_some(Message::Propose(alt))
     }
 
-    fn vote_for(&self, proposal: &Message) -> Option<(Option<NodeId>, Message)> {
+    fn votes_for(&self, proposal: &Message) -> Vec<(Option<NodeId>, Message)> {
         let Message::Propose(b) = proposal else {
-            return None;
+            return Vec::new();
         };
         let vote = Vote::new(self.keys(), self.id(), b.digest(), b.view, self.scheme());
         // Votes go to the next view's leader.
         let collector = self.leader_of(b.view.next());
-        Some((Some(collector), Message::Vote(vote)))
+        vec![(Some(collector), Message::Vote(vote))]
     }
 
     fn with_bad_signature(&self, message: &Message) -> Message {
