@@ -11,7 +11,7 @@
 //! sends its proposal to one side and a conflicting one to the other, and colluding
 //! Byzantine members receive both. Colluders share a [`ForkBook`] that records which
 //! side each block was shown to, so that a proposal built on a side-B parent goes to
-//! side B again: with more than f colluders that also double-vote, each side can
+//! side B again, and a broadcast vote for a block goes only to the side that saw it: with more than f colluders that also double-vote, each side can
 //! certify and commit its own chain, and the checkers must see the disagreement.
 
 use crate::core::{Action, Counters, Delivery, Event, Protocol, Rejected, Time, TimerId};
@@ -242,6 +242,21 @@ impl<C: Adversarial> Byzantine<C> {
             && matches!(C::kind(&message), MessageKind::Vote { .. })
         {
             return;
+        }
+        // Split brain: a broadcast vote for a block shown to one side goes to that side
+        // and the colluders only, so each side counts only votes for its own block.
+        if let (None, MessageKind::Vote { block, .. }) = (to, C::kind(&message)) {
+            let splitting = self.does(Behaviour::DoubleVote) || self.does(Behaviour::Equivocate);
+            if let (true, Some(side)) = (splitting, self.adversary.book.side(&block)) {
+                let members = match side {
+                    Side::A => self.side_a.clone(),
+                    Side::B => self.side_b.clone(),
+                };
+                for peer in members.into_iter().chain(self.colluders.clone()) {
+                    self.emit(Some(peer), message.clone(), delivery, out);
+                }
+                return;
+            }
         }
         let wire = if self.does(Behaviour::InvalidSignatures) {
             self.inner.with_bad_signature(&message)

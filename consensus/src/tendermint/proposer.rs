@@ -4,10 +4,15 @@
 //! each slot every member's priority grows by its weight, the highest priority proposes
 //! (ties to the lower id) and loses the total weight. After `W = total weight / gcd`
 //! slots each member has proposed exactly `weight / gcd` times and the priorities are
-//! back at zero, so the schedule is periodic with period `W`. Slot `h + r` proposes for
-//! height `h`, round `r` (a failed round hands over to the next slot, as CometBFT's
-//! per-round priority increments do). Periods above [`MAX_PERIOD`] slots are cut there
-//! (each member still proposes in proportion to its weight, to within one slot).
+//! back at zero, so the schedule is periodic with period `W`. Round 0 of height `h` is
+//! slot `h`; each failed round moves `stride` slots on, `stride` being the first number
+//! from a third of the period up that is coprime with it (so the rounds of one height
+//! visit every slot). CometBFT moves one slot per round; then a run of consecutive
+//! crashed members (neighbours in id order, often neighbours in a rack) costs each
+//! height that starts in the run one failed round per member left in it, while a
+//! stride of a third of the ring leaves the run in one round for any run shorter than a
+//! third of the committee. Periods above [`MAX_PERIOD`] slots are cut there (each
+//! member still proposes in proportion to its weight, to within one slot).
 
 use primitives::{Committee, NodeId};
 
@@ -18,6 +23,7 @@ pub const MAX_PERIOD: usize = 1 << 16;
 #[derive(Clone, Debug)]
 pub struct ProposerSchedule {
     slots: Vec<NodeId>,
+    stride: u64,
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -62,13 +68,23 @@ impl ProposerSchedule {
         if slots.is_empty() {
             slots.push(committee.id_at(0).unwrap_or_default());
         }
-        ProposerSchedule { slots }
+        let p = slots.len() as u64;
+        let stride = (p.div_ceil(3)..=p)
+            .find(|s| *s > 0 && gcd(*s, p) == 1)
+            .unwrap_or(1);
+        ProposerSchedule { slots, stride }
     }
 
     /// `proposer(h, r)`.
     pub fn proposer(&self, height: u64, round: u64) -> NodeId {
-        let slot = height.wrapping_add(round) % self.slots.len() as u64;
+        let p = self.slots.len() as u64;
+        let slot = (height % p + (round % p) * self.stride % p) % p;
         self.slots[slot as usize]
+    }
+
+    /// Slots a failed round moves on.
+    pub fn stride(&self) -> u64 {
+        self.stride
     }
 
     /// Slots per period.
@@ -91,8 +107,10 @@ mod tests {
         let ids: Vec<NodeId> = c.ids().collect();
         assert_eq!(order[..4], ids[..]);
         assert_eq!(order[4..], ids[..]);
-        // A failed round hands over to the next slot.
-        assert_eq!(s.proposer(0, 1), s.proposer(1, 0));
+        // A failed round moves a third of the ring on (stride 3 of 4: coprime).
+        assert_eq!(s.proposer(0, 1), ids[3]);
+        let rounds: std::collections::BTreeSet<NodeId> = (0..4).map(|r| s.proposer(5, r)).collect();
+        assert_eq!(rounds.len(), 4, "the rounds of a height visit every member");
     }
 
     #[test]
@@ -116,5 +134,21 @@ mod tests {
         // Interleaved: the heavy member proposes first and last of the period.
         let period: Vec<NodeId> = (0..4).map(|h| s.proposer(h, 0)).collect();
         assert_eq!(period, vec![ids[0], ids[1], ids[2], ids[0]]);
+    }
+
+    #[test]
+    fn a_run_of_three_crashed_neighbours_in_ten_costs_one_round() {
+        let (c, _) = Committee::generate(10, 1, &["h".into()], 1000, Some(3)).unwrap();
+        let s = ProposerSchedule::new(&c);
+        assert_eq!(s.stride(), 7);
+        let ids: Vec<NodeId> = c.ids().collect();
+        let crashed = &ids[..3];
+        for h in 0..10 {
+            let live_round = (0..10).find(|r| !crashed.contains(&s.proposer(h, *r)));
+            assert!(
+                live_round.is_some_and(|r| r <= 1),
+                "height {h}: {live_round:?}"
+            );
+        }
     }
 }

@@ -184,7 +184,7 @@ impl Primary {
                             }
                             for (worker, digests) in by_worker {
                                 if let Some(w) = primary.ctx.workers.get(worker.0 as usize) {
-                                    let _ = w.try_send(WorkerCommand::Synchronize(digests, from));
+                                    let _ = w.try_send(WorkerCommand::Refetch(digests, from));
                                 }
                             }
                         }

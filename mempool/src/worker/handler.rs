@@ -50,7 +50,6 @@ impl WorkerHandler {
         mut commands: mpsc::Receiver<WorkerCommand>,
     ) -> Result<(), MempoolError> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.rng_seed);
-        // Batches being fetched: digest -> when to ask again.
         // Batches being fetched: digest -> (round tag when asked, when to ask again).
         let mut pending: BTreeMap<Digest, (primitives::Round, Instant)> = BTreeMap::new();
         let mut retry = tokio::time::interval(self.sync_retry_delay);
@@ -73,6 +72,33 @@ impl WorkerHandler {
                             }
                         }
                         self.request(target, missing);
+                    }
+                    Some(WorkerCommand::Refetch(digests, target)) => {
+                        let (again, new): (Vec<Digest>, Vec<Digest>) = digests
+                            .into_iter()
+                            .filter(|d| !self.has(d))
+                            .partition(|d| pending.contains_key(d));
+                        let next = Instant::now() + self.sync_retry_delay;
+                        for d in &new {
+                            if pending.len() < MAX_PENDING_SYNC {
+                                pending.insert(*d, (self.shared.tag(), next));
+                            }
+                        }
+                        if !new.is_empty() {
+                            self.request(target, new);
+                        }
+                        if !again.is_empty() {
+                            let mut peers = self.out.others();
+                            peers.shuffle(&mut rng);
+                            for peer in peers.into_iter().take(self.sync_retry_nodes) {
+                                self.request(peer, again.clone());
+                            }
+                            for d in again {
+                                if let Some(entry) = pending.get_mut(&d) {
+                                    entry.1 = next;
+                                }
+                            }
+                        }
                     }
                     Some(WorkerCommand::Cleanup(gc_round, keep)) => {
                         // Batches asked for before the horizon are no longer needed.

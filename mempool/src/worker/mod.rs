@@ -26,6 +26,11 @@ pub(crate) enum WorkerEvent {
 pub(crate) enum WorkerCommand {
     /// Fetch these batches, first from `target`.
     Synchronize(Vec<Digest>, NodeId),
+    /// Execution waits for these batches of a committed certificate: fetch them first
+    /// from `target`; those asked for before are asked of other peers at once (not at
+    /// the next retry tick: the author may be withholding them, and the peers that
+    /// hold them collect them once the committee's commits move past their round).
+    Refetch(Vec<Digest>, NodeId),
     /// Delete batches stored before `gc_round`, except those listed (batches of
     /// certificates still in the DAG, and batches waiting for one of our headers).
     Cleanup(Round, std::collections::BTreeSet<Digest>),

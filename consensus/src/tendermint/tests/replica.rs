@@ -128,15 +128,15 @@ fn f_plus_1_messages_of_a_higher_round_make_the_replica_jump_to_it() {
     deliver(
         &mut r,
         2,
-        Message::Vote(f.vote(2, VoteKind::Prevote, 1, 5, None)),
+        Message::Vote(f.vote(2, VoteKind::Prevote, 1, 6, None)),
     );
     assert_eq!(r.round_state().round, 0);
     deliver(
         &mut r,
         3,
-        Message::Vote(f.vote(3, VoteKind::Precommit, 1, 5, None)),
+        Message::Vote(f.vote(3, VoteKind::Precommit, 1, 6, None)),
     );
-    assert_eq!(r.round_state().round, 5);
+    assert_eq!(r.round_state().round, 6);
     assert_eq!(r.round_state().step, Step::Propose);
 }
 
@@ -144,28 +144,28 @@ fn f_plus_1_messages_of_a_higher_round_make_the_replica_jump_to_it() {
 fn stale_timeouts_do_nothing() {
     let f = fixture();
     let mut r = started(&f);
-    // Round 0's propose timeout, then a jump to round 5 replaces it; an old timer event
+    // Round 0's propose timeout, then a jump to round 6 replaces it; an old timer event
     // (as if it had been in flight) does nothing.
     deliver(
         &mut r,
         2,
-        Message::Vote(f.vote(2, VoteKind::Prevote, 1, 5, None)),
+        Message::Vote(f.vote(2, VoteKind::Prevote, 1, 6, None)),
     );
     deliver(
         &mut r,
         3,
-        Message::Vote(f.vote(3, VoteKind::Prevote, 1, 5, None)),
+        Message::Vote(f.vote(3, VoteKind::Prevote, 1, 6, None)),
     );
     let out = r.handle(T, Event::Timer(TimerId::new(77)));
     assert!(out.is_empty());
     let out = r.handle(T, Event::Timer(PREVOTE_TIMER));
     assert!(votes_in(&out).is_empty());
-    // The live one: round 5's propose timeout.
+    // The live one: round 6's propose timeout.
     let out = r.handle(T, Event::Timer(PROPOSE_TIMER));
     let v = votes_in(&out);
     assert_eq!(
         (v[0].kind, v[0].round, v[0].value),
-        (VoteKind::Prevote, 5, None)
+        (VoteKind::Prevote, 6, None)
     );
     // Fired twice (a duplicate timer event): nothing more.
     assert!(votes_in(&r.handle(T, Event::Timer(PROPOSE_TIMER))).is_empty());
