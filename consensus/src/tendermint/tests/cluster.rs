@@ -8,6 +8,16 @@ use crate::testing::Cluster;
 impl Fixture {
     /// A seeded cluster of this fixture's replicas (latency 1-20 ms).
     fn cluster(&self, seed: u64, config: Config) -> Cluster<Tendermint> {
+        self.cluster_with(seed, config, SignatureScheme::Ed25519)
+    }
+
+    /// The same with votes and commit certificates in `scheme`.
+    fn cluster_with(
+        &self,
+        seed: u64,
+        config: Config,
+        scheme: SignatureScheme,
+    ) -> Cluster<Tendermint> {
         let committee = self.committee.clone();
         let keys = self.keys.clone();
         let make = Box::new(move |id: NodeId, persisted: Option<Vec<u8>>| {
@@ -15,7 +25,7 @@ impl Fixture {
                 id,
                 committee.clone(),
                 keys[id.0 as usize].clone(),
-                SignatureScheme::Ed25519,
+                scheme,
                 config.clone(),
                 persisted.as_deref(),
             )
@@ -101,4 +111,13 @@ fn the_same_seed_replays_and_another_seed_reorders() {
     };
     assert_eq!(run(11), run(11));
     assert_ne!(run(11).1, run(12).1);
+}
+
+#[test]
+fn bls_votes_and_aggregated_commit_certificates_work_too() {
+    let f = fixture();
+    let mut c = f.cluster_with(4, Config::default(), SignatureScheme::Bls);
+    c.run(600, 7);
+    c.assert_agreement(10);
+    assert_eq!(c.rejected, 0);
 }
