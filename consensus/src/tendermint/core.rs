@@ -401,10 +401,10 @@ impl Protocol for Tendermint {
 }
 
 impl Tendermint {
-    /// Whether `kind` votes of this node in the current round were signed already.
-    pub(super) fn signed_vote(&self, kind: VoteKind) -> Option<&super::messages::Vote> {
+    /// The `kind` vote this node signed in `round` of the current height, if any.
+    pub(super) fn signed_vote(&self, kind: VoteKind, round: u64) -> Option<&super::messages::Vote> {
         self.signed.iter().find_map(|m| match m {
-            Message::Vote(v) if v.kind == kind => Some(v),
+            Message::Vote(v) if v.kind == kind && v.round == round => Some(v),
             _ => None,
         })
     }

@@ -97,13 +97,11 @@ impl Tendermint {
         out: &mut Vec<Action<Message>>,
     ) {
         let h = self.height.height();
-        if let Some(earlier) = self.signed_vote(kind) {
-            if earlier.round == round {
-                if earlier.value != value {
-                    tracing::error!(node = %self.id, height = h, round, ?kind, "refusing to sign a second, different vote");
-                }
-                return;
+        if let Some(earlier) = self.signed_vote(kind, round) {
+            if earlier.value != value {
+                tracing::error!(node = %self.id, height = h, round, ?kind, "refusing to sign a second, different vote");
             }
+            return;
         }
         let vote = Vote::new(&self.keys, self.id, kind, h, round, value, self.scheme);
         tracing::trace!(node = %self.id, height = h, round, ?kind, ?value, "vote");
