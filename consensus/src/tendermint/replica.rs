@@ -62,7 +62,7 @@ impl Tendermint {
         if self
             .signed
             .iter()
-            .any(|m| matches!(m, Message::Proposal(_)))
+            .any(|m| matches!(m, Message::Proposal(p) if p.height == h && p.round == round))
         {
             return; // proposed in this round already (before a restart)
         }
