@@ -26,6 +26,10 @@ pub struct LinearizerState {
     pub delivered: Vec<(Digest, Round)>,
     /// Batches delivered recently, with their rounds (see [`Linearizer`]'s field).
     pub batches: Vec<(Digest, Round)>,
+    /// Anchors committed but not delivered yet (their certificates had not arrived).
+    /// The core's state persisted with this snapshot is past them, so it will not
+    /// commit them again: the linearizer delivers them after a restart.
+    pub queue: Vec<QueuedAnchor>,
 }
 
 /// One certificate in the committed sequence.
@@ -47,12 +51,16 @@ pub struct Committed {
 }
 
 /// An anchor waiting to be processed, with the block that committed it.
-#[derive(Clone, Copy, Debug)]
-struct QueuedAnchor {
-    anchor: Digest,
-    round: Round,
-    block: Digest,
-    height: u64,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedAnchor {
+    /// The anchor certificate.
+    pub anchor: Digest,
+    /// Its round.
+    pub round: Round,
+    /// The block that committed it.
+    pub block: Digest,
+    /// That block's height.
+    pub height: u64,
 }
 
 /// Orders the causal histories of committed anchors.
@@ -88,14 +96,17 @@ impl Linearizer {
         }
     }
 
-    /// A linearizer resuming from `state` (anchors waiting at the crash are committed
-    /// again by consensus, which resumes above its last committed block).
+    /// A linearizer resuming from `state`: it delivers the anchors that were waiting
+    /// when the state was written (consensus, resumed from the core state written with
+    /// it, commits only what came after them). What it delivered after the state was
+    /// written it delivers again, the same certificates at the same positions.
     pub fn restore(mempool: MempoolHandle, state: LinearizerState) -> Self {
         let mut l = Linearizer::new(mempool);
         l.next_position = state.next_position;
         l.committed_round = state.committed_round;
         l.delivered = state.delivered.into_iter().collect();
         l.batches = state.batches.into_iter().collect();
+        l.queue = state.queue.into_iter().collect();
         l
     }
 
@@ -109,6 +120,7 @@ impl Linearizer {
             committed_round: self.committed_round,
             delivered: self.delivered.iter().map(|(d, r)| (*d, *r)).collect(),
             batches: self.batches.iter().map(|(d, r)| (*d, *r)).collect(),
+            queue: self.queue.iter().copied().collect(),
         })
     }
 
@@ -137,6 +149,7 @@ impl Linearizer {
                 block,
                 height,
             }));
+        self.dirty |= !anchors.is_empty();
         self.drain()
     }
 

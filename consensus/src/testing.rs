@@ -36,7 +36,11 @@ pub struct Cluster<P: Adversarial> {
     pub rejected: u64,
     /// Every vote and proposal each member signed: (member, kind, instance) -> block.
     signed: BTreeMap<(NodeId, u8, (u64, u64)), Digest>,
-    certificates: u64,
+    /// Members cut off: every message to or from them is lost (a partition without
+    /// retransmission).
+    cut: Vec<bool>,
+    /// Every certificate made so far (a restarted member's DAG catches up on them).
+    certificates: Vec<CertificateInfo>,
 }
 
 impl<P: Adversarial> Cluster<P> {
@@ -66,7 +70,8 @@ impl<P: Adversarial> Cluster<P> {
             commits: vec![Vec::new(); n],
             rejected: 0,
             signed: BTreeMap::new(),
-            certificates: 0,
+            certificates: Vec::new(),
+            cut: vec![false; n],
         };
         for i in 0..n {
             c.apply(i, Event::Start);
@@ -84,28 +89,39 @@ impl<P: Adversarial> Cluster<P> {
         self.timers[i] = Timers::default();
     }
 
-    /// Restart member `i` from what it last persisted.
+    /// Cut member `i` off (`true`) or reconnect it (`false`): while cut off, every
+    /// message to or from it is lost and never resent; its certificates still arrive.
+    pub fn set_cut(&mut self, i: usize, cut: bool) {
+        self.cut[i] = cut;
+    }
+
+    /// Restart member `i` from what it last persisted; its DAG then catches up (every
+    /// certificate made so far is delivered to it again, in order, as a restarted
+    /// mempool re-delivers its store and fetches what it missed).
     pub fn restart(&mut self, i: usize) {
         let Some(id) = self.committee.id_at(i) else {
             return;
         };
         self.members[i] = Some((self.make)(id, self.persisted[i].clone()));
         self.apply(i, Event::Start);
+        for info in self.certificates.clone() {
+            self.apply(i, Event::Certificate(info));
+        }
     }
 
     /// A new DAG certificate of `round` by member 0, available everywhere at once.
     pub fn certificate(&mut self, round: Round) {
-        self.certificates += 1;
         let info = CertificateInfo {
             digest: Hasher::new()
                 .update(b"cluster.certificate")
-                .update_u64(self.certificates)
+                .update_u64(self.certificates.len() as u64 + 1)
                 .finalize(),
             round,
             author: NodeId(0),
             weight: self.committee.weight(NodeId(0)),
             parents: Vec::new(),
         };
+        self.certificates.push(info.clone());
         for i in 0..self.members.len() {
             self.apply(i, Event::Certificate(info.clone()));
         }
@@ -207,6 +223,18 @@ impl<P: Adversarial> Cluster<P> {
         }
     }
 
+    /// Run (as [`Cluster::run`], in chunks) until `deadline` in simulated time, or
+    /// until nothing is left to do.
+    pub fn run_until(&mut self, deadline: Time, certificate_every: usize) {
+        while self.now < deadline {
+            let before = (self.now, self.sequence);
+            self.run(64, certificate_every);
+            if (self.now, self.sequence) == before && self.in_flight.is_empty() {
+                return;
+            }
+        }
+    }
+
     fn deliver_next(&mut self) {
         let Some(((at, _), (from, to, message))) = self.in_flight.pop_first() else {
             return;
@@ -215,6 +243,10 @@ impl<P: Adversarial> Cluster<P> {
         let Some(i) = self.index(to) else {
             return;
         };
+        let cut = |id| self.index(id).is_some_and(|j| self.cut[j]);
+        if cut(from) || cut(to) {
+            return; // lost: a partition
+        }
         let verdict = match &self.members[i] {
             Some(m) => m.verify(from, &message),
             None => return, // lost: the member is down

@@ -103,6 +103,15 @@ impl Adversarial for Tendermint {
                     d.round = d.round.wrapping_add(1);
                 }
             }
+            Message::Polka(votes) => {
+                if let Some(PartialSignature::Ed25519(s)) =
+                    votes.first_mut().map(|v| &mut v.signature)
+                {
+                    flip(s);
+                } else if let Some(v) = votes.first_mut() {
+                    v.signature = PartialSignature::Ed25519(ed25519::Signature([0; 64]));
+                }
+            }
             Message::SyncRequest { .. } => {}
         }
         m

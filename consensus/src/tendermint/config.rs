@@ -31,6 +31,13 @@ pub struct Config {
     /// deciding empty values back to back while the DAG is idle. CometBFT's
     /// `create_empty_blocks = false`. Default true.
     pub wait_for_certificates: bool,
+    /// A node whose (height, round) has not moved for this long broadcasts again what
+    /// it signed in the round (best effort), so that a peer that dropped or never got
+    /// those messages (a restart, a full buffer, a window it was outside of) can still
+    /// reach the thresholds; a peer that hears it from a lower height is helped to catch
+    /// up. CometBFT gossips votes continuously (`peer_gossip_sleep_duration = 100ms`);
+    /// this core re-sends only when stuck. ms; default 1,000.
+    pub regossip_ms: u64,
 }
 
 impl Default for Config {
@@ -44,6 +51,7 @@ impl Default for Config {
             timeout_precommit_delta_ms: 500,
             max_block_payload: 1_000,
             wait_for_certificates: true,
+            regossip_ms: 1_000,
         }
     }
 }
@@ -107,6 +115,10 @@ impl crate::ProtocolConfig for Config {
             "wait_for_certificates",
             "start a height only once a DAG certificate waits to be ordered (CometBFT create_empty_blocks = false)",
         ),
+        (
+            "regossip_ms",
+            "a node stuck in one (height, round) this long broadcasts again what it signed there, ms",
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -129,6 +141,9 @@ impl crate::ProtocolConfig for Config {
         .any(|t| *t > hour)
         {
             return Err("timeouts and their deltas must be at most 3600000 ms".into());
+        }
+        if self.regossip_ms == 0 || self.regossip_ms > hour {
+            return Err("regossip_ms must be between 1 and 3600000".into());
         }
         if self.max_block_payload == 0 {
             return Err("max_block_payload must be at least 1".into());

@@ -26,6 +26,8 @@ pub const PREVOTE_TIMER: TimerId = TimerId::new(2);
 pub const PRECOMMIT_TIMER: TimerId = TimerId::new(3);
 /// The catch-up timer (grace before asking, then retries).
 pub const SYNC_TIMER: TimerId = TimerId::new(4);
+/// The re-gossip timer (periodic, every `regossip_ms`).
+pub const GOSSIP_TIMER: TimerId = TimerId::new(5);
 
 /// Largest persisted state accepted on restart.
 const MAX_PERSISTED: usize = 64 << 20;
@@ -52,6 +54,7 @@ pub(super) struct Progress {
     pub timeouts: [u64; 3],
     pub proposals: u64,
     pub too_far_ahead: u64,
+    pub regossips: u64,
 }
 
 /// A Tendermint replica. See the module documentation for its rules.
@@ -69,6 +72,8 @@ pub struct Tendermint {
     /// The (height, round) each timeout kind was last scheduled for.
     pub(super) scheduled: [Option<(u64, u64)>; 3],
     pub(super) sync: SyncState,
+    /// The (height, round) at the last re-gossip tick.
+    pub(super) gossip_mark: Option<(u64, u64)>,
     pub(super) progress: Progress,
 }
 
@@ -148,6 +153,7 @@ impl Tendermint {
             signed: restored.signed,
             scheduled: [None; 3],
             sync: SyncState::default(),
+            gossip_mark: None,
             progress: Progress::default(),
         })
     }
@@ -181,9 +187,19 @@ impl Tendermint {
         }
     }
 
-    pub(super) fn persist(&self, out: &mut Vec<Action<Message>>) {
-        if let Ok(state) = codec::encode(&self.persisted()) {
-            out.push(Action::Persist { state });
+    /// Persist the safety state; `false` (and nothing may be sent that depends on it)
+    /// when it cannot be encoded.
+    #[must_use]
+    pub(super) fn persist(&self, out: &mut Vec<Action<Message>>) -> bool {
+        match codec::encode(&self.persisted()) {
+            Ok(state) => {
+                out.push(Action::Persist { state });
+                true
+            }
+            Err(e) => {
+                tracing::error!(node = %self.id, height = self.height.height(), error = %e, "cannot encode the safety state; not sending what depends on it");
+                false
+            }
         }
     }
 
@@ -214,12 +230,14 @@ impl Tendermint {
             let changed = (self.height.state.locked, self.height.state.valid) != before;
             if outputs.is_empty() {
                 if changed {
-                    self.persist(out);
+                    // Nothing is sent that depends on it here; a later vote persists
+                    // again (and is not sent if that fails).
+                    let _ = self.persist(out);
                 }
                 return;
             }
             if changed && !outputs.iter().any(super::replica::signs) {
-                self.persist(out);
+                let _ = self.persist(out);
             }
             for output in outputs {
                 self.perform(output, out);
@@ -243,7 +261,7 @@ impl Tendermint {
         match message {
             Message::SyncRequest { height } => self.serve(from, height, out),
             Message::SyncReply(decisions) => self.on_decisions(from, decisions, out),
-            Message::Proposal(_) | Message::Vote(_) => {
+            Message::Proposal(_) | Message::Vote(_) | Message::Polka(_) => {
                 let height = message.height().unwrap_or(h);
                 if height < h {
                     self.help(from, height, out);
@@ -271,6 +289,12 @@ impl Tendermint {
                 let detail = format!("two {:?}s at height {} round {}", v.kind, v.height, v.round);
                 (self.height.add_vote(&v), v.voter, detail)
             }
+            Message::Polka(votes) => {
+                for v in votes {
+                    self.log(from, Message::Vote(v), out);
+                }
+                return;
+            }
             _ => return,
         };
         match logged {
@@ -290,6 +314,10 @@ impl Tendermint {
     }
 
     fn on_start(&mut self, out: &mut Vec<Action<Message>>) {
+        out.push(Action::SetTimer {
+            id: GOSSIP_TIMER,
+            after: std::time::Duration::from_millis(self.config.regossip_ms),
+        });
         if self.height.state.step == Step::Unstarted {
             self.maybe_start(false, out);
             return;
@@ -316,6 +344,10 @@ impl Tendermint {
     fn on_timer(&mut self, id: TimerId, out: &mut Vec<Action<Message>>) {
         if id == SYNC_TIMER {
             self.on_sync_timer(out);
+            return;
+        }
+        if id == GOSSIP_TIMER {
+            self.on_gossip_timer(out);
             return;
         }
         let kind = match id {

@@ -288,6 +288,11 @@ pub enum Message {
     },
     /// Consecutive decisions, lowest first; at most [`MAX_SYNC_DECISIONS`].
     SyncReply(Vec<Decision>),
+    /// A proof of lock relayed: prevotes of other members for one value in one round
+    /// (the `2f+1 <PREVOTE, h, vr, id(v)>` that a proposal with `validRound = vr` needs,
+    /// line 28), which a node that missed them when they were first sent cannot prevote
+    /// without. Each is signed by its voter; at most one per member.
+    Polka(Vec<Vote>),
 }
 
 impl Message {
@@ -311,6 +316,26 @@ impl Message {
                 v.verify(committee, scheme)
             }
             Message::SyncRequest { .. } => Ok(()),
+            Message::Polka(votes) => {
+                let Some(first) = votes.first() else {
+                    return Err(InvalidMessage::Malformed);
+                };
+                let mut voters: Vec<NodeId> = votes.iter().map(|v| v.voter).collect();
+                voters.sort();
+                voters.dedup();
+                let same = votes.iter().all(|v| {
+                    (v.kind, v.height, v.round, v.value)
+                        == (VoteKind::Prevote, first.height, first.round, first.value)
+                });
+                if voters.len() != votes.len()
+                    || votes.len() > committee.size()
+                    || !same
+                    || first.value.is_none()
+                {
+                    return Err(InvalidMessage::Malformed);
+                }
+                votes.iter().try_for_each(|v| v.verify(committee, scheme))
+            }
             Message::SyncReply(decisions) => {
                 if decisions.is_empty() || decisions.len() > MAX_SYNC_DECISIONS {
                     return Err(InvalidMessage::Malformed);
@@ -333,6 +358,7 @@ impl Message {
         match self {
             Message::Proposal(p) => Some(p.height),
             Message::Vote(v) => Some(v.height),
+            Message::Polka(votes) => votes.first().map(|v| v.height),
             _ => None,
         }
     }

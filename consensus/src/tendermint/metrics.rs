@@ -33,6 +33,8 @@ pub fn counters(r: &Tendermint) -> Counters {
         ("timeouts_prevote", p.timeouts[1]),
         ("timeouts_precommit", p.timeouts[2]),
         ("proposals_made", p.proposals),
+        ("regossips", p.regossips),
+        ("sync_requests_refused", r.sync.refused),
         ("dropped_too_far_ahead", p.too_far_ahead + r.sync.dropped),
         ("proposals", proposals as u64),
         ("values", values as u64),

@@ -46,7 +46,13 @@
 //!   asks for them after a short grace, and a node that hears a peer at a lower height
 //!   sends it what it missed. Each decision is checked and installed in order.
 //! - Proposals and votes are sent reliably (resent until acknowledged, superseded by the
-//!   sender's next message of the same kind), standing in for the paper's gossip.
+//!   sender's next message of the same kind), standing in for the paper's gossip. The
+//!   paper's liveness argument needs every honest message to reach every honest node
+//!   eventually, also one the receiver dropped (outside its round window, its
+//!   future-height buffer full, lost in a restart): a node whose height and round have
+//!   not moved for `regossip_ms` broadcasts what it signed in the round again, and a
+//!   node that hears it from a lower height sends it the decisions it missed
+//!   ([`SERVES_PER_TICK`] replies per peer per tick at most).
 //!
 //! Safety state is persisted before anything signed is sent: the round state (height,
 //! round, step, lock, valid value) and the messages signed in the current round, which a
@@ -80,7 +86,7 @@ mod vote_keeper;
 
 pub use self::config::{Config, TimeoutKind};
 pub use self::core::{
-    Persisted, Tendermint, PRECOMMIT_TIMER, PREVOTE_TIMER, PROPOSE_TIMER, SYNC_TIMER,
+    Persisted, Tendermint, GOSSIP_TIMER, PRECOMMIT_TIMER, PREVOTE_TIMER, PROPOSE_TIMER, SYNC_TIMER,
 };
 pub use self::height::ROUND_WINDOW;
 pub use self::messages::{
@@ -88,5 +94,5 @@ pub use self::messages::{
 };
 pub use self::proposer::ProposerSchedule;
 pub use self::round_machine::{apply, Fired, Input, Output, RoundState, Step};
-pub use self::sync::{DECISIONS_KEPT, FUTURE_HEIGHTS};
+pub use self::sync::{DECISIONS_KEPT, FUTURE_HEIGHTS, SERVES_PER_TICK};
 pub use self::vote_keeper::{AddOutcome, Threshold, VoteKeeper};

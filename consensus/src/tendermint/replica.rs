@@ -81,9 +81,17 @@ impl Tendermint {
         tracing::debug!(node = %self.id, height = h, round, payload = proposal.value.payload.len(), ?valid_round, "proposing");
         self.progress.proposals += 1;
         let message = Message::Proposal(proposal);
-        self.signed.push(message.clone());
-        self.persist(out);
+        if !self.sign(message.clone(), out) {
+            return;
+        }
         out.push(reliable_broadcast(message.clone()));
+        if valid_round.is_some() {
+            // The proof of lock with the re-proposal: peers that missed those prevotes
+            // could not prevote it (line 28).
+            if let Some(polka) = self.polka() {
+                out.push(Action::broadcast(polka));
+            }
+        }
         let me = self.id;
         self.log(me, message, out);
     }
@@ -106,11 +114,23 @@ impl Tendermint {
         let vote = Vote::new(&self.keys, self.id, kind, h, round, value, self.scheme);
         tracing::trace!(node = %self.id, height = h, round, ?kind, ?value, "vote");
         let message = Message::Vote(vote);
-        self.signed.push(message.clone());
-        self.persist(out);
+        if !self.sign(message.clone(), out) {
+            return;
+        }
         out.push(reliable_broadcast(message.clone()));
         let me = self.id;
         self.log(me, message, out);
+    }
+
+    /// Record `message` as signed and persist it; `false` (forgotten again, not to be
+    /// sent) when the state cannot be persisted.
+    fn sign(&mut self, message: Message, out: &mut Vec<Action<Message>>) -> bool {
+        self.signed.push(message);
+        if self.persist(out) {
+            return true;
+        }
+        self.signed.pop();
+        false
     }
 
     /// Line 49 fired at the current height: decide with the commit certificate the
@@ -155,7 +175,8 @@ impl Tendermint {
         for id in [PROPOSE_TIMER, PREVOTE_TIMER, PRECOMMIT_TIMER] {
             out.push(Action::CancelTimer { id });
         }
-        self.persist(out);
+        // Nothing depends on it yet: the next height's first vote persists again.
+        let _ = self.persist(out);
         // 54, after what was buffered for this height.
         let buffered = self.sync.take_buffered(h + 1);
         let heard = !buffered.is_empty();

@@ -3,8 +3,9 @@
 //! of its peers (by weight) at higher heights, or a commit for a value it never got,
 //! asks for the decisions it missed and installs each once its certificates are in hand.
 
-use super::core::{Tendermint, SYNC_TIMER};
-use super::messages::{Decision, Message, MAX_SYNC_DECISIONS};
+use super::core::{Tendermint, GOSSIP_TIMER, SYNC_TIMER};
+use super::messages::{Decision, Message, Vote, VoteKind, MAX_SYNC_DECISIONS};
+use super::round_machine::Step;
 use crate::core::Action;
 use crate::payload::Availability;
 use primitives::NodeId;
@@ -21,6 +22,9 @@ const MAX_BUFFERED_PER_SENDER: usize = 32;
 /// How long a node that looks behind waits before asking (it is often deciding
 /// already: its peers are a message delay ahead).
 const SYNC_GRACE: Duration = Duration::from_millis(200);
+/// Most decision replies (each up to [`MAX_SYNC_DECISIONS`]) sent to one peer per
+/// re-gossip interval: a peer asking in a loop gets no more.
+pub const SERVES_PER_TICK: u32 = 8;
 /// How long a catch-up request waits before asking another peer.
 const SYNC_RETRY: Duration = Duration::from_millis(1_000);
 
@@ -32,8 +36,13 @@ pub struct SyncState {
     future: BTreeMap<(u64, NodeId), Vec<Message>>,
     /// The highest height each peer was heard at.
     ahead: BTreeMap<NodeId, u64>,
-    /// The lowest height each lagging peer was last sent decisions from.
+    /// The lowest height each lagging peer was last sent decisions from (forgotten at
+    /// every re-gossip tick, so a peer whose reply was lost is helped again).
     helped: BTreeMap<NodeId, u64>,
+    /// Decision replies sent to each peer since the last re-gossip tick.
+    served: BTreeMap<NodeId, u32>,
+    /// Requests refused because a peer asked more than [`SERVES_PER_TICK`] times.
+    pub refused: u64,
     /// Verified decisions of heights not reached yet, waiting their turn.
     pending: BTreeMap<u64, Decision>,
     /// Whether the sync timer is running, and how many requests it sent.
@@ -94,6 +103,12 @@ impl SyncState {
 impl Tendermint {
     /// A peer asked for decisions from `height`.
     pub(super) fn serve(&mut self, from: NodeId, height: u64, out: &mut Vec<Action<Message>>) {
+        let served = self.sync.served.entry(from).or_insert(0);
+        if *served >= SERVES_PER_TICK {
+            self.sync.refused += 1;
+            return;
+        }
+        *served += 1;
         let decisions = self.sync.starting_at(height);
         tracing::trace!(node = %self.id, %from, height, found = decisions.len(), "decisions request");
         if !decisions.is_empty() {
@@ -108,6 +123,56 @@ impl Tendermint {
         }
         self.sync.helped.insert(from, height);
         self.serve(from, height, out);
+    }
+
+    /// The periodic re-gossip tick. If the height and round have not moved since the
+    /// last tick, broadcast again (best effort) what this node signed in the round: a
+    /// peer that dropped those messages (its window, its buffers, a restart) reaches
+    /// the thresholds after all, and one at a lower height hears us and is helped. The
+    /// per-peer serving budget and the helped marks start afresh.
+    pub(super) fn on_gossip_timer(&mut self, out: &mut Vec<Action<Message>>) {
+        let now = (self.height.height(), self.height.state.round);
+        let started = !matches!(self.height.state.step, Step::Unstarted | Step::Decided);
+        if started && self.gossip_mark == Some(now) && !self.signed.is_empty() {
+            self.progress.regossips += 1;
+            tracing::debug!(node = %self.id, height = now.0, round = now.1, messages = self.signed.len(), "stuck: broadcasting the round's messages again");
+            for message in &self.signed {
+                out.push(Action::broadcast(message.clone()));
+            }
+            // Our validValue's proof of lock, which a peer that missed those prevotes
+            // needs before it can prevote a re-proposal of it (line 28).
+            if let Some(polka) = self.polka() {
+                out.push(Action::broadcast(polka));
+            }
+        }
+        self.gossip_mark = Some(now);
+        self.sync.helped.clear();
+        self.sync.served.clear();
+        out.push(Action::SetTimer {
+            id: GOSSIP_TIMER,
+            after: Duration::from_millis(self.config.regossip_ms),
+        });
+    }
+
+    /// The prevotes that made `validValue_p` valid in `validRound_p`, as one message.
+    pub(super) fn polka(&self) -> Option<Message> {
+        let (vr, value) = self.height.state.valid?;
+        let h = self.height.height();
+        let votes: Vec<Vote> = self
+            .height
+            .keeper
+            .shares(vr, VoteKind::Prevote, &value)
+            .into_iter()
+            .map(|(voter, signature)| Vote {
+                kind: VoteKind::Prevote,
+                height: h,
+                round: vr,
+                value: Some(value),
+                voter,
+                signature,
+            })
+            .collect();
+        (!votes.is_empty()).then_some(Message::Polka(votes))
     }
 
     /// Keep a message of a height above ours for when we get there.

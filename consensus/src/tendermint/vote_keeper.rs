@@ -168,8 +168,17 @@ impl VoteKeeper {
 
     /// The precommit shares for `value` in `round` (a commit certificate's signatures).
     pub fn precommit_shares(&self, round: u64, value: &Digest) -> Vec<(NodeId, PartialSignature)> {
-        self.votes
-            .shares(&(round, VoteKind::Precommit), &Some(*value))
+        self.shares(round, VoteKind::Precommit, value)
+    }
+
+    /// The `kind` votes for `value` in `round`, as (voter, signature).
+    pub fn shares(
+        &self,
+        round: u64,
+        kind: VoteKind,
+        value: &Digest,
+    ) -> Vec<(NodeId, PartialSignature)> {
+        self.votes.shares(&(round, kind), &Some(*value))
     }
 
     /// Conflicting votes seen (the second vote and the value of the first).

@@ -121,3 +121,58 @@ fn bls_votes_and_aggregated_commit_certificates_work_too() {
     c.assert_agreement(10);
     assert_eq!(c.rejected, 0);
 }
+
+/// Two of four lose the quorum and get it back: crashed and restarted (`crash`), or cut
+/// off and reconnected with nothing they missed resent. Either way what one side sent
+/// meanwhile is lost, and both sides may wait, with no timeout running, for votes the
+/// other side already sent.
+fn quorum_lost_and_back(seed: u64, config: Config, crash: bool) -> (Vec<usize>, Vec<usize>) {
+    let f = fixture();
+    let mut c = f.cluster(seed, config);
+    c.run(2_000, 7);
+    let before: Vec<usize> = c.commits.iter().map(Vec::len).collect();
+    for i in [2, 3] {
+        if crash {
+            c.crash(i)
+        } else {
+            c.set_cut(i, true)
+        }
+    }
+    c.run(2_000, 7);
+    for i in [2, 3] {
+        if crash {
+            c.restart(i)
+        } else {
+            c.set_cut(i, false)
+        }
+    }
+    // Within a minute of simulated time (the timeouts are seconds).
+    c.run_until(c.now().after(Duration::from_secs(60)), 7);
+    c.assert_agreement(0);
+    (before, c.commits.iter().map(Vec::len).collect())
+}
+
+#[test]
+fn after_losing_the_quorum_and_getting_it_back_every_member_decides_again() {
+    // Seeds 3 and 5 stall without re-gossip (found by a sweep).
+    for (seed, crash) in [(3, false), (5, true), (0, false), (0, true)] {
+        let (before, after) = quorum_lost_and_back(seed, Config::default(), crash);
+        for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+            assert!(
+                a > &(b + 10),
+                "seed {seed} (crash {crash}): member {i} decided {b} before, {a} after"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_re_gossip_the_same_schedule_stalls() {
+    // Re-gossip once an hour: the minute after the reconnection passes in silence.
+    let config = Config {
+        regossip_ms: 3_600_000,
+        ..Config::default()
+    };
+    let (before, after) = quorum_lost_and_back(3, config, false);
+    assert!(before.iter().zip(&after).all(|(b, a)| *a <= b + 1));
+}

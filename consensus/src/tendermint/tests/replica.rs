@@ -15,9 +15,11 @@ fn persisted_of(actions: &[Action<Message>]) -> Option<Vec<u8>> {
 /// Replica 0 at height 1 with certificate c(1) held, round 0 started (node 1 proposes).
 fn started(f: &Fixture) -> Tendermint {
     let mut r = f.replica(0, None);
+    let out = r.handle(T, Event::Start);
     assert!(
-        r.handle(T, Event::Start).is_empty(),
-        "waits for a certificate"
+        out.iter()
+            .all(|a| matches!(a, Action::SetTimer { id, .. } if *id == GOSSIP_TIMER)),
+        "waits for a certificate (only the re-gossip tick is armed): {out:?}"
     );
     let out = r.handle(T, cert(c(1), 1));
     assert!(out
@@ -375,4 +377,159 @@ fn conflicting_proposals_and_votes_are_reported_as_evidence() {
         Message::Vote(f.vote(2, VoteKind::Prevote, 1, 0, Some(v(1)))),
     );
     assert!(out.iter().any(|a| matches!(a, Action::Evidence { kind: "double-vote", culprit, .. } if *culprit == NodeId(2))));
+}
+
+/// The broadcasts (best effort or reliable) of an action list.
+fn broadcasts(actions: &[Action<Message>]) -> Vec<Message> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_stuck_in_a_round_broadcasts_what_it_signed_again_and_one_that_moves_does_not() {
+    let f = fixture();
+    let mut r = started(&f);
+    let p = f.proposal(1, 0, vec![(c(1), 1)], None);
+    let value = p.value.digest();
+    let prevote = votes_in(&deliver(&mut r, 1, Message::Proposal(p)));
+    assert_eq!(prevote.len(), 1);
+    // First tick: marks (height 1, round 0); nothing is re-sent yet.
+    let out = r.handle(T, Event::Timer(GOSSIP_TIMER));
+    assert!(broadcasts(&out).is_empty());
+    assert!(out
+        .iter()
+        .any(|a| matches!(a, Action::SetTimer { id, .. } if *id == GOSSIP_TIMER)));
+    // Second tick in the same round: the prevote goes out again, identical.
+    let out = r.handle(T, Event::Timer(GOSSIP_TIMER));
+    assert_eq!(broadcasts(&out), vec![Message::Vote(prevote[0].clone())]);
+    assert!(out.iter().all(|a| !matches!(a, Action::Persist { .. })));
+    // The height moves on: the next tick is quiet.
+    for voter in [1, 2] {
+        deliver(
+            &mut r,
+            voter,
+            Message::Vote(f.vote(voter, VoteKind::Prevote, 1, 0, Some(value))),
+        );
+    }
+    for voter in [1, 2] {
+        deliver(
+            &mut r,
+            voter,
+            Message::Vote(f.vote(voter, VoteKind::Precommit, 1, 0, Some(value))),
+        );
+    }
+    assert_eq!(r.current_height(), 2);
+    let out = r.handle(T, Event::Timer(GOSSIP_TIMER));
+    assert!(broadcasts(&out).is_empty());
+}
+
+#[test]
+fn a_peer_asking_for_decisions_in_a_loop_is_served_a_bounded_number_of_times_per_tick() {
+    let f = fixture();
+    let mut r = started(&f);
+    let p = f.proposal(1, 0, vec![(c(1), 1)], None);
+    let value = p.value.digest();
+    deliver(&mut r, 1, Message::Proposal(p));
+    for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+        for voter in [1, 2] {
+            deliver(
+                &mut r,
+                voter,
+                Message::Vote(f.vote(voter, kind, 1, 0, Some(value))),
+            );
+        }
+    }
+    assert_eq!(r.current_height(), 2);
+    let replies = |out: &[Action<Message>]| {
+        out.iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Send {
+                        message: Message::SyncReply(_),
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let asked: usize = (0..3 * super::super::sync::SERVES_PER_TICK)
+        .map(|_| replies(&deliver(&mut r, 3, Message::SyncRequest { height: 1 })))
+        .sum();
+    assert_eq!(asked, super::super::sync::SERVES_PER_TICK as usize);
+    r.handle(T, Event::Timer(GOSSIP_TIMER));
+    assert_eq!(
+        replies(&deliver(&mut r, 3, Message::SyncRequest { height: 1 })),
+        1,
+        "a new tick, a new budget"
+    );
+}
+
+#[test]
+fn a_relayed_proof_of_lock_lets_a_node_that_missed_it_prevote_the_re_proposal() {
+    let f = fixture();
+    // Node 3 (round 1 of height 1 is node 0's to propose).
+    let mut r = f.replica(3, None);
+    r.handle(T, Event::Start);
+    r.handle(T, cert(c(1), 1));
+    assert_eq!(f.proposer(1, 1), NodeId(0));
+    // Round 0's value got 2f+1 prevotes elsewhere; this node saw none of them.
+    let p0 = f.proposal(1, 0, vec![(c(1), 1)], None);
+    let value = p0.value.digest();
+    // f+1 messages of round 1 take it there (line 55).
+    for voter in [1, 2] {
+        deliver(
+            &mut r,
+            voter,
+            Message::Vote(f.vote(voter, VoteKind::Prevote, 1, 1, None)),
+        );
+    }
+    assert_eq!(r.round_state().round, 1);
+    // Round 1's proposer re-proposes it with validRound 0: without the proof of lock,
+    // no prevote for it (line 28 needs 2f+1 prevotes of round 0).
+    let p1 = Proposal::new(&f.keys[0], NodeId(0), 1, p0.value.clone(), Some(0));
+    let out = deliver(&mut r, 0, Message::Proposal(p1));
+    assert!(votes_in(&out).is_empty());
+    // The proof of lock, relayed by one member.
+    let polka: Vec<Vote> = [0, 1, 2]
+        .into_iter()
+        .map(|voter| f.vote(voter, VoteKind::Prevote, 1, 0, Some(value)))
+        .collect();
+    let out = deliver(&mut r, 1, Message::Polka(polka));
+    let prevotes = votes_in(&out);
+    assert_eq!(prevotes.len(), 1);
+    assert_eq!(
+        (prevotes[0].kind, prevotes[0].round, prevotes[0].value),
+        (VoteKind::Prevote, 1, Some(value))
+    );
+}
+
+#[test]
+fn verify_refuses_a_mixed_repeated_or_forged_proof_of_lock() {
+    let f = fixture();
+    let r = f.replica(0, None);
+    let vote = |voter, value| f.vote(voter, VoteKind::Prevote, 1, 0, value);
+    let ok = vec![vote(1, Some(v(1))), vote(2, Some(v(1)))];
+    assert!(r.verify(NodeId(3), &Message::Polka(ok.clone())).is_ok());
+    let refused = [
+        vec![],
+        vec![vote(1, None), vote(2, None)],
+        vec![vote(1, Some(v(1))), vote(2, Some(v(2)))],
+        vec![vote(1, Some(v(1))), vote(1, Some(v(1)))],
+        vec![
+            vote(1, Some(v(1))),
+            f.vote(2, VoteKind::Precommit, 1, 0, Some(v(1))),
+        ],
+    ];
+    for polka in refused {
+        assert!(r.verify(NodeId(3), &Message::Polka(polka)).is_err());
+    }
+    let mut forged = ok;
+    forged[1].voter = NodeId(3);
+    assert!(r.verify(NodeId(3), &Message::Polka(forged)).is_err());
 }
