@@ -18,10 +18,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod bullshark;
 pub mod byzantine;
 mod core;
 pub mod driver;
 pub mod hotstuff;
+pub mod leaders;
 pub mod linearizer;
 pub mod node;
 pub mod payload;

@@ -1,6 +1,7 @@
 //! The list of protocols: everything outside `consensus/src/<protocol>/` that names a
 //! protocol goes through it. Adding a protocol is one line in [`PROTOCOLS`].
 
+use crate::bullshark::{Bullshark, Tusk};
 use crate::byzantine::{Adversarial, Adversary, Byzantine, Replica};
 use crate::core::{parse_config, ConsensusError, Context, Protocol, ProtocolConfig};
 use crate::driver::{self, DriverContext};
@@ -15,7 +16,12 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 
 /// Every registered protocol.
-pub static PROTOCOLS: &[Entry] = &[entry::<HotStuff>(), entry::<Tendermint>()];
+pub static PROTOCOLS: &[Entry] = &[
+    entry::<HotStuff>(),
+    entry::<Tendermint>(),
+    entry::<Bullshark>(),
+    entry::<Tusk>(),
+];
 
 /// A running core's driver, ready to be spawned.
 pub type DriverTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;

@@ -6,12 +6,12 @@
 use super::config::{Config, TimeoutKind};
 use super::height::{Environment, Height, Logged};
 use super::messages::{Block, Message, VoteKind};
-use super::proposer::ProposerSchedule;
 use super::round_machine::{Input, RoundState, Step};
 use super::sync::SyncState;
 use crate::core::{
     Action, ConsensusError, Context, Counters, Event, Protocol, Rejected, Time, TimerId,
 };
+use crate::leaders::ProposerSchedule;
 use crate::payload::{Availability, PayloadTracker};
 use primitives::crypto::{KeyPair, SignatureScheme};
 use primitives::{codec, Committee, NodeId};

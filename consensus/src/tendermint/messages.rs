@@ -2,7 +2,7 @@
 //! with its commit certificate), and the requests a lagging node catches up with.
 
 use super::config::Config;
-use super::proposer::ProposerSchedule;
+use crate::leaders::ProposerSchedule;
 use primitives::crypto::{ed25519, KeyPair, PartialSignature, QuorumCertificate, SignatureScheme};
 use primitives::{Committee, Digest, Hasher, NodeId, Round};
 use serde::{Deserialize, Serialize};

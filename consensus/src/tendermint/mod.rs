@@ -27,7 +27,7 @@
 //!
 //! Thresholds are by weight (2f+1 = `quorum_threshold`, f+1 = `validity_threshold`).
 //! `proposer(h, r)` is weighted round robin (CometBFT's priority rule,
-//! `proposer.rs`). The value is a [`Block`] of DAG certificate digests with their
+//! `crate::leaders`). The value is a [`Block`] of DAG certificate digests with their
 //! rounds: the certificates this node holds that no decided value carried yet.
 //! `valid(v)` is that every certificate named is held with the round named (the node
 //! fetches missing ones, and waits for them while `timeoutPropose` runs); deciding
@@ -67,7 +67,7 @@
 //! state machine: `(state, input) -> (state, outputs)`), `height` (the message log of a
 //! height multiplexed into inputs), and the replica: `core` (state, routing,
 //! persistence, the [`crate::Protocol`] impl), `replica` (outputs as actions: propose,
-//! vote, schedule, decide), `sync` (decided heights, buffers, catch-up); `proposer`,
+//! vote, schedule, decide), `sync` (decided heights, buffers, catch-up);
 //! `messages`, `config`, `adversarial`, `metrics`.
 
 mod adversarial;
@@ -76,7 +76,6 @@ mod core;
 mod height;
 mod messages;
 mod metrics;
-mod proposer;
 mod replica;
 mod round_machine;
 mod sync;
@@ -92,7 +91,7 @@ pub use self::height::ROUND_WINDOW;
 pub use self::messages::{
     Block, Decision, InvalidMessage, Message, Proposal, Vote, VoteKind, MAX_SYNC_DECISIONS,
 };
-pub use self::proposer::ProposerSchedule;
 pub use self::round_machine::{apply, Fired, Input, Output, RoundState, Step};
 pub use self::sync::{DECISIONS_KEPT, FUTURE_HEIGHTS, SERVES_PER_TICK};
 pub use self::vote_keeper::{AddOutcome, Threshold, VoteKeeper};
+pub use crate::leaders::ProposerSchedule;

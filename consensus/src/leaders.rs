@@ -1,4 +1,6 @@
-//! `proposer(h, r)`: weighted round robin, the same on every node.
+//! Leader schedules shared by the cores: `proposer(h, r)`, weighted round robin, the same
+//! on every node (Tendermint proposes by it; Bullshark and Tusk pick anchor leaders by
+//! it, one slot per leader round).
 //!
 //! The schedule is CometBFT's proposer-priority rule run from all-zero priorities: at
 //! each slot every member's priority grows by its weight, the highest priority proposes
