@@ -7,32 +7,14 @@
 use harness::{check, measure, run, Scenario, Violation};
 use std::path::Path;
 
+mod common;
+
 fn scenario(name: &str) -> Scenario {
-    Scenario::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(name),
-    )
-    .unwrap()
+    common::scenario(name, None)
 }
 
 fn passes(name: &str) {
-    let s = scenario(name);
-    for seed in &s.seeds {
-        let report = run(&s, *seed).unwrap();
-        let verdict = check(&s, &report);
-        assert!(
-            verdict.passed(),
-            "{name} seed {seed}: {:?}",
-            verdict.violations
-        );
-        for i in report.honest_up() {
-            assert!(
-                !report.logs[i].transactions.is_empty(),
-                "{name} seed {seed}: node {i} committed nothing"
-            );
-        }
-    }
+    common::passes(name, None)
 }
 
 #[test]

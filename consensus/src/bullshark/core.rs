@@ -45,6 +45,12 @@ pub(super) struct Progress {
     pub direct: u64,
     /// Certificates the DAG refused (known already, or below the horizon).
     pub ignored: u64,
+    /// The horizon this node's mempool jumped to past uncommitted anchor rounds (it
+    /// was cut off while the others ordered and collected them): the order of those
+    /// rounds cannot be computed from this DAG any more, and the core stops ordering
+    /// rather than deliver a sequence that skips them. Catching up needs state
+    /// transfer (the committed sequence from peers), which this core does not do yet.
+    pub halted_at: Option<Round>,
 }
 
 /// A DAG-native ordering replica.
@@ -127,6 +133,9 @@ impl DagOrderer {
             self.progress.ignored += 1;
             return;
         }
+        if self.progress.halted_at.is_some() {
+            return;
+        }
         if let Some(r) = self
             .candidate(round)
             .filter(|r| *r > self.state.last_committed)
@@ -182,13 +191,25 @@ impl DagOrderer {
         }
     }
 
+    /// The mempool collected every round up to `gc_round`. Normally that is `gc_depth`
+    /// below the committed round; above the next anchor round to order, this node lost
+    /// rounds it never ordered (see [`Progress::halted_at`]).
+    fn on_horizon(&mut self, gc_round: Round) {
+        self.dag.prune(gc_round);
+        let next_anchor = Round(self.state.last_committed.0 + 2);
+        if gc_round >= next_anchor && self.progress.halted_at.is_none() {
+            tracing::error!(node = %self.id, committed_round = self.state.last_committed.0, horizon = gc_round.0, "the DAG was collected past anchors not ordered yet: ordering stops (this core needs state transfer to catch up)");
+            self.progress.halted_at = Some(gc_round);
+        }
+    }
+
     /// Handle an event (the [`Protocol::handle`] of both variants).
     pub fn handle(&mut self, event: Event<Message>) -> Vec<Action<Message>> {
         let mut out = Vec::new();
         match event {
             Event::Start => self.apply_timing(&mut out, false),
             Event::Certificate(c) => self.on_certificate(c.into(), &mut out),
-            Event::Horizon { gc_round } => self.dag.prune(gc_round),
+            Event::Horizon { gc_round } => self.on_horizon(gc_round),
             Event::Timer(id) if id == LEADER_TIMER => self.apply_timing(&mut out, true),
             Event::Timer(_) => {}
             Event::Message { message, .. } => match message {},

@@ -25,6 +25,8 @@ pub fn counters(r: &DagOrderer) -> Counters {
         ("proposer_bound", r.timing.bound().map_or(0, |b| b.0)),
         ("leader_timeouts", r.timing.timeouts),
         ("certificates_ignored", r.progress.ignored),
+        // The horizon ordering stopped at (0: ordering).
+        ("halted_at_horizon", r.progress.halted_at.map_or(0, |h| h.0)),
         ("dag_certificates", vertices as u64),
         ("dag_rounds", rounds as u64),
     ]

@@ -45,8 +45,12 @@
 //! its DAG; anchors at or below that round are not committed again.
 //!
 //! Garbage collection: certificates at or below the mempool's horizon are forgotten
-//! ([`crate::Event::Horizon`]); an anchor round below it counts as skipped, and the
-//! linearizer skips anchors at or below its cutoff alike on every node.
+//! ([`crate::Event::Horizon`]). The horizon normally trails the committed round by
+//! `gc_depth`. A node cut off for longer than that finds its peers collected rounds it
+//! never ordered (its mempool jumps the horizon past them): the order of those rounds
+//! cannot be rebuilt from its DAG, so it stops ordering (logged, and counted as
+//! `halted_at_horizon`) rather than deliver a sequence with a hole. Catching up from
+//! there needs state transfer (the committed sequence from peers), not built yet.
 //!
 //! Layers: `dag` (the local DAG: votes and paths), `ordering` (the commit rules and the
 //! order of anchors, pure), `timing` (Bullshark's timing rule), `core` (the replica and

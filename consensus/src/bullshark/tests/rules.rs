@@ -251,6 +251,24 @@ fn below_the_horizon_nothing_is_kept_or_committed() {
 }
 
 #[test]
+fn a_horizon_past_anchors_not_ordered_stops_ordering_instead_of_skipping_them() {
+    let mut dag = Dag::new();
+    dag.full_rounds(1, 9);
+    let mut r = bullshark(&dag);
+    // Cut off: the others ordered rounds 2-6 and collected them; this node's mempool
+    // jumps its horizon to 6.
+    r.handle(Event::Horizon { gc_round: Round(6) });
+    assert!(feed(&mut r, &dag.made).is_empty());
+    assert_eq!(r.progress.halted_at, Some(Round(6)));
+    // The normal horizon (below the committed round) does not.
+    let mut r = bullshark(&dag);
+    let committed = feed(&mut r, &dag.made);
+    assert_eq!(committed.len(), 4);
+    r.handle(Event::Horizon { gc_round: Round(7) });
+    assert_eq!(r.progress.halted_at, None);
+}
+
+#[test]
 fn any_frame_on_the_consensus_channel_is_undecodable() {
     for bytes in [&[][..], &[0], &[0, 0, 0, 0], &[1, 2, 3]] {
         assert!(primitives::codec::decode::<Message>(bytes, 1 << 20).is_err());

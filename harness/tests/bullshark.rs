@@ -1,0 +1,51 @@
+//! The shipped scenarios under the DAG-native cores, Bullshark and Tusk: the short ones
+//! in the default run (happy path, a crash, a 2|2 partition, a restart, equivocating
+//! DAG headers, a seed that replays), every scenario over its seeds with
+//! `cargo test --release -p harness --test bullshark -- --ignored`.
+
+mod common;
+
+const BULLSHARK: Option<&str> = Some("bullshark");
+const TUSK: Option<&str> = Some("tusk");
+
+#[test]
+fn happy_path() {
+    common::passes("happy-n4.toml", BULLSHARK);
+    common::passes("happy-n4.toml", TUSK);
+}
+
+#[test]
+fn one_node_crashes() {
+    common::passes("crash-one.toml", BULLSHARK);
+    common::passes("crash-one.toml", TUSK);
+}
+
+#[test]
+fn two_two_partition_then_heal() {
+    common::passes("partition-2-2.toml", BULLSHARK);
+}
+
+#[test]
+fn a_node_restarts_from_its_store_and_continues_its_sequence() {
+    common::passes("crash-restart.toml", BULLSHARK);
+    common::passes("crash-restart.toml", TUSK);
+}
+
+#[test]
+fn one_node_equivocates_dag_headers() {
+    common::passes("byzantine-equivocate-headers.toml", BULLSHARK);
+}
+
+#[test]
+fn a_seed_replays_the_same_committed_sequence() {
+    common::replays("crash-one.toml", BULLSHARK, 7);
+    common::replays("crash-one.toml", TUSK, 7);
+}
+
+/// Every shipped scenario over its own seeds, under each.
+#[test]
+#[ignore]
+fn every_scenario() {
+    common::every_scenario(BULLSHARK);
+    common::every_scenario(TUSK);
+}
