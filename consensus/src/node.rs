@@ -183,7 +183,10 @@ impl Node {
                 sender: network.sender(),
                 environment,
                 seed,
-                faults: adversary.as_ref().map(|a| a.mempool).unwrap_or_default(),
+                faults: adversary
+                    .as_ref()
+                    .map(|a| a.mempool.clone())
+                    .unwrap_or_default(),
             },
             mempool_rx,
         )

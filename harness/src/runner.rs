@@ -168,7 +168,15 @@ fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Advers
         book: book.clone(),
         mempool: MempoolFaults {
             equivocate_headers: misbehaviours.contains(&Misbehaviour::EquivocateHeaders),
+            double_vote_headers: misbehaviours.contains(&Misbehaviour::DoubleVoteHeaders),
             withhold_batches: misbehaviours.contains(&Misbehaviour::WithholdBatches),
+            withhold_anchors: misbehaviours.contains(&Misbehaviour::WithholdAnchors),
+            colluders: scenario
+                .byzantine_nodes()
+                .into_iter()
+                .filter(|n| *n != node)
+                .map(|n| NodeId(n as u16))
+                .collect(),
         },
     })
 }

@@ -56,6 +56,12 @@ pub struct Scenario {
     /// property is the expected outcome (`bftlab sim` succeeds if any seed does).
     #[serde(default)]
     pub expect_violation: bool,
+    /// Protocols its Byzantine behaviours have nothing to act on (the DAG-native cores
+    /// send no consensus messages to equivocate or double-vote with): under them the
+    /// scenario is an honest-majority one, `expect_violation` does not apply, and every
+    /// property must hold.
+    #[serde(default)]
+    pub no_violation_under: Vec<String>,
     /// After the last fault heals (or from the start), every honest node must commit new
     /// transactions within this many simulated seconds.
     #[serde(default = "default_liveness")]
@@ -104,8 +110,15 @@ pub enum Misbehaviour {
     InvalidSignatures,
     /// Re-sends old consensus messages alongside new ones.
     Replay,
-    /// Two DAG headers per round, one to each half of the others.
+    /// Two DAG headers per round, one to each half of the honest others (colluders get
+    /// both).
     EquivocateHeaders,
+    /// Votes for every DAG header of an author in a round, not only the first (with an
+    /// equivocating colluder, both its headers can be certified).
+    DoubleVoteHeaders,
+    /// Its DAG headers of even rounds (where Bullshark's and Tusk's anchors sit) to only
+    /// f others, so they are never certified: a leader withholding its anchor.
+    WithholdAnchors,
     /// Batches only to a bare availability quorum, and no answers to batch requests.
     WithholdBatches,
     /// Floods every peer with undecodable frames (200 per second each).
@@ -278,6 +291,9 @@ impl Scenario {
     /// The same scenario under another protocol (checked like the file's own).
     pub fn with_protocol(mut self, protocol: &str) -> Result<Self, ScenarioError> {
         self.protocol = protocol.into();
+        if self.no_violation_under.iter().any(|p| p == protocol) {
+            self.expect_violation = false;
+        }
         if let Err(e) = self.node_parameters() {
             return Err(ScenarioError::Invalid(self.name.clone(), e));
         }

@@ -37,6 +37,21 @@ fn one_node_equivocates_dag_headers() {
 }
 
 #[test]
+fn a_leader_withholds_the_anchors_it_leads() {
+    common::passes("byzantine-withhold-anchors.toml", BULLSHARK);
+}
+
+/// f + 1 colluders equivocate DAG headers and double-vote on them: both headers of a
+/// round are certified and some seed must show the honest nodes ordering differently.
+#[test]
+fn f_plus_one_colluders_forking_the_dag_break_agreement() {
+    assert!(
+        common::breaks_agreement("byzantine-f-plus-one-dag.toml", BULLSHARK, &[0, 1]),
+        "no seed broke agreement"
+    );
+}
+
+#[test]
 fn a_seed_replays_the_same_committed_sequence() {
     common::replays("crash-one.toml", BULLSHARK, 7);
     common::replays("crash-one.toml", TUSK, 7);

@@ -92,7 +92,19 @@ fn every_shipped_scenario_loads_and_is_in_the_suite() {
         );
         count += 1;
     }
-    assert!(count >= 18, "{count} scenarios");
+    assert!(count >= 21, "{count} scenarios");
+}
+
+#[test]
+#[ignore]
+fn one_node_withholds_the_anchors_it_leads() {
+    passes("byzantine-withhold-anchors.toml");
+}
+
+#[test]
+#[ignore]
+fn f_plus_one_colluders_fork_the_dag() {
+    passes("byzantine-f-plus-one-dag.toml");
 }
 
 #[test]

@@ -54,10 +54,21 @@ pub struct MempoolConfig {
 
 /// Byzantine behaviours of a mempool, for the simulation harness. An honest node has
 /// none of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MempoolFaults {
-    /// Propose two different headers each round, one to each half of the other members.
+    /// Propose two different headers each round, one to each half of the other honest
+    /// members; `colluders` get both (and both certificates, if both are certified).
     pub equivocate_headers: bool,
+    /// Vote for every header an author sends in a round, not only the first: with f+1
+    /// such colluders, both headers of an equivocator can be certified (two
+    /// certificates for one author and round, which at most f faulty members cannot
+    /// make).
+    pub double_vote_headers: bool,
+    /// In even rounds (where the DAG-native cores' anchors sit) send the own header to
+    /// only f others, so it is never certified: a leader that withholds its anchor.
+    pub withhold_anchors: bool,
+    /// The other Byzantine members, for equivocation and double votes.
+    pub colluders: std::collections::BTreeSet<NodeId>,
     /// Send each batch only to as many members as its availability quorum needs, and
     /// never answer batch requests: the others must get it from those members.
     pub withhold_batches: bool,
@@ -349,6 +360,9 @@ impl Mempool {
             workers: worker_commands,
             worker_shared,
             equivocate_headers: faults.equivocate_headers,
+            double_vote_headers: faults.double_vote_headers,
+            withhold_anchors: faults.withhold_anchors,
+            colluders: faults.colluders.clone(),
             delivered: delivered_tx,
             evidence: evidence.clone(),
             rng_seed: seed ^ (id.0 as u64),

@@ -78,8 +78,11 @@ impl Primary {
         let key = (header.round, header.author);
         match self.seen_headers.get(&key) {
             Some(first) if first.digest() != digest => {
-                self.record_equivocation(first.clone(), header);
-                return Ok(());
+                self.record_equivocation(first.clone(), header.clone());
+                if !self.ctx.double_vote_headers {
+                    return Ok(());
+                }
+                // Byzantine: vote for the second one too.
             }
             Some(_) => {}
             None => {
@@ -160,7 +163,7 @@ impl Primary {
                 self.ctx.metrics.reject(Rejection::StaleHeader);
                 return Ok(());
             }
-            if header.round == round && voted != digest {
+            if header.round == round && voted != digest && !self.ctx.double_vote_headers {
                 self.ctx.metrics.reject(Rejection::Equivocation);
                 return Ok(());
             }
@@ -172,8 +175,15 @@ impl Primary {
             vote_key(header.author),
             record.into(),
         )])?;
-        self.last_votes
-            .insert(header.author, (header.round, digest));
+        if !(self.ctx.double_vote_headers
+            && self
+                .last_votes
+                .get(&header.author)
+                .is_some_and(|(r, _)| *r == header.round))
+        {
+            self.last_votes
+                .insert(header.author, (header.round, digest));
+        }
         let vote = Vote::new(&self.ctx.key, self.ctx.id, &header, self.ctx.scheme);
         MempoolMetrics::add(&self.ctx.metrics.votes_cast, 1);
         if header.author == self.ctx.id {

@@ -85,6 +85,12 @@ pub(crate) struct PrimaryContext {
     pub(crate) rng_seed: u64,
     /// Byzantine: two headers per round (see [`crate::MempoolFaults`]).
     pub(crate) equivocate_headers: bool,
+    /// Byzantine: votes for every header of an author in a round.
+    pub(crate) double_vote_headers: bool,
+    /// Byzantine: even-round headers to only f others.
+    pub(crate) withhold_anchors: bool,
+    /// Byzantine: the other Byzantine members.
+    pub(crate) colluders: BTreeSet<NodeId>,
 }
 
 /// The primary's state machine.
@@ -101,6 +107,8 @@ pub(crate) struct Primary {
     /// same author replaces, and so cancels, the older one).
     vote_deliveries: std::collections::HashMap<NodeId, Delivery>,
     votes: VotesAggregator,
+    /// Byzantine: the second header of this round and its votes.
+    twin: Option<(Header, VotesAggregator)>,
     certificate_deliveries: BTreeMap<Round, Vec<(NodeId, Delivery)>>,
     // Voter.
     last_votes: BTreeMap<NodeId, (Round, Digest)>,

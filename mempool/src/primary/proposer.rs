@@ -5,7 +5,7 @@ use crate::messages::{Certificate, Header, MempoolMessage};
 use crate::metrics::MempoolMetrics;
 use crate::store::{StoreOp, Table};
 use crate::MempoolError;
-use primitives::{codec, Digest, Round};
+use primitives::{codec, Digest, NodeId, Round};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -68,6 +68,7 @@ impl Primary {
         MempoolMetrics::add(&self.ctx.metrics.headers_proposed, 1);
         self.last_header = Some(header.clone());
         self.votes = VotesAggregator::default();
+        self.twin = None;
         self.header_deadline = Instant::now() + self.max_header_delay();
         self.broadcast_header(&header);
         let me = self.ctx.id;
@@ -76,14 +77,20 @@ impl Primary {
 
     pub(super) fn broadcast_header(&mut self, header: &Header) {
         let message = MempoolMessage::Header(header.clone());
-        let others = self.ctx.out.others();
+        let mut others = self.ctx.out.others();
+        if self.ctx.withhold_anchors && header.round.0 % 2 == 0 {
+            // Byzantine: f others only (with our own vote, f+1 < 2f+1: never certified).
+            let f = self.ctx.committee.max_faulty_weight().0 as usize;
+            others.truncate(f);
+        }
         if !self.ctx.equivocate_headers {
             self.header_deliveries = self.ctx.out.broadcast_reliable(&others, &message);
             return;
         }
-        // Byzantine: the upper half of the others gets a second header for the same
-        // round with the payload left out (it is re-queued, so nothing is lost).
-        let (low, high) = others.split_at(others.len() / 2);
+        // Byzantine: the upper half of the other honest members gets a second header
+        // for the same round with the payload left out (it is re-queued, so nothing is
+        // lost); colluders get both.
+        let (low, high) = self.equivocation_sides();
         let twin = Header::new(
             &self.ctx.key,
             self.ctx.id,
@@ -102,12 +109,35 @@ impl Primary {
         } else {
             twin
         };
-        self.header_deliveries = self.ctx.out.broadcast_reliable(low, &message);
+        let colluders: Vec<NodeId> = self.ctx.colluders.iter().copied().collect();
+        let to_low: Vec<NodeId> = low.iter().chain(&colluders).copied().collect();
+        let to_high: Vec<NodeId> = high.iter().chain(&colluders).copied().collect();
+        self.header_deliveries = self.ctx.out.broadcast_reliable(&to_low, &message);
         self.header_deliveries.extend(
             self.ctx
                 .out
-                .broadcast_reliable(high, &MempoolMessage::Header(twin)),
+                .broadcast_reliable(&to_high, &MempoolMessage::Header(twin.clone())),
         );
+        // Our own vote for the twin too: colluders' double votes can certify it.
+        let mut votes = super::VotesAggregator::default();
+        let own = crate::messages::Vote::new(&self.ctx.key, self.ctx.id, &twin, self.ctx.scheme);
+        votes.add(&self.ctx.committee, &twin, own, self.ctx.scheme);
+        self.twin = Some((twin, votes));
+    }
+
+    /// Byzantine: the two halves of the other honest members an equivocator splits (the
+    /// first header goes to the lower half, the twin to the upper).
+    pub(super) fn equivocation_sides(&self) -> (Vec<NodeId>, Vec<NodeId>) {
+        let honest: Vec<NodeId> = self
+            .ctx
+            .out
+            .others()
+            .iter()
+            .copied()
+            .filter(|id| !self.ctx.colluders.contains(id))
+            .collect();
+        let (low, high) = honest.split_at(honest.len() / 2);
+        (low.to_vec(), high.to_vec())
     }
 
     /// Own certificates that cannot be sure to be committed get their batches re-proposed.

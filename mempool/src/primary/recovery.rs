@@ -64,6 +64,7 @@ impl Primary {
             header_deliveries: Vec::new(),
             vote_deliveries: Default::default(),
             votes: VotesAggregator::default(),
+            twin: None,
             certificate_deliveries: BTreeMap::new(),
             last_votes,
             seen_headers: BTreeMap::new(),

@@ -20,7 +20,7 @@ pub(crate) struct VotesAggregator {
 
 impl VotesAggregator {
     /// Add a verified vote; returns the certificate when this vote completes a quorum.
-    fn add(
+    pub(super) fn add(
         &mut self,
         committee: &Committee,
         header: &Header,
@@ -59,7 +59,11 @@ impl Primary {
             // the next one): it must never be certified now.
             return Ok(());
         }
-        if vote.round != header.round || vote.header != header.digest() {
+        let for_twin = self
+            .twin
+            .as_ref()
+            .is_some_and(|(twin, _)| vote.round == twin.round && vote.header == twin.digest());
+        if !for_twin && (vote.round != header.round || vote.header != header.digest()) {
             self.ctx.metrics.reject(Rejection::UnexpectedVote);
             return Ok(());
         }
@@ -77,14 +81,44 @@ impl Primary {
             return Ok(());
         }
         let scheme = self.ctx.scheme;
+        let round = vote.round;
+        if for_twin {
+            // Byzantine: the twin certified (colluders double-voted): to the upper half
+            // of the honest members and the colluders, never into our own DAG.
+            let Some((twin, votes)) = self.twin.as_mut() else {
+                return Ok(());
+            };
+            if let Some(certificate) = votes.add(&self.ctx.committee, twin, vote, scheme) {
+                tracing::debug!(round = %certificate.round(), "formed the twin certificate");
+                let (_, high) = self.equivocation_sides();
+                let to: Vec<NodeId> = high
+                    .into_iter()
+                    .chain(self.ctx.colluders.iter().copied())
+                    .collect();
+                let message = crate::messages::MempoolMessage::Certificate(certificate);
+                let deliveries = self.ctx.out.broadcast_reliable(&to, &message);
+                self.certificate_deliveries
+                    .entry(round)
+                    .or_default()
+                    .extend(deliveries);
+            }
+            return Ok(());
+        }
         if let Some(certificate) = self.votes.add(&self.ctx.committee, &header, vote, scheme) {
             MempoolMetrics::add(&self.ctx.metrics.certificates_formed, 1);
             tracing::debug!(round = %certificate.round(), "formed certificate");
             let message = crate::messages::MempoolMessage::Certificate(certificate.clone());
-            let deliveries = self
-                .ctx
-                .out
-                .broadcast_reliable(&self.ctx.out.others(), &message);
+            // Byzantine with colluders: the first header's certificate only to the side
+            // that was shown it (and the colluders).
+            let to: Vec<NodeId> = if self.ctx.equivocate_headers && !self.ctx.colluders.is_empty() {
+                let (low, _) = self.equivocation_sides();
+                low.into_iter()
+                    .chain(self.ctx.colluders.iter().copied())
+                    .collect()
+            } else {
+                self.ctx.out.others()
+            };
+            let deliveries = self.ctx.out.broadcast_reliable(&to, &message);
             self.certificate_deliveries
                 .entry(certificate.round())
                 .or_default()
