@@ -28,6 +28,7 @@ pub mod linearizer;
 pub mod node;
 pub mod payload;
 pub mod registry;
+pub mod snowman;
 pub mod tendermint;
 #[cfg(test)]
 mod testing;

@@ -88,6 +88,21 @@ impl PayloadTracker {
         self.pending.iter().take(max).copied().collect()
     }
 
+    /// Like [`PayloadTracker::next_payload`], skipping certificates in `exclude` (those
+    /// an undecided ancestor of the new block carries already).
+    pub fn next_payload_excluding(
+        &self,
+        max: usize,
+        exclude: &BTreeSet<Digest>,
+    ) -> Vec<(Digest, Round)> {
+        self.pending
+            .iter()
+            .filter(|(d, _)| !exclude.contains(d))
+            .take(max)
+            .copied()
+            .collect()
+    }
+
     /// Whether any certificate waits to be proposed.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()

@@ -7,6 +7,7 @@ use crate::core::{parse_config, ConsensusError, Context, Protocol, ProtocolConfi
 use crate::driver::{self, DriverContext};
 use crate::hotstuff::HotStuff;
 use crate::linearizer::Committed;
+use crate::snowman::Snowman;
 use crate::tendermint::Tendermint;
 use mempool::Certificate;
 use network::Incoming;
@@ -21,6 +22,7 @@ pub static PROTOCOLS: &[Entry] = &[
     entry::<Tendermint>(),
     entry::<Bullshark>(),
     entry::<Tusk>(),
+    entry::<Snowman>(),
 ];
 
 /// A running core's driver, ready to be spawned.

@@ -1,0 +1,83 @@
+//! Snowman's Byzantine hooks: how the shared behaviours lie in this protocol.
+//! - A block (`Put`) is a proposal of instance (height, parent); an equivocating proposer
+//!   signs a sibling with another payload on the same parent and shows each half of
+//!   the honest members one of the two.
+//! - A chit is a vote: a node that withholds votes is silent to queries, and the polls
+//!   count it as no vote. (Chits that tell different askers different preferences are
+//!   not built yet.)
+//! - Broken signatures: on blocks (alone or in a reply of blocks); queries and chits
+//!   are not signed (the transport names their sender), so they go out unchanged.
+
+use super::core::Snowman;
+use super::messages::{Block, Message};
+use crate::byzantine::{Adversarial, MessageKind};
+
+/// The first eight bytes of a digest, as an instance's second number.
+fn parent_tag(parent: &primitives::Digest) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&parent.as_bytes()[..8]);
+    u64::from_le_bytes(b)
+}
+
+fn flip(block: &mut Block) {
+    block.signature.0[0] ^= 1;
+}
+
+impl Adversarial for Snowman {
+    fn kind(message: &Message) -> MessageKind {
+        match message {
+            // One block per (height, parent) per proposer: a sibling on the same parent
+            // is an equivocation, a block on another parent after the preference moved
+            // is not.
+            Message::Put(b) => MessageKind::Proposal {
+                instance: (b.height, parent_tag(&b.parent)),
+                block: b.digest(),
+                parent: b.parent,
+            },
+            // What a chit must never contradict is the accepted block it reports: one
+            // per accepted height. (Its preference may change from poll to poll.)
+            Message::Chits(c) => MessageKind::Vote {
+                instance: (c.accepted_height, u64::MAX),
+                block: c.accepted,
+            },
+            _ => MessageKind::Other,
+        }
+    }
+
+    fn conflicting_proposal(&self, proposal: &Message) -> Option<Message> {
+        let Message::Put(b) = proposal else {
+            return None;
+        };
+        // Another payload on the same parent: one more certificate, or one fewer.
+        let mut payload = b.payload.clone();
+        match self.payload.newest_not_in(&b.payload) {
+            Some(extra) => payload.push(extra),
+            None if payload.len() > 1 => {
+                payload.pop();
+            }
+            None => return None,
+        }
+        payload.truncate(self.config.max_block_payload);
+        if payload == b.payload {
+            return None;
+        }
+        Some(Message::Put(Block::new(
+            &self.keys, b.parent, b.height, self.id, b.window, payload,
+        )))
+    }
+
+    fn with_bad_signature(&self, message: &Message) -> Message {
+        let mut m = message.clone();
+        match &mut m {
+            Message::Put(b) => flip(b),
+            Message::Ancestors(blocks) | Message::Accepted(blocks) => {
+                if let Some(b) = blocks.first_mut() {
+                    flip(b);
+                }
+            }
+            Message::Query { .. } | Message::Chits(_) | Message::GetAncestors { .. } => {}
+            Message::GetAccepted { .. } => {}
+        }
+        m
+    }
+}

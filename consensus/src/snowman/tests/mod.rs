@@ -1,0 +1,3 @@
+//! Tests of the Snowman replica: seeded in-memory clusters (`cluster`).
+
+mod cluster;
