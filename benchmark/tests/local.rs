@@ -211,7 +211,7 @@ fn every_protocol_replays_a_seed_in_another_process() {
         env!("CARGO_MANIFEST_DIR"),
         "/../harness/scenarios/crash-one.toml"
     );
-    for protocol in ["hotstuff", "tendermint", "bullshark", "tusk"] {
+    for protocol in consensus::registry::PROTOCOLS.iter().map(|e| e.name) {
         let record = |dir: &std::path::Path| {
             let output = Command::new(env!("CARGO_BIN_EXE_bftlab"))
                 .args(["sim", scenario, "--seed", "2", "--protocol", protocol])

@@ -67,6 +67,10 @@ pub enum MessageKind {
 /// without proposals or votes of its own (DAG-native cores, whose votes are DAG edges)
 /// keeps the defaults and is attacked through the mempool's behaviours instead.
 pub trait Adversarial: Protocol {
+    /// Whether a conflicting proposal on the same parent is already a fork worth
+    /// splitting (Snowman: two siblings), so an equivocating leader splits at once
+    /// instead of holding its proposal for a second certified parent (HotStuff).
+    const FORKS_ON_ONE_PARENT: bool = false;
     /// Classify a message.
     fn kind(message: &Self::Message) -> MessageKind;
     /// A validly signed proposal for the same instance that conflicts with `proposal`
@@ -83,6 +87,18 @@ pub trait Adversarial: Protocol {
     }
     /// `message` with its signature broken (receivers must refuse it).
     fn with_bad_signature(&self, message: &Self::Message) -> Self::Message;
+    /// A vote sent to one member, rewritten to favour the block of the split that
+    /// member's `side` was shown (`book` says which block went to which side): for
+    /// protocols whose votes answer one asker (Snowman's chits), so that colluders tell
+    /// each side its own block is preferred. `None`: send the vote as it is.
+    fn tailor_vote(
+        &self,
+        _vote: &Self::Message,
+        _side: Side,
+        _book: &ForkBook,
+    ) -> Option<Self::Message> {
+        None
+    }
 }
 
 /// Which side of a split-brain attack each block was shown to, shared by colluders.
@@ -99,7 +115,8 @@ pub enum Side {
 }
 
 impl ForkBook {
-    fn side(&self, block: &Digest) -> Option<Side> {
+    /// The side `block` was shown to, if it was part of a split.
+    pub fn side(&self, block: &Digest) -> Option<Side> {
         self.0.lock().ok().and_then(|b| b.get(block).copied())
     }
 
@@ -243,6 +260,22 @@ impl<C: Adversarial> Byzantine<C> {
         {
             return;
         }
+        // Split brain, votes to one member: tell it what favours its own side's block.
+        let splitting = self.does(Behaviour::DoubleVote) || self.does(Behaviour::Equivocate);
+        let message = match (to, C::kind(&message)) {
+            (Some(peer), MessageKind::Vote { .. }) if splitting => {
+                let side = if self.side_a.contains(&peer) {
+                    Some(Side::A)
+                } else if self.side_b.contains(&peer) {
+                    Some(Side::B)
+                } else {
+                    None
+                };
+                side.and_then(|s| self.inner.tailor_vote(&message, s, &self.adversary.book))
+                    .unwrap_or(message)
+            }
+            _ => message,
+        };
         // Split brain: a broadcast vote for a block shown to one side goes to that side
         // and the colluders only, so each side counts only votes for its own block.
         if let (None, MessageKind::Vote { block, .. }) = (to, C::kind(&message)) {
@@ -300,7 +333,7 @@ impl<C: Adversarial> Byzantine<C> {
         };
         self.inner
             .conflicting_proposal(proposal)
-            .is_some_and(|alt| parent(&alt) != parent(proposal))
+            .is_some_and(|alt| C::FORKS_ON_ONE_PARENT || parent(&alt) != parent(proposal))
     }
 
     /// Release the held proposal if it can fork now (or `force`).

@@ -62,6 +62,11 @@ pub struct Scenario {
     /// property must hold.
     #[serde(default)]
     pub no_violation_under: Vec<String>,
+    /// Protocols whose fault bound the scenario exceeds although the 3f+1 cores
+    /// tolerate it (Snowman's consistency needs Byzantine weight below n/5): under them
+    /// `expect_violation` holds, and the checkers must see the violation.
+    #[serde(default)]
+    pub violation_expected_under: Vec<String>,
     /// After the last fault heals (or from the start), every honest node must commit new
     /// transactions within this many simulated seconds.
     #[serde(default = "default_liveness")]
@@ -293,6 +298,9 @@ impl Scenario {
         self.protocol = protocol.into();
         if self.no_violation_under.iter().any(|p| p == protocol) {
             self.expect_violation = false;
+        }
+        if self.violation_expected_under.iter().any(|p| p == protocol) {
+            self.expect_violation = true;
         }
         if let Err(e) = self.node_parameters() {
             return Err(ScenarioError::Invalid(self.name.clone(), e));

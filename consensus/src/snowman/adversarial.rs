@@ -3,14 +3,15 @@
 //!   signs a sibling with another payload on the same parent and shows each half of
 //!   the honest members one of the two.
 //! - A chit is a vote: a node that withholds votes is silent to queries, and the polls
-//!   count it as no vote. (Chits that tell different askers different preferences are
-//!   not built yet.)
+//!   count it as no vote. Colluders splitting the committee (equivocating or double
+//!   voting) lie in their chits: each asker is told the block its side was shown is
+//!   preferred (`tailor_vote`), so both sides' polls succeed for their own block.
 //! - Broken signatures: on blocks (alone or in a reply of blocks); queries and chits
 //!   are not signed (the transport names their sender), so they go out unchanged.
 
 use super::core::Snowman;
 use super::messages::{Block, Message};
-use crate::byzantine::{Adversarial, MessageKind};
+use crate::byzantine::{Adversarial, ForkBook, MessageKind, Side};
 
 /// The first eight bytes of a digest, as an instance's second number.
 fn parent_tag(parent: &primitives::Digest) -> u64 {
@@ -24,6 +25,8 @@ fn flip(block: &mut Block) {
 }
 
 impl Adversarial for Snowman {
+    const FORKS_ON_ONE_PARENT: bool = true;
+
     fn kind(message: &Message) -> MessageKind {
         match message {
             // One block per (height, parent) per proposer: a sibling on the same parent
@@ -48,22 +51,34 @@ impl Adversarial for Snowman {
         let Message::Put(b) = proposal else {
             return None;
         };
-        // Another payload on the same parent: one more certificate, or one fewer.
+        // Another payload on the same parent, ordered so that the two sides deliver
+        // different sequences: the same certificates in reverse, or one more first.
         let mut payload = b.payload.clone();
-        match self.payload.newest_not_in(&b.payload) {
-            Some(extra) => payload.push(extra),
-            None if payload.len() > 1 => {
-                payload.pop();
-            }
-            None => return None,
+        if payload.len() >= 2 {
+            payload.reverse();
+        } else {
+            payload.insert(0, self.payload.newest_not_in(&b.payload)?);
+            payload.truncate(self.config.max_block_payload);
         }
-        payload.truncate(self.config.max_block_payload);
         if payload == b.payload {
             return None;
         }
         Some(Message::Put(Block::new(
             &self.keys, b.parent, b.height, self.id, b.window, payload,
         )))
+    }
+
+    fn tailor_vote(&self, vote: &Message, side: Side, book: &ForkBook) -> Option<Message> {
+        let Message::Chits(chit) = vote else {
+            return None;
+        };
+        // The newest block this replica holds that was shown to `side` (and so the
+        // chain below it): name it as preferred, at the height asked or below.
+        let shown = self.tree.newest_where(|d| book.side(d) == Some(side))?;
+        let mut lie = *chit;
+        lie.preferred = shown;
+        lie.preferred_at_height = shown;
+        Some(Message::Chits(lie))
     }
 
     fn with_bad_signature(&self, message: &Message) -> Message {

@@ -104,21 +104,28 @@ fn check(k: u64, alpha_p: u64, alpha_c: u64, beta: u64, repolls: u64) -> Result<
 }
 
 impl Config {
-    /// The parameters for a committee of total weight `total`.
+    /// The parameters for a committee of total weight `total` whose quorum (2f+1 by
+    /// weight) is `quorum`.
     ///
     /// A poll samples K units of weight without replacement, so K cannot exceed the
     /// total weight. When it does, the sample is the whole committee (K' = total) and
-    /// each alpha keeps its fraction of K, rounded up, and at least a majority:
-    /// `alpha' = max(floor(K'/2) + 1, ceil(alpha * K' / K))`. With the defaults
-    /// (15/20 = 3/4): 4 members of weight 1 poll all 4 with alpha 3 (= 2f+1); 7 poll 7
-    /// with alpha 6; 10 poll 10 with alpha 8. Beta and the repolls are unchanged.
-    pub fn effective(&self, total: u64) -> Effective {
+    /// each alpha keeps its fraction of K, rounded up, but at most the quorum and at
+    /// least a majority: `alpha' = max(floor(K'/2) + 1, min(quorum, ceil(alpha * K' /
+    /// K)))`. The cap keeps a whole-committee poll live with f members silent or
+    /// crashed, as the 3f+1 cores are (the fraction alone, 3/4 by default, would need
+    /// 8 of 10 and stall with 3 of 10 down). With the defaults: 4 members of weight 1
+    /// poll all 4 with alpha 3; 7 poll 7 with alpha 5; 10 poll 10 with alpha 7. Beta
+    /// and the repolls are unchanged.
+    pub fn effective(&self, total: u64, quorum: u64) -> Effective {
         let (k, alpha_preference, alpha_confidence) = if total >= self.k || total == 0 {
             (self.k, self.alpha_preference, self.alpha_confidence)
         } else {
             let scale = |a: u64| {
                 let scaled = (u128::from(a) * u128::from(total)).div_ceil(u128::from(self.k));
-                (u64::try_from(scaled).unwrap_or(total)).max(total / 2 + 1)
+                u64::try_from(scaled)
+                    .unwrap_or(total)
+                    .min(quorum)
+                    .max(total / 2 + 1)
             };
             let p = scale(self.alpha_preference).min(total);
             let c = scale(self.alpha_confidence).max(p).min(total);
@@ -246,7 +253,7 @@ mod tests {
         assert!(with(|c| c.max_block_payload = 0).is_err());
         // Scaled parameters always obey the rules.
         for total in 1..40 {
-            let p = Config::default().effective(total);
+            let p = Config::default().effective(total, total * 2 / 3 + 1);
             assert!(
                 check(
                     p.k,

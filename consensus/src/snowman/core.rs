@@ -110,7 +110,10 @@ impl Snowman {
             }
             None => Persisted::default(),
         };
-        let params = config.effective(context.committee.total_weight().0);
+        let params = config.effective(
+            context.committee.total_weight().0,
+            context.committee.quorum_threshold().0,
+        );
         let tree = Tree::new(
             persisted.accepted,
             persisted.accepted_height,

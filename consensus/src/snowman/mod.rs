@@ -38,7 +38,8 @@
 //!
 //! **Parameters** ([`Config`]) are avalanchego's (K 20, alphas 15, beta 20, 4 repolls)
 //! and validated by its rules. A committee of total weight below K polls everyone, with
-//! the alphas scaled ([`Config::effective`]: 4 members poll all 4 with alpha 3).
+//! the alphas scaled and capped at the quorum ([`Config::effective`]: 4 members poll
+//! all 4 with alpha 3, 10 members all 10 with alpha 7).
 //!
 //! **Fault bound and finality.** Snowman's agreement is probabilistic. Its consistency
 //! is proven for Byzantine weight below n/5 (Buchwald, Tennakoon et al., "Frosty",

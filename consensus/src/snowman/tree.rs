@@ -185,6 +185,32 @@ impl Tree {
         out
     }
 
+    /// The highest processing block that satisfies `pred`, with the descendants of such
+    /// blocks preferred over them: the tip of the chain a split side was shown.
+    pub fn newest_where(&self, pred: impl Fn(&Digest) -> bool) -> Option<Digest> {
+        let matching: Vec<Digest> = self
+            .nodes
+            .keys()
+            .filter(|d| **d != self.last_accepted && pred(d))
+            .copied()
+            .collect();
+        // Extend through descendants (blocks built on the side's block count for it).
+        let mut best = matching
+            .iter()
+            .max_by_key(|d| self.height_of(d))?
+            .to_owned();
+        loop {
+            let next = self
+                .nodes
+                .get(&best)
+                .and_then(|n| n.snowball.as_ref().map(Snowball::preference));
+            match next {
+                Some(n) => best = n,
+                None => return Some(best),
+            }
+        }
+    }
+
     /// The confidence of the last accepted block's instance (0 without children).
     pub fn root_confidence(&self) -> u64 {
         self.nodes

@@ -78,11 +78,20 @@ fn small_committees_poll_everyone_with_scaled_alphas() {
     let r = f.replica(NodeId(0), None, Config::default());
     let p = r.params();
     assert_eq!((p.k, p.alpha_preference, p.alpha_confidence), (4, 3, 3));
-    let p = Config::default().effective(10);
-    assert_eq!((p.k, p.alpha_preference, p.alpha_confidence), (10, 8, 8));
-    let p = Config::default().effective(7);
-    assert_eq!((p.k, p.alpha_preference, p.alpha_confidence), (7, 6, 6));
-    let p = Config::default().effective(50);
+    // Capped at the quorum: 10 members (f = 3) poll all with alpha 7, not 8.
+    let p = Config::default().effective(10, 7);
+    assert_eq!((p.k, p.alpha_preference, p.alpha_confidence), (10, 7, 7));
+    let p = Config::default().effective(7, 5);
+    assert_eq!((p.k, p.alpha_preference, p.alpha_confidence), (7, 5, 5));
+    // Lower alphas than the quorum are kept.
+    let low = Config {
+        alpha_preference: 11,
+        alpha_confidence: 11,
+        ..Config::default()
+    };
+    let p = low.effective(10, 7);
+    assert_eq!((p.alpha_preference, p.alpha_confidence), (6, 6));
+    let p = Config::default().effective(50, 34);
     assert_eq!((p.k, p.alpha_preference, p.alpha_confidence), (20, 15, 15));
 }
 

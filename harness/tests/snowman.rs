@@ -1,0 +1,55 @@
+//! The shipped scenarios under Snowman: the short ones in the default run (happy path,
+//! a crash, a 2|2 partition, a restart, a seed that replays, f+1 colluders whose chits
+//! lie that break agreement), every scenario over its seeds with
+//! `cargo test --release -p harness --test snowman -- --ignored`.
+
+mod common;
+
+const P: Option<&str> = Some("snowman");
+
+#[test]
+fn happy_path() {
+    common::passes("happy-n4.toml", P);
+}
+
+#[test]
+fn one_node_crashes() {
+    common::passes("crash-one.toml", P);
+}
+
+#[test]
+fn two_two_partition_then_heal() {
+    common::passes("partition-2-2.toml", P);
+}
+
+/// Seed 1 of the scenario's two: on seed 2 the restarted node's consensus catches up
+/// (f+1-vouched accepted blocks) but its linearizer waits for anchor certificates its
+/// peers garbage-collected while it was down (5 s, about the GC depth). Delivering
+/// from there needs state transfer (issue 11), as HotStuff's seeds 3 and 8 do.
+#[test]
+fn a_node_restarts_from_its_store_and_continues_its_sequence() {
+    common::passes_on("crash-restart.toml", P, &[1]);
+}
+
+#[test]
+fn a_seed_replays_the_same_committed_sequence() {
+    common::replays("crash-one.toml", P, 7);
+}
+
+/// f + 1 colluders: the proposer shows each honest node its own block and both tell
+/// each asker that its block is preferred; some seed must show the two honest nodes
+/// accepting different blocks.
+#[test]
+fn f_plus_one_lying_colluders_break_agreement() {
+    assert!(
+        common::breaks_agreement("byzantine-f-plus-one.toml", P, &[0, 1]),
+        "no seed broke agreement"
+    );
+}
+
+/// Every shipped scenario over its own seeds.
+#[test]
+#[ignore]
+fn every_scenario() {
+    common::every_scenario(P);
+}
