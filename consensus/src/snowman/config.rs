@@ -70,6 +70,10 @@ pub struct Effective {
     pub beta: u64,
     /// Polls in flight.
     pub concurrent_repolls: u64,
+    /// Every poll asks the whole committee (K at its total weight): nothing random
+    /// breaks an even split, so Snowball's tie-break applies
+    /// ([`super::Snowball::record_poll`]).
+    pub polls_everyone: bool,
 }
 
 /// The avalanchego rules, on any (K, alphas, beta, repolls).
@@ -137,6 +141,7 @@ impl Config {
             alpha_confidence,
             beta: self.beta,
             concurrent_repolls: self.concurrent_repolls,
+            polls_everyone: total > 0 && k >= total,
         }
     }
 

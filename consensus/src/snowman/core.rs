@@ -14,6 +14,7 @@ use crate::leaders::ProposerSchedule;
 use crate::payload::{Availability, PayloadTracker};
 use primitives::crypto::KeyPair;
 use primitives::{codec, Committee, Digest, NodeId, Weight};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub const CATCH_UP_TIMER: TimerId = TimerId::new(3);
 
 /// Most blocks held that cannot join the tree yet (parent or certificates missing).
 pub const MAX_PENDING: usize = 4_096;
+/// Most processing blocks in the tree.
+pub const MAX_PROCESSING: usize = 4_096;
 /// Accepted blocks kept to serve peers.
 pub const ACCEPTED_KEPT: usize = 10_000;
 /// Own proposals above the last accepted block remembered across restarts.
@@ -79,6 +82,8 @@ pub struct Snowman {
     pending: BTreeMap<(u64, Digest), Block>,
     /// The heights of pending blocks, by digest.
     pending_ids: BTreeMap<Digest, u64>,
+    /// Blocks asked for with `GetAncestors`, and when.
+    asked: BTreeMap<Digest, Time>,
     /// Blocks whose missing certificates were asked for.
     fetching: BTreeSet<Digest>,
     /// Accepted blocks kept for serving, by height, and their heights by digest.
@@ -110,6 +115,8 @@ impl Snowman {
             }
             None => Persisted::default(),
         };
+        let mut rng = context.rng;
+        let first_poll = u64::from(rng.next_u32()) << 32;
         let params = config.effective(
             context.committee.total_weight().0,
             context.committee.quorum_threshold().0,
@@ -132,12 +139,15 @@ impl Snowman {
             keys: context.keys,
             config,
             params,
-            rng: context.rng,
+            rng,
             tree,
             payload: PayloadTracker::default(),
-            polls: Polls::default(),
+            // Poll ids start at a random point, so that chits answering a previous
+            // incarnation's polls are not counted for this one's.
+            polls: Polls::starting_at(first_poll),
             pending: BTreeMap::new(),
             pending_ids: BTreeMap::new(),
+            asked: BTreeMap::new(),
             fetching: BTreeSet::new(),
             accepted,
             accepted_ids,
@@ -176,15 +186,12 @@ impl Snowman {
             })
     }
 
-    fn knows(&self, digest: &Digest) -> bool {
-        self.tree.contains(digest)
-            || self.accepted_ids.contains_key(digest)
-            || self.pending_ids.contains_key(digest)
-    }
-
-    /// Hold a block until it can join the tree.
+    /// Hold a block until it can join the tree. Blocks far above the last accepted one
+    /// are not held (a node that far behind catches up on accepted blocks instead).
     fn hold(&mut self, block: Block) {
-        if block.height <= self.tree.accepted_height() {
+        let accepted = self.tree.accepted_height();
+        let reach = self.config.max_processing + 2 * MAX_ANCESTORS as u64;
+        if block.height <= accepted || block.height > accepted.saturating_add(reach) {
             return;
         }
         let key = (block.height, block.digest());
@@ -200,6 +207,49 @@ impl Snowman {
             }
             self.progress.dropped_blocks += 1;
         }
+    }
+
+    /// Ask `from` for what `digest` needs to join the tree: the block itself if this
+    /// node lacks it, else the first missing parent below the held blocks it rests on.
+    /// The same block is asked for at most once per poll timeout.
+    fn fetch_for(
+        &mut self,
+        digest: Digest,
+        from: NodeId,
+        now: Time,
+        out: &mut Vec<Action<Message>>,
+    ) {
+        let accepted = self.tree.accepted_height();
+        let mut at = digest;
+        for _ in 0..=MAX_PENDING {
+            if self.tree.contains(&at) || self.accepted_ids.contains_key(&at) {
+                return;
+            }
+            match self.pending_ids.get(&at) {
+                // A held block: continue with its parent, unless the parent would be at
+                // or below the accepted height (then it is the last accepted block, or
+                // the chain is dead).
+                Some(h) if *h > accepted + 1 => match self.pending.get(&(*h, at)) {
+                    Some(b) => at = b.parent,
+                    None => return,
+                },
+                Some(_) => return,
+                None => break,
+            }
+        }
+        let timeout = self.config.poll_timeout();
+        self.asked.retain(|_, t| now.since(*t) < timeout);
+        if self.asked.len() >= MAX_PENDING || self.asked.contains_key(&at) {
+            return;
+        }
+        self.asked.insert(at, now);
+        out.push(Action::send(
+            from,
+            Message::GetAncestors {
+                block: at,
+                max: MAX_ANCESTORS as u32,
+            },
+        ));
     }
 
     fn unhold(&mut self, key: &(u64, Digest)) -> Option<Block> {
@@ -223,10 +273,26 @@ impl Snowman {
             if !self.tree.contains(&block.parent) {
                 continue;
             }
+            // Bounded tree: at most two blocks per (parent, proposer) (the second is
+            // evidence of equivocation, and both are kept so that the committee can
+            // still converge on either), at most MAX_PROCESSING blocks in all.
+            let siblings = self.tree.children_by(&block.parent, block.proposer);
+            if siblings >= 2 || self.tree.processing() >= MAX_PROCESSING {
+                self.unhold(&key);
+                self.progress.dropped_blocks += 1;
+                continue;
+            }
             match self.payload.availability(&block.payload) {
                 Availability::Available => {
                     if let Some(block) = self.unhold(&key) {
                         self.fetching.remove(&key.1);
+                        if siblings == 1 {
+                            out.push(Action::Evidence {
+                                culprit: block.proposer,
+                                kind: "block-equivocation",
+                                detail: format!("height {}", block.height),
+                            });
+                        }
                         let _ = self.tree.add(block);
                     }
                 }
@@ -319,6 +385,8 @@ impl Snowman {
     /// Keep `concurrent_repolls` polls of the preferred tip in flight while any block is
     /// processing.
     fn poll(&mut self, now: Time, out: &mut Vec<Action<Message>>) {
+        // Finished polls first: they make room for new ones (and may move the tip).
+        self.apply_polls(out);
         while self.tree.processing() > 0
             && (self.polls.in_flight() as u64) < self.params.concurrent_repolls
         {
@@ -363,21 +431,25 @@ impl Snowman {
 
     /// Propose on the preferred tip when this node's window on it is open, the
     /// pipeline has room and a certificate waits to be ordered.
-    fn propose(&mut self, now: Time, out: &mut Vec<Action<Message>>) {
+    /// Returns whether a block was proposed.
+    fn propose(&mut self, now: Time, out: &mut Vec<Action<Message>>) -> bool {
         let (tip, tip_height) = self.tree.preferred_tip();
         if tip != self.tip.0 {
             self.tip = (tip, now);
         }
         let height = tip_height + 1;
+        // At most PROPOSED_KEPT own blocks undecided: each is remembered (persisted), so
+        // that none is ever replaced by a second block on the same parent.
         if height - self.tree.accepted_height() > self.config.max_processing
+            || self.proposed.len() >= PROPOSED_KEPT
             || self.proposed.iter().any(|b| b.parent == tip)
         {
-            return;
+            return false;
         }
         let windows = self.proposers.period() as u64;
         let Some(window) = (0..windows).find(|w| self.proposers.proposer(height, *w) == self.id)
         else {
-            return;
+            return false;
         };
         let opens = self
             .tip
@@ -394,14 +466,14 @@ impl Snowman {
             .payload
             .next_payload_excluding(self.config.max_block_payload, &carried);
         if payload.is_empty() {
-            return;
+            return false;
         }
         if now < opens {
             out.push(Action::SetTimer {
                 id: PROPOSE_TIMER,
                 after: opens.since(now),
             });
-            return;
+            return false;
         }
         let block = Block::new(&self.keys, tip, height, self.id, window, payload);
         tracing::debug!(node = %self.id, height, window, digest = %block.digest(), "proposing");
@@ -410,9 +482,6 @@ impl Snowman {
         let (accepted, accepted_height) = self.tree.last_accepted();
         let mut proposed = self.proposed.clone();
         proposed.push(block.clone());
-        if proposed.len() > PROPOSED_KEPT {
-            proposed.remove(0);
-        }
         let state = Persisted {
             accepted,
             accepted_height,
@@ -420,12 +489,13 @@ impl Snowman {
             proposed: proposed.clone(),
         };
         if !self.persist(&state, out) {
-            return;
+            return false;
         }
         self.proposed = proposed;
         self.progress.proposed += 1;
         out.push(Action::broadcast(Message::Put(block.clone())));
         let _ = self.tree.add(block);
+        true
     }
 
     /// A peer reported its accepted height.
@@ -514,15 +584,22 @@ impl Snowman {
     fn step(&mut self, now: Time, out: &mut Vec<Action<Message>>) {
         self.issue(out);
         self.catch_up(now, out);
-        self.propose(now, out);
         self.poll(now, out);
+        // The polls may have accepted blocks or moved the tip: propose on the new tip,
+        // and poll it.
+        if self.propose(now, out) {
+            self.poll(now, out);
+        }
     }
 
     fn on_message(&mut self, now: Time, from: NodeId, message: Message) -> Vec<Action<Message>> {
         let mut out = Vec::new();
         match message {
             Message::Put(block) => {
+                let digest = block.digest();
                 self.hold(block);
+                self.issue(&mut out);
+                self.fetch_for(digest, from, now, &mut out);
             }
             Message::Query {
                 poll,
@@ -532,14 +609,8 @@ impl Snowman {
                 accepted_height,
             } => {
                 self.report(from, accepted_height);
-                if height > self.tree.accepted_height() && !self.knows(&block) {
-                    out.push(Action::send(
-                        from,
-                        Message::GetAncestors {
-                            block,
-                            max: MAX_ANCESTORS as u32,
-                        },
-                    ));
+                if height > self.tree.accepted_height() {
+                    self.fetch_for(block, from, now, &mut out);
                 }
                 let (preferred, _) = self.tree.preferred_tip();
                 let (accepted, accepted_height) = self.tree.last_accepted();
@@ -562,15 +633,9 @@ impl Snowman {
                     .find(|d| self.tree.contains(d));
                 if vote.is_none() {
                     self.progress.unknown_votes += 1;
-                    if !self.knows(&chit.preferred) {
-                        out.push(Action::send(
-                            from,
-                            Message::GetAncestors {
-                                block: chit.preferred,
-                                max: MAX_ANCESTORS as u32,
-                            },
-                        ));
-                    }
+                }
+                if !self.tree.contains(&chit.preferred) {
+                    self.fetch_for(chit.preferred, from, now, &mut out);
                 }
                 self.polls.record(chit.poll, from, vote, &self.params);
             }
@@ -587,21 +652,14 @@ impl Snowman {
                 }
             }
             Message::Ancestors(blocks) => {
-                let lowest = blocks.last().map(|b| (b.parent, b.height));
+                let top = blocks.first().map(Block::digest);
                 for b in blocks {
                     self.hold(b);
                 }
+                self.issue(&mut out);
                 // Keep walking down towards our tree.
-                if let Some((parent, height)) = lowest {
-                    if height > self.tree.accepted_height() + 1 && !self.knows(&parent) {
-                        out.push(Action::send(
-                            from,
-                            Message::GetAncestors {
-                                block: parent,
-                                max: MAX_ANCESTORS as u32,
-                            },
-                        ));
-                    }
+                if let Some(top) = top {
+                    self.fetch_for(top, from, now, &mut out);
                 }
             }
             Message::GetAccepted { from: start, max } => {

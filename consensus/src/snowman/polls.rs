@@ -66,10 +66,18 @@ pub struct Polls {
 }
 
 impl Polls {
+    /// No polls yet; the first gets id `first`.
+    pub fn starting_at(first: u64) -> Self {
+        Polls {
+            next: first,
+            ..Polls::default()
+        }
+    }
+
     /// Start a poll of `sampled` (member -> multiplicity); returns its id.
     pub fn start(&mut self, sampled: BTreeMap<NodeId, u64>, deadline: Time) -> u64 {
         let id = self.next;
-        self.next += 1;
+        self.next = self.next.wrapping_add(1);
         self.polls.insert(
             id,
             Poll {
@@ -82,9 +90,11 @@ impl Polls {
         id
     }
 
-    /// Polls not finished.
+    /// Polls not handed over yet: in flight, or finished and waiting for an older one
+    /// (counted as avalanchego's poll set does, so a slow oldest poll holds new ones
+    /// back instead of letting finished ones pile up behind it).
     pub fn in_flight(&self) -> usize {
-        self.polls.values().filter(|p| !p.done).count()
+        self.polls.len()
     }
 
     /// The earliest deadline of a poll in flight.
@@ -161,6 +171,7 @@ mod tests {
             alpha_confidence: alpha,
             beta: 20,
             concurrent_repolls: 4,
+            polls_everyone: false,
         }
     }
 

@@ -17,6 +17,7 @@
 //!   for is decided (and preferred from then on, even in the rare case that another
 //!   child had more strength, as avalanchego does).
 
+use super::config::Effective;
 use primitives::Digest;
 use std::collections::BTreeMap;
 
@@ -69,14 +70,9 @@ impl Snowball {
 
     /// Record a poll in which `choice` got `count` votes, the most of any choice.
     /// Returns whether the poll was successful (reached `alpha_confidence`).
-    pub fn record_poll(
-        &mut self,
-        count: u64,
-        choice: Digest,
-        alpha_preference: u64,
-        alpha_confidence: u64,
-        beta: u64,
-    ) -> bool {
+    pub fn record_poll(&mut self, count: u64, choice: Digest, p: &Effective) -> bool {
+        let (alpha_preference, alpha_confidence, beta) =
+            (p.alpha_preference, p.alpha_confidence, p.beta);
         if self.finalized {
             return count >= alpha_confidence;
         }
@@ -96,7 +92,9 @@ impl Snowball {
             // alike). Not in the paper: with K at the committee's size every node sees
             // the same votes and nothing random breaks a tie, so a committee split evenly
             // between two blocks that neither ever got alpha_preference for would stay
-            // split for good. Confidence and finalization are untouched.
+            // split for good. Only when every poll asks the whole committee (with a
+            // random sample, chance breaks ties as in the paper). Confidence and
+            // finalization are untouched.
             self.preference = choice;
         }
         if count < alpha_confidence {
@@ -135,15 +133,26 @@ mod tests {
         Hasher::new().update_u64(i).finalize()
     }
 
+    fn ps(alpha_preference: u64, alpha_confidence: u64, beta: u64) -> Effective {
+        Effective {
+            k: 20,
+            alpha_preference,
+            alpha_confidence,
+            beta,
+            concurrent_repolls: 1,
+            polls_everyone: true,
+        }
+    }
+
     #[test]
     fn beta_minus_one_successful_polls_do_not_finalize_and_beta_do() {
         let mut s = Snowball::new(d(1));
         for _ in 0..19 {
-            assert!(s.record_poll(15, d(1), 15, 15, 20));
+            assert!(s.record_poll(15, d(1), &ps(15, 15, 20)));
         }
         assert!(!s.finalized());
         assert_eq!(s.confidence(), 19);
-        assert!(s.record_poll(16, d(1), 15, 15, 20));
+        assert!(s.record_poll(16, d(1), &ps(15, 15, 20)));
         assert!(s.finalized());
         assert_eq!(s.preference(), d(1));
     }
@@ -152,15 +161,15 @@ mod tests {
     fn an_unsuccessful_poll_resets_confidence() {
         let mut s = Snowball::new(d(1));
         for _ in 0..10 {
-            s.record_poll(15, d(1), 15, 15, 20);
+            s.record_poll(15, d(1), &ps(15, 15, 20));
         }
-        assert!(!s.record_poll(14, d(1), 15, 15, 20));
+        assert!(!s.record_poll(14, d(1), &ps(15, 15, 20)));
         assert_eq!(s.confidence(), 0);
-        s.record_poll(15, d(1), 15, 15, 20);
+        s.record_poll(15, d(1), &ps(15, 15, 20));
         s.record_unsuccessful_poll();
         assert_eq!(s.confidence(), 0);
         for _ in 0..19 {
-            s.record_poll(15, d(1), 15, 15, 20);
+            s.record_poll(15, d(1), &ps(15, 15, 20));
         }
         assert!(!s.finalized());
     }
@@ -170,19 +179,19 @@ mod tests {
         let mut s = Snowball::new(d(1));
         s.add(d(2));
         // d(1) strength 1.
-        s.record_poll(15, d(1), 15, 15, 20);
+        s.record_poll(15, d(1), &ps(15, 15, 20));
         // d(2) strength 1: a tie keeps the first to reach it.
-        s.record_poll(15, d(2), 15, 15, 20);
+        s.record_poll(15, d(2), &ps(15, 15, 20));
         assert_eq!(s.preference(), d(1));
         assert_eq!(s.confidence(), 1, "a new choice restarts confidence at one");
         // d(2) strength 2: preferred.
-        s.record_poll(15, d(2), 15, 15, 20);
+        s.record_poll(15, d(2), &ps(15, 15, 20));
         assert_eq!(s.preference(), d(2));
         assert_eq!(s.confidence(), 2);
         // Between the alphas: the strength moves, confidence resets.
         let mut t = Snowball::new(d(1));
         t.add(d(2));
-        assert!(!t.record_poll(12, d(2), 11, 15, 20));
+        assert!(!t.record_poll(12, d(2), &ps(11, 15, 20)));
         assert_eq!(t.preference(), d(2));
         assert_eq!(t.confidence(), 0);
     }
@@ -192,19 +201,19 @@ mod tests {
         let mut t = Snowball::new(d(1));
         t.add(d(2));
         for _ in 0..3 {
-            t.record_poll(15, d(1), 15, 15, 100);
+            t.record_poll(15, d(1), &ps(15, 15, 100));
         }
         // d(2) gets three successful polls: strength ties at 3, d(1) stays preferred
         // until d(2) is decided by confidence.
-        t.record_poll(15, d(2), 15, 15, 3);
-        t.record_poll(15, d(2), 15, 15, 3);
+        t.record_poll(15, d(2), &ps(15, 15, 3));
+        t.record_poll(15, d(2), &ps(15, 15, 3));
         assert_eq!(t.preference(), d(1));
         assert!(!t.finalized());
-        t.record_poll(15, d(2), 15, 15, 3);
+        t.record_poll(15, d(2), &ps(15, 15, 3));
         assert!(t.finalized());
         assert_eq!(t.preference(), d(2));
         // Finalized: nothing moves it.
-        t.record_poll(20, d(1), 15, 15, 3);
+        t.record_poll(20, d(1), &ps(15, 15, 3));
         t.record_unsuccessful_poll();
         assert_eq!(t.preference(), d(2));
     }

@@ -141,6 +141,16 @@ impl Tree {
         Ok(())
     }
 
+    /// How many children of `parent` (in the tree) `proposer` proposed.
+    pub fn children_by(&self, parent: &Digest, proposer: primitives::NodeId) -> usize {
+        self.nodes.get(parent).map_or(0, |n| {
+            n.children
+                .iter()
+                .filter(|c| self.block(c).is_some_and(|b| b.proposer == proposer))
+                .count()
+        })
+    }
+
     /// The preferred tip: the preferences followed from the last accepted block.
     pub fn preferred_tip(&self) -> (Digest, u64) {
         let mut at = self.last_accepted;
@@ -259,7 +269,7 @@ impl Tree {
                 .get_mut(&current)
                 .and_then(|n| n.snowball.as_mut())
             {
-                s.record_poll(count, mode, p.alpha_preference, p.alpha_confidence, p.beta);
+                s.record_poll(count, mode, p);
             }
             for c in children.iter().filter(|c| **c != mode) {
                 self.falter_subtree(*c);
@@ -352,6 +362,7 @@ mod tests {
             alpha_confidence: 15,
             beta,
             concurrent_repolls: 4,
+            polls_everyone: false,
         }
     }
 

@@ -243,3 +243,127 @@ fn conflicting_blocks_at_one_height_converge_to_one() {
         assert!(first == a.digest() || first == b.digest(), "seed {seed}");
     }
 }
+
+/// Blocks proposed by the member of window 0 of `height` (keys from the fixture).
+fn block_by_first_proposer(f: &Fixture, parent: Digest, height: u64, tag: u64) -> Block {
+    let s = crate::leaders::ProposerSchedule::new(&f.committee);
+    let p = s.proposer(height, 0);
+    let cert = primitives::Hasher::new().update_u64(tag).finalize();
+    Block::new(
+        &f.keys[p.0 as usize],
+        parent,
+        height,
+        p,
+        0,
+        vec![(cert, Round(1))],
+    )
+}
+
+#[test]
+fn a_held_block_whose_parent_is_missing_gets_its_parent_fetched_once() {
+    let f = fixture(4);
+    let mut r = f.replica(NodeId(0), None, fast());
+    r.handle(Time::default(), Event::Start);
+    let b1 = block_by_first_proposer(&f, Digest::default(), 1, 1);
+    let b2 = block_by_first_proposer(&f, b1.digest(), 2, 2);
+    let asks = |out: &[crate::Action<Message>]| {
+        out.iter()
+            .filter(|a| {
+                matches!(a, crate::Action::Send { message: Message::GetAncestors { block, .. }, .. }
+                    if *block == b1.digest())
+            })
+            .count()
+    };
+    let out = r.handle(
+        Time::default(),
+        Event::Message {
+            from: NodeId(2),
+            message: Message::Put(b2.clone()),
+        },
+    );
+    assert_eq!(asks(&out), 1, "{out:?}");
+    // Asked already: a query naming the held block does not ask again within the
+    // poll timeout, and asks again after it.
+    let query = Message::Query {
+        poll: 1,
+        block: b2.digest(),
+        height: 2,
+        accepted: Digest::default(),
+        accepted_height: 0,
+    };
+    let out = r.handle(
+        Time::default(),
+        Event::Message {
+            from: NodeId(3),
+            message: query.clone(),
+        },
+    );
+    assert_eq!(asks(&out), 0);
+    let later = Time(Duration::from_millis(300));
+    let out = r.handle(
+        later,
+        Event::Message {
+            from: NodeId(3),
+            message: query,
+        },
+    );
+    assert_eq!(asks(&out), 1);
+}
+
+#[test]
+fn a_proposer_gets_two_blocks_per_parent_at_most_and_the_second_is_evidence() {
+    let f = fixture(4);
+    let mut r = f.replica(NodeId(0), None, fast());
+    r.handle(Time::default(), Event::Start);
+    for tag in 1..=3 {
+        r.handle(
+            Time::default(),
+            Event::Certificate(crate::CertificateInfo {
+                digest: primitives::Hasher::new().update_u64(tag).finalize(),
+                round: Round(1),
+                author: NodeId(1),
+                weight: f.committee.weight(NodeId(1)),
+                parents: Vec::new(),
+            }),
+        );
+    }
+    let mut evidence = 0;
+    for tag in 1..=3 {
+        let b = block_by_first_proposer(&f, Digest::default(), 1, tag);
+        let out = r.handle(
+            Time::default(),
+            Event::Message {
+                from: b.proposer,
+                message: Message::Put(b),
+            },
+        );
+        evidence += out
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    crate::Action::Evidence {
+                        kind: "block-equivocation",
+                        ..
+                    }
+                )
+            })
+            .count();
+    }
+    assert_eq!(evidence, 1);
+    let processing = r
+        .metrics()
+        .into_iter()
+        .find(|(n, _)| *n == "processing")
+        .map(|(_, v)| v);
+    // Two of the proposer's siblings, plus this node's own proposal on genesis if it is
+    // a proposer of height 1 with a window open.
+    assert!(
+        processing.is_some_and(|p| (2..=3).contains(&p)),
+        "{processing:?}"
+    );
+    assert!(r
+        .metrics()
+        .iter()
+        .any(|(n, v)| *n == "blocks_dropped" && *v == 1));
+}
