@@ -92,7 +92,12 @@ fn every_shipped_scenario_loads_and_is_in_the_suite() {
         );
         count += 1;
     }
-    assert!(count >= 21, "{count} scenarios");
+    assert!(count >= 24, "{count} scenarios");
+}
+
+#[test]
+fn a_node_down_briefly_restarts_from_its_store() {
+    passes("crash-restart-short.toml");
 }
 
 #[test]

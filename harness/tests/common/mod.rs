@@ -25,14 +25,8 @@ pub fn scenario(name: &str, protocol: Option<&str>) -> Scenario {
 /// violates a property instead.
 pub fn passes(name: &str, protocol: Option<&str>) {
     let s = scenario(name, protocol);
-    passes_on(name, protocol, &s.seeds);
-}
-
-/// [`passes`] on the given seeds only (for a seed a known, named gap breaks).
-pub fn passes_on(name: &str, protocol: Option<&str>, seeds: &[u64]) {
-    let s = scenario(name, protocol);
     let mut violated = 0;
-    for seed in seeds {
+    for seed in &s.seeds {
         let report = run(&s, *seed).unwrap();
         let verdict = check(&s, &report);
         if s.expect_violation {
