@@ -349,20 +349,22 @@ impl Snowman {
         }
         self.vouched = self.vouched.split_off(&(accepted_height + 1));
         self.proposed.retain(|b| b.height > accepted_height);
-        if let Some(last) = decided.accepted.last() {
-            let state = Persisted {
-                accepted: last.digest(),
-                accepted_height: last.height,
-                block: Some(last.clone()),
-                proposed: self.proposed.clone(),
-            };
-            self.persist(&state, out);
+        if !decided.accepted.is_empty() {
+            self.persist(&self.proposed, out);
         }
     }
 
-    /// Persist `state`; false (and nothing to be sent) if it cannot be encoded.
-    fn persist(&self, state: &Persisted, out: &mut Vec<Action<Message>>) -> bool {
-        match codec::encode(state) {
+    /// Persist the last accepted block with `proposed` as the own undecided proposals;
+    /// false (and nothing to be sent) if the state cannot be encoded.
+    fn persist(&self, proposed: &[Block], out: &mut Vec<Action<Message>>) -> bool {
+        let (accepted, accepted_height) = self.tree.last_accepted();
+        let state = Persisted {
+            accepted,
+            accepted_height,
+            block: self.accepted.get(&accepted_height).cloned(),
+            proposed: proposed.to_vec(),
+        };
+        match codec::encode(&state) {
             Ok(bytes) => {
                 out.push(Action::Persist { state: bytes });
                 true
@@ -479,16 +481,9 @@ impl Snowman {
         tracing::debug!(node = %self.id, height, window, digest = %block.digest(), "proposing");
         // Persisted before it leaves: a restarted node does not sign a second block on
         // the same parent.
-        let (accepted, accepted_height) = self.tree.last_accepted();
         let mut proposed = self.proposed.clone();
         proposed.push(block.clone());
-        let state = Persisted {
-            accepted,
-            accepted_height,
-            block: self.accepted.get(&accepted_height).cloned(),
-            proposed: proposed.clone(),
-        };
-        if !self.persist(&state, out) {
+        if !self.persist(&proposed, out) {
             return false;
         }
         self.proposed = proposed;
@@ -598,7 +593,6 @@ impl Snowman {
             Message::Put(block) => {
                 let digest = block.digest();
                 self.hold(block);
-                self.issue(&mut out);
                 self.fetch_for(digest, from, now, &mut out);
             }
             Message::Query {
@@ -656,7 +650,6 @@ impl Snowman {
                 for b in blocks {
                     self.hold(b);
                 }
-                self.issue(&mut out);
                 // Keep walking down towards our tree.
                 if let Some(top) = top {
                     self.fetch_for(top, from, now, &mut out);

@@ -79,7 +79,7 @@ impl Primary {
         match self.seen_headers.get(&key) {
             Some(first) if first.digest() != digest => {
                 self.record_equivocation(first.clone(), header.clone());
-                if !self.ctx.double_vote_headers {
+                if !self.ctx.faults.double_vote_headers {
                     return Ok(());
                 }
                 // Byzantine: vote for the second one too.
@@ -163,7 +163,7 @@ impl Primary {
                 self.ctx.metrics.reject(Rejection::StaleHeader);
                 return Ok(());
             }
-            if header.round == round && voted != digest && !self.ctx.double_vote_headers {
+            if header.round == round && voted != digest && !self.ctx.faults.double_vote_headers {
                 self.ctx.metrics.reject(Rejection::Equivocation);
                 return Ok(());
             }
@@ -175,7 +175,7 @@ impl Primary {
             vote_key(header.author),
             record.into(),
         )])?;
-        if !(self.ctx.double_vote_headers
+        if !(self.ctx.faults.double_vote_headers
             && self
                 .last_votes
                 .get(&header.author)

@@ -83,14 +83,8 @@ pub(crate) struct PrimaryContext {
     pub(crate) delivered: mpsc::Sender<Certificate>,
     pub(crate) evidence: Arc<std::sync::Mutex<Vec<Equivocation>>>,
     pub(crate) rng_seed: u64,
-    /// Byzantine: two headers per round (see [`crate::MempoolFaults`]).
-    pub(crate) equivocate_headers: bool,
-    /// Byzantine: votes for every header of an author in a round.
-    pub(crate) double_vote_headers: bool,
-    /// Byzantine: even-round headers to only f others.
-    pub(crate) withhold_anchors: bool,
-    /// Byzantine: the other Byzantine members.
-    pub(crate) colluders: BTreeSet<NodeId>,
+    /// Byzantine behaviours (none for an honest node).
+    pub(crate) faults: crate::MempoolFaults,
 }
 
 /// The primary's state machine.

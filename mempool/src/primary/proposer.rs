@@ -78,12 +78,12 @@ impl Primary {
     pub(super) fn broadcast_header(&mut self, header: &Header) {
         let message = MempoolMessage::Header(header.clone());
         let mut others = self.ctx.out.others();
-        if self.ctx.withhold_anchors && header.round.0 % 2 == 0 {
+        if self.ctx.faults.withhold_anchors && header.round.0 % 2 == 0 {
             // Byzantine: f others only (with our own vote, f+1 < 2f+1: never certified).
             let f = self.ctx.committee.max_faulty_weight().0 as usize;
             others.truncate(f);
         }
-        if !self.ctx.equivocate_headers {
+        if !self.ctx.faults.equivocate_headers {
             self.header_deliveries = self.ctx.out.broadcast_reliable(&others, &message);
             return;
         }
@@ -109,14 +109,11 @@ impl Primary {
         } else {
             twin
         };
-        let colluders: Vec<NodeId> = self.ctx.colluders.iter().copied().collect();
-        let to_low: Vec<NodeId> = low.iter().chain(&colluders).copied().collect();
-        let to_high: Vec<NodeId> = high.iter().chain(&colluders).copied().collect();
-        self.header_deliveries = self.ctx.out.broadcast_reliable(&to_low, &message);
+        self.header_deliveries = self.ctx.out.broadcast_reliable(&low, &message);
         self.header_deliveries.extend(
             self.ctx
                 .out
-                .broadcast_reliable(&to_high, &MempoolMessage::Header(twin.clone())),
+                .broadcast_reliable(&high, &MempoolMessage::Header(twin.clone())),
         );
         // Our own vote for the twin too: colluders' double votes can certify it.
         let mut votes = super::VotesAggregator::default();
@@ -125,19 +122,22 @@ impl Primary {
         self.twin = Some((twin, votes));
     }
 
-    /// Byzantine: the two halves of the other honest members an equivocator splits (the
-    /// first header goes to the lower half, the twin to the upper).
+    /// Byzantine: who an equivocator shows each of its two headers (and their
+    /// certificates): the lower half of the other honest members the first, the upper
+    /// half the twin, and the colluders both.
     pub(super) fn equivocation_sides(&self) -> (Vec<NodeId>, Vec<NodeId>) {
+        let colluders = &self.ctx.faults.colluders;
         let honest: Vec<NodeId> = self
             .ctx
             .out
             .others()
             .iter()
             .copied()
-            .filter(|id| !self.ctx.colluders.contains(id))
+            .filter(|id| !colluders.contains(id))
             .collect();
         let (low, high) = honest.split_at(honest.len() / 2);
-        (low.to_vec(), high.to_vec())
+        let with_colluders = |side: &[NodeId]| side.iter().chain(colluders).copied().collect();
+        (with_colluders(low), with_colluders(high))
     }
 
     /// Own certificates that cannot be sure to be committed get their batches re-proposed.

@@ -90,11 +90,7 @@ impl Primary {
             };
             if let Some(certificate) = votes.add(&self.ctx.committee, twin, vote, scheme) {
                 tracing::debug!(round = %certificate.round(), "formed the twin certificate");
-                let (_, high) = self.equivocation_sides();
-                let to: Vec<NodeId> = high
-                    .into_iter()
-                    .chain(self.ctx.colluders.iter().copied())
-                    .collect();
+                let (_, to) = self.equivocation_sides();
                 let message = crate::messages::MempoolMessage::Certificate(certificate);
                 let deliveries = self.ctx.out.broadcast_reliable(&to, &message);
                 self.certificate_deliveries
@@ -110,11 +106,9 @@ impl Primary {
             let message = crate::messages::MempoolMessage::Certificate(certificate.clone());
             // Byzantine with colluders: the first header's certificate only to the side
             // that was shown it (and the colluders).
-            let to: Vec<NodeId> = if self.ctx.equivocate_headers && !self.ctx.colluders.is_empty() {
-                let (low, _) = self.equivocation_sides();
-                low.into_iter()
-                    .chain(self.ctx.colluders.iter().copied())
-                    .collect()
+            let faults = &self.ctx.faults;
+            let to: Vec<NodeId> = if faults.equivocate_headers && !faults.colluders.is_empty() {
+                self.equivocation_sides().0
             } else {
                 self.ctx.out.others()
             };
