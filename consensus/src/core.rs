@@ -118,6 +118,16 @@ pub enum Event<M> {
         /// The highest collected round.
         gc_round: Round,
     },
+    /// The driver installed committed history it did not order itself: fetched from
+    /// peers that were ahead (state transfer) or replayed from the node's own history
+    /// after a restart. The linearizer's committed round is now `committed_round`:
+    /// anchors at or below it are delivered or skipped, and committing them again does
+    /// nothing. A core that orders from the DAG resumes after it; a core with its own
+    /// catch-up (blocks, decisions) may ignore it.
+    Installed {
+        /// The highest anchor round of the committed sequence now.
+        committed_round: Round,
+    },
 }
 
 /// How hard the driver tries to deliver a message.

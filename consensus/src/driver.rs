@@ -15,11 +15,21 @@
 //!   handled before anything from outside; certificates arrive in causal order.
 //! - Commits go through the [`Linearizer`]; the GC horizon reaches the core as
 //!   [`Event::Horizon`].
+//! - **History.** Every delivered certificate is written to the committed
+//!   [`History`] before it reaches the executor, and before the linearizer state past
+//!   it; a restart replays it into the linearizer. Peers fetch it to catch up
+//!   ([`crate::transfer`]): when the node cannot deliver from its DAG, the driver fetches
+//!   the sequence it missed, installs it, and tells the core ([`Event::Installed`]).
 
 use crate::byzantine::{Adversarial, Replica};
 use crate::core::{Action, CertificateInfo, Delivery, Event, Time};
+use crate::history::History;
 use crate::linearizer::{Committed, Linearizer, LinearizerState};
 use crate::timers::Timers;
+use crate::transfer::{
+    Catchup, Local, Output, ServeLimit, TransferMessage, TransferMetrics, CHANNEL_TRANSFER,
+    MAX_ENTRIES,
+};
 use bytes::Bytes;
 use mempool::store::{StoreOp, Table};
 use mempool::{Certificate, MempoolHandle, Store};
@@ -47,6 +57,9 @@ const METRICS_EVERY: Duration = Duration::from_millis(100);
 /// past what it committed warns, saying what it waits for; and again every period it stays stalled.
 /// (Several base timeouts of every core: a healthy committee commits many times in it.)
 pub const STALL_WARNING: Duration = Duration::from_secs(5);
+/// A node that delivered nothing for this long while the DAG grew past what it
+/// committed asks its peers whether they are ahead (state transfer).
+pub const CATCH_UP_QUIET: Duration = Duration::from_secs(2);
 
 /// Counters of the driver.
 #[derive(Debug, Default)]
@@ -74,6 +87,10 @@ pub struct DriverMetrics {
     /// When each of this node's own certificates reached consensus (for latency),
     /// removed when it commits; bounded.
     pub own_certificates: Mutex<HashMap<Digest, Instant>>,
+    /// The position the executor delivers next (history below it may be pruned).
+    pub executed_position: AtomicU64,
+    /// State transfer.
+    pub transfer: Arc<TransferMetrics>,
 }
 
 impl DriverMetrics {
@@ -100,6 +117,9 @@ pub struct DriverContext {
     pub store: Arc<dyn Store>,
     /// Largest message accepted.
     pub max_message: usize,
+    /// Rounds of committed history kept below the committed round (`gc_depth +
+    /// history_retention_rounds`).
+    pub history_rounds: u64,
     /// Counters.
     pub metrics: Arc<DriverMetrics>,
 }
@@ -123,6 +143,11 @@ struct Driver<M> {
     /// reads the DAG, and the driver loop runs once per message).
     last_delivery: Time,
     stall_checked: Time,
+    history: History,
+    catchup: Catchup,
+    serve_limit: ServeLimit,
+    /// When the catch-up client last ran.
+    catchup_at: Time,
 }
 
 fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
@@ -132,7 +157,7 @@ fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
 }
 
 /// Run `replica` until its inputs close. Committed certificates, in order, go to
-/// `committed`.
+/// `committed`. `inbound` carries consensus and state-transfer messages.
 pub async fn run<P: Adversarial>(
     mut replica: Replica<P>,
     ctx: DriverContext,
@@ -140,9 +165,16 @@ pub async fn run<P: Adversarial>(
     mut certificates: mpsc::Receiver<Certificate>,
     committed: mpsc::Sender<Committed>,
 ) {
-    let linearizer = match ctx.store.read(Table::Meta, LINEARIZER_KEY) {
+    let history = match History::open(ctx.store.clone(), ctx.history_rounds) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(node = %ctx.id, error = %e, "cannot read the committed history; stopping");
+            return;
+        }
+    };
+    let mut linearizer = match ctx.store.read(Table::Meta, LINEARIZER_KEY) {
         Ok(Some(bytes)) => match codec::decode::<LinearizerState>(&bytes, usize::MAX) {
-            Ok(state) => Linearizer::restore(ctx.mempool.clone(), state),
+            Ok(state) => Linearizer::restore(ctx.mempool.clone(), state, &history),
             Err(e) => {
                 warn!(node = %ctx.id, error = %e, "unreadable linearizer state; starting the sequence over");
                 Linearizer::new(ctx.mempool.clone())
@@ -150,6 +182,20 @@ pub async fn run<P: Adversarial>(
         },
         _ => Linearizer::new(ctx.mempool.clone()),
     };
+    // What was delivered after the linearizer state was written (the history is written
+    // first): take it back, so the sequence continues exactly where it ended.
+    let mut replayed = 0u64;
+    while let Some(entry) = history.get(linearizer.next_position()) {
+        if let Err(e) = linearizer.install(&entry) {
+            warn!(node = %ctx.id, error = %e, "own history does not extend the linearizer state");
+            break;
+        }
+        replayed += 1;
+    }
+    if replayed > 0 {
+        tracing::info!(node = %ctx.id, entries = replayed, next = linearizer.next_position(), "resumed the committed sequence from the history");
+    }
+    let catchup = Catchup::new(ctx.id, ctx.committee.clone(), ctx.metrics.transfer.clone());
     let executed = Round(ctx.metrics.executed_round.load(Ordering::Relaxed));
     ctx.mempool
         .set_committed_round(linearizer.committed_round().min(executed))
@@ -167,7 +213,16 @@ pub async fn run<P: Adversarial>(
         metrics_at: Time::default(),
         last_delivery: Time::default(),
         stall_checked: Time::default(),
+        history,
+        catchup,
+        serve_limit: ServeLimit::default(),
+        catchup_at: Time::default(),
     };
+    if replayed > 0 {
+        d.local.push_back(Event::Installed {
+            committed_round: d.linearizer.committed_round(),
+        });
+    }
     let mut certificates_first = true;
     loop {
         if !d.drain_local(&mut replica).await {
@@ -176,6 +231,15 @@ pub async fn run<P: Adversarial>(
         // Due timers first: a stream of messages never holds a timeout back.
         let now = d.now();
         d.watch_stall(now, &replica);
+        if now.since(d.catchup_at) >= CATCH_UP_TICK {
+            d.catchup_at = now;
+            let needed = d.needs_catch_up(now);
+            let local = d.local_sequence();
+            let outputs = d.catchup.tick(now, needed, local);
+            if !d.transfer_outputs(outputs).await {
+                return;
+            }
+        }
         if let Some(id) = d.timers.pop_due(now) {
             d.ctx.metrics.timers_fired.fetch_add(1, Ordering::Relaxed);
             d.local.push_back(Event::Timer(id));
@@ -199,7 +263,13 @@ pub async fn run<P: Adversarial>(
                 match inbound.try_recv() {
                     Ok(m) => {
                         took = true;
-                        d.on_message(&replica, m);
+                        if m.payload.first() == Some(&CHANNEL_TRANSFER) {
+                            if !d.on_transfer(m).await {
+                                return;
+                            }
+                        } else {
+                            d.on_message(&replica, m);
+                        }
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => return,
                     Err(mpsc::error::TryRecvError::Empty) => {}
@@ -210,7 +280,12 @@ pub async fn run<P: Adversarial>(
         if took {
             continue;
         }
-        let deadline = d.timers.next_deadline().map(|t| d.start + t.0);
+        let catchup = d.start + d.catchup_at.after(CATCH_UP_TICK).0;
+        let deadline = Some(
+            d.timers
+                .next_deadline()
+                .map_or(catchup, |t| (d.start + t.0).min(catchup)),
+        );
         tokio::select! {
             biased;
             _ = sleep_until(deadline), if deadline.is_some() => {}
@@ -222,7 +297,13 @@ pub async fn run<P: Adversarial>(
             }
             message = inbound.recv() => {
                 let Some(m) = message else { return };
-                d.on_message(&replica, m);
+                if m.payload.first() == Some(&CHANNEL_TRANSFER) {
+                    if !d.on_transfer(m).await {
+                        return;
+                    }
+                } else {
+                    d.on_message(&replica, m);
+                }
             }
         }
     }
@@ -311,8 +392,15 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
     }
 
     async fn deliver(&mut self, items: Vec<Committed>) -> bool {
-        if !items.is_empty() {
-            self.last_delivery = self.now();
+        if items.is_empty() {
+            return true;
+        }
+        self.last_delivery = self.now();
+        // The history first: the executor may read it after a crash, and the linearizer
+        // state written later must never be ahead of it.
+        if let Err(e) = self.history.append(&items) {
+            warn!(node = %self.ctx.id, error = %e, "cannot write the committed history; stopping");
+            return false;
         }
         for item in items {
             if self.committed.send(item).await.is_err() {
@@ -525,11 +613,217 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         if !self.deliver(items).await {
             return false;
         }
+        self.after_delivery().await
+    }
+
+    /// Tell the mempool how far the sequence is committed and executed (it collects
+    /// below), and prune the history beyond its retention.
+    async fn after_delivery(&mut self) -> bool {
         let executed = Round(self.ctx.metrics.executed_round.load(Ordering::Relaxed));
         self.ctx
             .mempool
             .set_committed_round(self.linearizer.committed_round().min(executed))
             .await;
+        let executed_position = self.ctx.metrics.executed_position.load(Ordering::Relaxed);
+        if let Err(e) = self
+            .history
+            .prune(self.linearizer.committed_round(), executed_position)
+        {
+            warn!(node = %self.ctx.id, error = %e, "cannot prune the committed history; stopping");
+            return false;
+        }
         true
     }
+
+    fn local_sequence(&self) -> Local {
+        Local {
+            next_position: self.linearizer.next_position(),
+            chain: self.linearizer.chain(),
+        }
+    }
+
+    /// Whether the node should look for peers ahead of it: its linearizer cannot
+    /// deliver from the DAG (the mempool skipped rounds it never ordered), or it
+    /// delivered nothing for [`CATCH_UP_QUIET`] while the DAG grew past what it
+    /// committed.
+    fn needs_catch_up(&self, now: Time) -> bool {
+        if self.linearizer.behind_horizon() {
+            return true;
+        }
+        let quiet = now.0.saturating_sub(self.last_delivery.0);
+        if quiet < CATCH_UP_QUIET {
+            return false;
+        }
+        let committed = self.linearizer.committed_round();
+        let dag = self.ctx.mempool.with_dag(|d| d.highest_round());
+        dag.0 > committed.0 + 2
+    }
+
+    fn send_transfer(&self, to: Option<NodeId>, message: &TransferMessage) {
+        let Ok(body) = codec::encode(message) else {
+            return;
+        };
+        let mut bytes = vec![CHANNEL_TRANSFER];
+        bytes.extend(body);
+        let bytes = Bytes::from(bytes);
+        match to {
+            Some(to) => {
+                let _ = self.ctx.sender.send(to, bytes);
+            }
+            None => {
+                let _ = self.ctx.sender.broadcast(self.ctx.sender.others(), bytes);
+            }
+        }
+    }
+
+    /// Perform what the catch-up client wants; false when the node must stop.
+    async fn transfer_outputs(&mut self, outputs: Vec<Output>) -> bool {
+        let mut queue: std::collections::VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            match output {
+                Output::Send(to, message) => self.send_transfer(Some(to), &message),
+                Output::Broadcast(message) => self.send_transfer(None, &message),
+                Output::Install(source, entries) => {
+                    if !self.install(source, entries).await {
+                        return false;
+                    }
+                    let now = self.now();
+                    let local = self.local_sequence();
+                    queue.extend(self.catchup.after_install(now, local));
+                }
+            }
+        }
+        true
+    }
+
+    /// Install entries of the committed history vouched for by f+1 weight: into the
+    /// linearizer, the history and the executor; then the mempool and the core learn
+    /// the committed round moved.
+    async fn install(&mut self, source: NodeId, entries: Vec<Committed>) -> bool {
+        let mut installed = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if entry.position < self.linearizer.next_position() {
+                continue;
+            }
+            if let Err(e) = self.linearizer.install(&entry) {
+                // Checked by the client before; only a bug gets here.
+                warn!(node = %self.ctx.id, error = %e, "transferred entry refused");
+                break;
+            }
+            installed.push(entry);
+        }
+        if installed.is_empty() {
+            return true;
+        }
+        // This node was not there when these were certified: ask the source (which
+        // executed them) for all their missing batches at once, so the executor does
+        // not wait on them one certificate at a time.
+        let mut wanted = Vec::new();
+        for e in &installed {
+            if let Err(missing) = self.ctx.mempool.batches(&e.certificate, &e.duplicates) {
+                wanted.extend(
+                    e.certificate
+                        .header
+                        .payload
+                        .iter()
+                        .filter(|(d, _)| missing.contains(d))
+                        .copied(),
+                );
+            }
+        }
+        self.ctx.mempool.fetch_batches_from(wanted, source).await;
+        tracing::info!(
+            node = %self.ctx.id,
+            from = installed[0].position,
+            entries = installed.len(),
+            committed_round = self.linearizer.committed_round().0,
+            "installed committed history fetched from peers"
+        );
+        if !self.deliver(installed).await {
+            return false;
+        }
+        // Anchors the core committed meanwhile may now be delivered, or skipped.
+        let items = self.linearizer.drain();
+        if !self.deliver(items).await {
+            return false;
+        }
+        self.local.push_back(Event::Installed {
+            committed_round: self.linearizer.committed_round(),
+        });
+        self.after_delivery().await
+    }
+
+    /// A state-transfer message: a request to serve, or an answer for the client.
+    async fn on_transfer(&mut self, m: Incoming) -> bool {
+        let Ok(message) = codec::decode::<TransferMessage>(&m.payload[1..], self.ctx.max_message)
+        else {
+            self.ctx
+                .metrics
+                .transfer
+                .dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        let now = self.now();
+        let reply = match message {
+            TransferMessage::StatusRequest
+            | TransferMessage::Fetch { .. }
+            | TransferMessage::VouchRequest { .. } => {
+                if !self.serve_limit.admit(m.from, now) {
+                    self.ctx
+                        .metrics
+                        .transfer
+                        .dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                self.ctx
+                    .metrics
+                    .transfer
+                    .served
+                    .fetch_add(1, Ordering::Relaxed);
+                self.serve(message)
+            }
+            answer => {
+                let local = self.local_sequence();
+                let outputs = self.catchup.on_message(now, m.from, answer, local);
+                return self.transfer_outputs(outputs).await;
+            }
+        };
+        if let Some(reply) = reply {
+            self.send_transfer(Some(m.from), &reply);
+        }
+        true
+    }
+
+    /// The answer to a peer's request, from the linearizer and the history.
+    fn serve(&self, request: TransferMessage) -> Option<TransferMessage> {
+        match request {
+            TransferMessage::StatusRequest => Some(TransferMessage::Status {
+                next_position: self.linearizer.next_position(),
+                floor: self.history.floor(),
+            }),
+            TransferMessage::Fetch { from } => Some(TransferMessage::Entries {
+                entries: self
+                    .history
+                    .range(from, MAX_ENTRIES, self.ctx.max_message / 2),
+            }),
+            TransferMessage::VouchRequest { position } => {
+                let chain = if position == self.linearizer.next_position() {
+                    Some(self.linearizer.chain())
+                } else if position == 0 {
+                    Some(Digest::default())
+                } else if position < self.linearizer.next_position() {
+                    self.history.get(position - 1).map(|e| e.chain)
+                } else {
+                    None
+                };
+                Some(TransferMessage::Vouch { position, chain })
+            }
+            _ => None,
+        }
+    }
 }
+
+/// How often the driver runs the catch-up client (it does nothing unless needed).
+const CATCH_UP_TICK: Duration = Duration::from_millis(250);

@@ -22,6 +22,7 @@ pub mod bullshark;
 pub mod byzantine;
 mod core;
 pub mod driver;
+pub mod history;
 pub mod hotstuff;
 pub mod leaders;
 pub mod linearizer;
@@ -33,6 +34,7 @@ pub mod tendermint;
 #[cfg(test)]
 mod testing;
 pub mod timers;
+pub mod transfer;
 pub mod votes;
 
 pub use crate::core::{

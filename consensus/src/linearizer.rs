@@ -10,7 +10,7 @@
 //! garbage-collection timing.
 
 use mempool::{Certificate, MempoolHandle};
-use primitives::{Digest, Round};
+use primitives::{Digest, Hasher, Round};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -24,16 +24,17 @@ pub struct LinearizerState {
     pub committed_round: Round,
     /// Certificates delivered above the cutoff, with their rounds.
     pub delivered: Vec<(Digest, Round)>,
-    /// Batches delivered recently, with their rounds (see [`Linearizer`]'s field).
-    pub batches: Vec<(Digest, Round)>,
     /// Anchors committed but not delivered yet (their certificates had not arrived).
     /// The core's state persisted with this snapshot is past them, so it will not
     /// commit them again: the linearizer delivers them after a restart.
     pub queue: Vec<QueuedAnchor>,
+    /// Chain hash of the sequence delivered so far (see [`chain_after`]).
+    pub chain: Digest,
 }
 
-/// One certificate in the committed sequence.
-#[derive(Clone, Debug)]
+/// One certificate in the committed sequence: what the executor resolves into
+/// transactions, and the entry of the committed history peers fetch to catch up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
     /// Position in the node's committed sequence (0, 1, 2, ...).
     pub position: u64,
@@ -48,6 +49,52 @@ pub struct Committed {
     /// orphan was referenced after all): the executor skips them, so each batch is
     /// delivered once.
     pub duplicates: Vec<Digest>,
+    /// The highest anchor round delivered before this certificate's anchor.
+    pub committed_round: Round,
+    /// The round of the anchor whose causal history delivered this certificate. The
+    /// anchor is the last certificate of that delivery (the only one of its round);
+    /// after it the committed round is the higher of the two rounds, and the batches of
+    /// the whole delivery are remembered from that round on.
+    pub anchor_round: Round,
+    /// Chain hash of the sequence up to and including this certificate: equal on two
+    /// nodes exactly when their sequences agree up to here (see [`chain_after`]).
+    pub chain: Digest,
+}
+
+/// The chain hash after `entry`, given the chain hash before it. It covers every field
+/// of the entry but the certificate's votes (the certificate is named by its header's
+/// digest), so a peer that vouches for a chain hash vouches for every entry before it.
+pub fn chain_after(previous: &Digest, entry: &Committed) -> Digest {
+    let mut h = Hasher::new();
+    h.update(b"bftlab/committed-sequence/v1")
+        .update(previous.as_bytes())
+        .update_u64(entry.position)
+        .update(entry.certificate.digest().as_bytes())
+        .update(entry.block.as_bytes())
+        .update_u64(entry.height)
+        .update_u64(entry.committed_round.0)
+        .update_u64(entry.anchor_round.0)
+        .update_u64(entry.duplicates.len() as u64);
+    for d in &entry.duplicates {
+        h.update(d.as_bytes());
+    }
+    h.finalize()
+}
+
+/// Why a transferred entry was not installed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InstallError {
+    /// The entry is not the next position.
+    #[error("entry at position {got}, the next position is {expected}")]
+    NotNext {
+        /// The next position of this linearizer.
+        expected: u64,
+        /// The entry's.
+        got: u64,
+    },
+    /// The entry's chain hash does not follow from this linearizer's chain.
+    #[error("entry at position {0} does not extend the chain")]
+    BrokenChain(u64),
 }
 
 /// An anchor waiting to be processed, with the block that committed it.
@@ -69,13 +116,21 @@ pub struct Linearizer {
     gc_depth: u64,
     /// Delivered certificates by digest, with their rounds (pruned below the cutoff).
     delivered: BTreeMap<Digest, Round>,
-    /// Delivered batches, each with the higher of its certificate's round and the
-    /// committed round when it was delivered (kept for `2 * gc_depth` rounds).
+    /// Delivered batches, each with the committed round its delivery reached (kept for
+    /// `batch_memory` rounds; not persisted, rebuilt from the history on restart).
     batches: BTreeMap<Digest, Round>,
+    /// How many rounds delivered batches are remembered: `2 * gc_depth`, or `gc_depth +
+    /// history_retention_rounds` if longer. An author re-proposes the batches of a
+    /// certificate it believes orphaned, and a block-based core may commit both copies
+    /// (it can propose any certificate, referenced or not), at any distance in rounds
+    /// when the author was cut off; each batch is executed once if the copies come
+    /// within this window.
+    batch_memory: u64,
     /// Anchors committed by consensus (with their rounds) not processed yet.
     queue: VecDeque<QueuedAnchor>,
     committed_round: Round,
     next_position: u64,
+    chain: Digest,
     /// Whether anything was delivered since the last [`Linearizer::snapshot`].
     dirty: bool,
 }
@@ -84,14 +139,17 @@ impl Linearizer {
     /// A linearizer reading the DAG through `mempool`.
     pub fn new(mempool: MempoolHandle) -> Self {
         let gc_depth = mempool.gc_depth();
+        let batch_memory = (2 * gc_depth).max(gc_depth + mempool.history_retention_rounds());
         Linearizer {
             mempool,
             gc_depth,
+            batch_memory,
             delivered: BTreeMap::new(),
             batches: BTreeMap::new(),
             queue: VecDeque::new(),
             committed_round: Round(0),
             next_position: 0,
+            chain: Digest::default(),
             dirty: false,
         }
     }
@@ -99,15 +157,40 @@ impl Linearizer {
     /// A linearizer resuming from `state`: it delivers the anchors that were waiting
     /// when the state was written (consensus, resumed from the core state written with
     /// it, commits only what came after them). What it delivered after the state was
-    /// written it delivers again, the same certificates at the same positions.
-    pub fn restore(mempool: MempoolHandle, state: LinearizerState) -> Self {
+    /// written it delivers again, the same certificates at the same positions (unless
+    /// those are installed from the history first). The batches it remembers are read
+    /// back from `history` (the entries before the state's position).
+    pub fn restore(
+        mempool: MempoolHandle,
+        state: LinearizerState,
+        history: &crate::history::History,
+    ) -> Self {
         let mut l = Linearizer::new(mempool);
         l.next_position = state.next_position;
         l.committed_round = state.committed_round;
         l.delivered = state.delivered.into_iter().collect();
-        l.batches = state.batches.into_iter().collect();
         l.queue = state.queue.into_iter().collect();
+        l.chain = state.chain;
+        let cutoff = l.batch_cutoff();
+        let mut position = l.next_position;
+        while position > history.floor() {
+            position -= 1;
+            let Some(e) = history.get(position) else {
+                break;
+            };
+            let tag = e.committed_round.max(e.anchor_round);
+            if tag <= cutoff {
+                break; // tags never decrease along the sequence
+            }
+            for (batch, _) in &e.certificate.header.payload {
+                l.batches.entry(*batch).or_insert(tag);
+            }
+        }
         l
+    }
+
+    fn batch_cutoff(&self) -> Round {
+        Round(self.committed_round.0.saturating_sub(self.batch_memory))
     }
 
     /// The state to persist, if it changed since the last call.
@@ -119,9 +202,64 @@ impl Linearizer {
             next_position: self.next_position,
             committed_round: self.committed_round,
             delivered: self.delivered.iter().map(|(d, r)| (*d, *r)).collect(),
-            batches: self.batches.iter().map(|(d, r)| (*d, *r)).collect(),
             queue: self.queue.iter().copied().collect(),
+            chain: self.chain,
         })
+    }
+
+    /// The position the next delivered certificate gets.
+    pub fn next_position(&self) -> u64 {
+        self.next_position
+    }
+
+    /// The chain hash of everything delivered so far.
+    pub fn chain(&self) -> Digest {
+        self.chain
+    }
+
+    /// Rounds at or below this take no part in what is delivered next.
+    pub fn cutoff(&self) -> Round {
+        Round(self.committed_round.0.saturating_sub(self.gc_depth))
+    }
+
+    /// Whether the mempool collected rounds above the cutoff (it jumped its horizon to
+    /// catch up with its peers): the causal histories still to deliver may have lost
+    /// certificates there, so the linearizer delivers nothing from the DAG until the
+    /// committed history is installed past the gap ([`Linearizer::install`]).
+    pub fn behind_horizon(&self) -> bool {
+        self.mempool.with_dag(|d| d.gc_round()) > self.cutoff()
+    }
+
+    /// Install one entry of the committed history fetched from peers (or replayed from
+    /// this node's own history): it must be the next position and extend this
+    /// linearizer's chain. The linearizer's state afterwards is what it would be had it
+    /// delivered the entry itself. Queued anchors the entry delivered are skipped later.
+    pub fn install(&mut self, entry: &Committed) -> Result<(), InstallError> {
+        if entry.position != self.next_position {
+            return Err(InstallError::NotNext {
+                expected: self.next_position,
+                got: entry.position,
+            });
+        }
+        let chain = chain_after(&self.chain, entry);
+        if chain != entry.chain {
+            return Err(InstallError::BrokenChain(entry.position));
+        }
+        let round = entry.certificate.round();
+        self.delivered.insert(entry.certificate.digest(), round);
+        let tag = entry.committed_round.max(entry.anchor_round);
+        for (batch, _) in &entry.certificate.header.payload {
+            self.batches.insert(*batch, tag);
+        }
+        self.committed_round = self.committed_round.max(entry.committed_round);
+        if round == entry.anchor_round {
+            self.committed_round = tag;
+            self.prune();
+        }
+        self.chain = chain;
+        self.next_position += 1;
+        self.dirty = true;
+        Ok(())
     }
 
     /// The highest round among the anchors delivered so far.
@@ -166,10 +304,13 @@ impl Linearizer {
             // Already delivered, or too old to contribute anything (its whole history
             // is at or below the cutoff, and may be collected everywhere): skip. Both
             // depend only on the committed sequence, so every node skips the same.
-            let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
+            let cutoff = self.cutoff();
             if self.delivered.contains_key(&anchor) || round <= cutoff {
                 self.queue.pop_front();
                 continue;
+            }
+            if self.behind_horizon() {
+                break; // wait for the committed history to be installed past the gap
             }
             let Some(certificate) = self.mempool.certificate(&anchor) else {
                 break; // wait for it; the driver asked the mempool to fetch it
@@ -178,34 +319,50 @@ impl Linearizer {
             let history = self
                 .mempool
                 .causal_history(&anchor, |d| delivered.contains_key(d));
+            let anchor_round = certificate.round();
+            // Batches are remembered from the committed round this anchor reaches, not
+            // the one before it: after a long stall one anchor delivers many rounds, and
+            // an orphan among them may be re-proposed by its author much later.
+            let tag = self.committed_round.max(anchor_round);
             for c in history.into_iter().filter(|c| c.round() > cutoff) {
                 self.delivered.insert(c.digest(), c.round());
                 let mut duplicates = Vec::new();
-                let tag = self.committed_round.max(c.round());
                 for (batch, _) in &c.header.payload {
                     if self.batches.insert(*batch, tag).is_some() {
                         duplicates.push(*batch);
                     }
                 }
-                out.push(Committed {
+                let mut entry = Committed {
+                    anchor_round,
                     duplicates,
                     position: self.next_position,
                     certificate: c,
                     block,
                     height,
-                });
+                    committed_round: self.committed_round,
+                    chain: Digest::default(),
+                };
+                entry.chain = chain_after(&self.chain, &entry);
+                self.chain = entry.chain;
+                out.push(entry);
                 self.next_position += 1;
             }
-            self.committed_round = self.committed_round.max(certificate.round());
+            self.committed_round = tag;
             self.queue.pop_front();
             self.dirty = true;
+            // After every anchor (not once per call): what is remembered must depend
+            // only on the sequence, never on how many anchors one call processed.
+            self.prune();
         }
-        let cutoff = Round(self.committed_round.0.saturating_sub(self.gc_depth));
-        self.delivered.retain(|_, r| *r > cutoff);
-        // Batches are remembered twice as long: an orphaned certificate's batches are
-        // re-proposed some rounds after it, and either copy may come first.
-        let batch_cutoff = Round(self.committed_round.0.saturating_sub(2 * self.gc_depth));
-        self.batches.retain(|_, r| *r > batch_cutoff);
         out
+    }
+
+    fn prune(&mut self) {
+        let cutoff = self.cutoff();
+        self.delivered.retain(|_, r| *r > cutoff);
+        // Batches are remembered longer (see `batch_memory`): an orphaned certificate's
+        // batches are re-proposed after it, and either copy may come first.
+        let batch_cutoff = self.batch_cutoff();
+        self.batches.retain(|_, r| *r > batch_cutoff);
     }
 }

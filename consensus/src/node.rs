@@ -4,8 +4,10 @@
 use crate::byzantine::Adversary;
 use crate::core::{ConsensusError, Context, Time};
 use crate::driver::{DriverContext, DriverMetrics, CHANNEL_CONSENSUS, SAFETY_KEY};
+use crate::history;
 use crate::linearizer::Committed;
 use crate::registry::{self, Launch};
+use crate::transfer::CHANNEL_TRANSFER;
 use bytes::Bytes;
 use mempool::store::Table;
 use mempool::{Mempool, MempoolConfig, MempoolHandle, Store, CHANNEL_MEMPOOL};
@@ -165,7 +167,7 @@ impl Node {
             while let Some(incoming) = receiver.recv().await {
                 let target = match incoming.payload.first() {
                     Some(&CHANNEL_MEMPOOL) => &mempool_tx,
-                    Some(&CHANNEL_CONSENSUS) => &consensus_tx,
+                    Some(&CHANNEL_CONSENSUS) | Some(&CHANNEL_TRANSFER) => &consensus_tx,
                     _ => continue,
                 };
                 if target.send(incoming).await.is_err() {
@@ -200,6 +202,8 @@ impl Node {
             mempool: handle.clone(),
             store: store.clone(),
             max_message: parameters.network.max_frame_size,
+            history_rounds: parameters.mempool.gc_depth
+                + parameters.mempool.history_retention_rounds,
             metrics: metrics.clone(),
         };
         let (committed_tx, committed_rx) = mpsc::channel(10_000);
@@ -231,6 +235,7 @@ impl Node {
         tasks.push(tokio::spawn(execute(
             id,
             handle.clone(),
+            store.clone(),
             committed_rx,
             delivered_tx,
             metrics.clone(),
@@ -250,21 +255,84 @@ impl Node {
 
 /// Resolve committed certificates into transactions, in order, waiting for batches
 /// that are still being fetched.
+///
+/// The executor delivers each position once, in order, and records how far it got
+/// (not waiting for stable storage). After a restart it first delivers what the
+/// committed history holds from that position on (what was committed before the crash
+/// but not executed), then skips what the linearizer delivers again below its position
+/// and reads any position it would otherwise skip from the history: at least once by
+/// position, identical content, never a hole.
 async fn execute(
     id: NodeId,
     mempool: MempoolHandle,
+    store: Arc<dyn Store>,
     mut committed: mpsc::Receiver<Committed>,
     out: mpsc::Sender<Delivered>,
     metrics: Arc<DriverMetrics>,
 ) {
-    while let Some(Committed {
-        position,
-        certificate,
-        block,
-        height,
-        duplicates,
-    }) = committed.recv().await
-    {
+    let mut next = match history::read_position(store.as_ref(), history::EXECUTED_KEY) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(node = %id, error = %e, "cannot read the executed position; stopping");
+            return;
+        }
+    };
+    metrics
+        .executed_position
+        .store(next, std::sync::atomic::Ordering::Relaxed);
+    let mut executor = Executor {
+        id,
+        mempool,
+        store,
+        out,
+        metrics,
+    };
+    while let Some(entry) = history::read(executor.store.as_ref(), next) {
+        if !executor.run(entry, &mut next).await {
+            return;
+        }
+    }
+    while let Some(entry) = committed.recv().await {
+        if entry.position < next {
+            continue; // delivered again after a restart: executed already
+        }
+        while next < entry.position {
+            let Some(earlier) = history::read(executor.store.as_ref(), next) else {
+                tracing::error!(node = %id, position = next, "a committed position is missing from the history; skipping it");
+                next += 1;
+                continue;
+            };
+            if !executor.run(earlier, &mut next).await {
+                return;
+            }
+        }
+        if !executor.run(entry, &mut next).await {
+            return;
+        }
+    }
+}
+
+struct Executor {
+    id: NodeId,
+    mempool: MempoolHandle,
+    store: Arc<dyn Store>,
+    out: mpsc::Sender<Delivered>,
+    metrics: Arc<DriverMetrics>,
+}
+
+impl Executor {
+    /// Deliver one committed certificate (waiting for its batches); false when the
+    /// node stops.
+    async fn run(&mut self, entry: Committed, next: &mut u64) -> bool {
+        let Committed {
+            position,
+            certificate,
+            block,
+            height,
+            duplicates,
+            ..
+        } = entry;
+        let (id, mempool) = (self.id, &self.mempool);
         // Normally the batches are on their way (a quorum stored them before the
         // certificate formed): ask only after waiting a second, then every second.
         let mut asked = tokio::time::Instant::now();
@@ -302,7 +370,7 @@ async fn execute(
                 }
             }
         };
-        metrics
+        self.metrics
             .executed_round
             .fetch_max(certificate.round().0, std::sync::atomic::Ordering::Relaxed);
         let delivered = Delivered {
@@ -314,8 +382,21 @@ async fn execute(
             block,
             height,
         };
-        if out.send(delivered).await.is_err() {
-            return;
+        if self.out.send(delivered).await.is_err() {
+            return false;
         }
+        *next = position + 1;
+        self.metrics
+            .executed_position
+            .store(*next, std::sync::atomic::Ordering::Relaxed);
+        // Not waiting for stable storage: a crash re-delivers from an older position.
+        if let Err(e) = self
+            .store
+            .write_relaxed(vec![history::position_op(history::EXECUTED_KEY, *next)])
+        {
+            tracing::warn!(node = %id, error = %e, "cannot record the executed position; stopping");
+            return false;
+        }
+        true
     }
 }

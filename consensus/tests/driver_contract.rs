@@ -133,6 +133,7 @@ impl Protocol for Probe {
                 }
             }
             Event::Horizon { gc_round } => self.horizon = self.horizon.max(gc_round.0),
+            Event::Installed { .. } => {}
             Event::Message {
                 message: Ping::Hello(from),
                 ..

@@ -99,6 +99,7 @@ pub struct MempoolHandle {
     client_metrics: Vec<Arc<network::clients::ClientMetrics>>,
     max_batch_bytes: usize,
     gc_depth: u64,
+    history_retention_rounds: u64,
 }
 
 impl MempoolHandle {
@@ -187,6 +188,19 @@ impl MempoolHandle {
             .await;
     }
 
+    /// Ask the workers to fetch these batches, first from `from` (then from other peers,
+    /// as for [`MempoolHandle::fetch_batches`]): for certificates whose batches this
+    /// node never received, such as committed history fetched from `from`.
+    pub async fn fetch_batches_from(&self, wanted: Vec<(Digest, WorkerId)>, from: NodeId) {
+        if wanted.is_empty() {
+            return;
+        }
+        let _ = self
+            .commands
+            .send(PrimaryCommand::FetchBatches(wanted, from))
+            .await;
+    }
+
     /// Ask the mempool to fetch certificates consensus needs (first from `from`).
     pub async fn fetch_certificates(&self, digests: Vec<Digest>, from: NodeId) {
         let _ = self
@@ -204,9 +218,14 @@ impl MempoolHandle {
             .await;
     }
 
-    /// The mempool parameters in force.
+    /// The mempool parameters in force: rounds kept below the committed round.
     pub fn gc_depth(&self) -> u64 {
         self.gc_depth
+    }
+
+    /// Rounds of committed history (and their batches) kept beyond `gc_depth`.
+    pub fn history_retention_rounds(&self) -> u64 {
+        self.history_retention_rounds
     }
 
     /// The mempool's counters.
@@ -390,6 +409,7 @@ impl Mempool {
                 client_metrics,
                 max_batch_bytes,
                 gc_depth: params.gc_depth,
+                history_retention_rounds: params.history_retention_rounds,
             },
             delivered_rx,
         ))

@@ -70,6 +70,11 @@ pub struct MempoolParameters {
     pub max_transaction_size: usize,
     /// Rounds kept below the last committed round before garbage collection. Default 50.
     pub gc_depth: u64,
+    /// Rounds of committed history (the committed certificates in sequence order, and
+    /// their batches) a node keeps beyond `gc_depth` so that peers that fell behind the
+    /// garbage-collection horizon can fetch what they missed. Default 3,000 (minutes at
+    /// the benchmark's round rate). 0 keeps none: a lagging node cannot catch up.
+    pub history_retention_rounds: u64,
     /// Headers more than this many rounds ahead of the node's round are dropped. Default 1,000.
     pub max_round_lookahead: u64,
     /// Delay before re-requesting missing data from peers. Default 10,000 ms.
@@ -116,6 +121,7 @@ impl Default for MempoolParameters {
             max_batch_delay_ms: 100,
             max_transaction_size: 128 << 10,
             gc_depth: 50,
+            history_retention_rounds: 3_000,
             max_round_lookahead: 1_000,
             sync_retry_delay_ms: 10_000,
             sync_retry_nodes: 3,

@@ -48,8 +48,8 @@ pub(super) struct Progress {
     /// The horizon this node's mempool jumped to past uncommitted anchor rounds (it
     /// was cut off while the others ordered and collected them): the order of those
     /// rounds cannot be computed from this DAG any more, and the core stops ordering
-    /// rather than deliver a sequence that skips them. Catching up needs state
-    /// transfer (the committed sequence from peers), which this core does not do yet.
+    /// rather than deliver a sequence that skips them, until the driver installs the
+    /// committed sequence fetched from peers past them ([`Event::Installed`]).
     pub halted_at: Option<Round>,
 }
 
@@ -136,19 +136,49 @@ impl DagOrderer {
         if self.progress.halted_at.is_some() {
             return;
         }
-        if let Some(r) = self
-            .candidate(round)
-            .filter(|r| *r > self.state.last_committed)
-        {
-            let committed = match self.variant {
-                Variant::Bullshark(_) => {
-                    directly_committed(&self.dag, &self.schedule, &self.committee, r)
-                }
-                Variant::Tusk => tusk_committed(&self.dag, &self.schedule, &self.committee, r),
-            };
-            if let Some(anchor) = committed {
-                self.commit(anchor, out);
+        if let Some(r) = self.candidate(round) {
+            self.try_commit(r, out);
+        }
+        self.apply_timing(out, false);
+    }
+
+    /// Apply the variant's commit rule to the anchor of round `r` (if above the last
+    /// committed one).
+    fn try_commit(&mut self, r: Round, out: &mut Vec<Action<Message>>) {
+        if r <= self.state.last_committed {
+            return;
+        }
+        let committed = match self.variant {
+            Variant::Bullshark(_) => {
+                directly_committed(&self.dag, &self.schedule, &self.committee, r)
             }
+            Variant::Tusk => tusk_committed(&self.dag, &self.schedule, &self.committee, r),
+        };
+        if let Some(anchor) = committed {
+            self.commit(anchor, out);
+        }
+    }
+
+    /// The driver installed the committed sequence up to anchors of `committed_round`
+    /// (fetched from peers, or replayed from the node's history): the order resumes
+    /// above it, exactly as on the peers that ordered those anchors themselves, and a
+    /// halt for lost rounds ends (the rounds it lost are ordered in what was installed).
+    /// Anchors of the DAG above it that already satisfy the commit rule are committed.
+    fn on_installed(&mut self, committed_round: Round, out: &mut Vec<Action<Message>>) {
+        if committed_round <= self.state.last_committed {
+            return;
+        }
+        tracing::info!(node = %self.id, from = self.state.last_committed.0, to = committed_round.0, "ordering resumes above the installed committed sequence");
+        self.state.last_committed = committed_round;
+        self.progress.halted_at = None;
+        if let Ok(state) = codec::encode(&self.state) {
+            out.push(Action::Persist { state });
+        }
+        let top = self.dag.highest_round_with(primitives::Weight(1));
+        let mut r = Round(committed_round.0 + 2);
+        while r <= top {
+            self.try_commit(r, out);
+            r = Round(r.0.max(self.state.last_committed.0) + 2);
         }
         self.apply_timing(out, false);
     }
@@ -210,6 +240,7 @@ impl DagOrderer {
             Event::Start => self.apply_timing(&mut out, false),
             Event::Certificate(c) => self.on_certificate(c.into(), &mut out),
             Event::Horizon { gc_round } => self.on_horizon(gc_round),
+            Event::Installed { committed_round } => self.on_installed(committed_round, &mut out),
             Event::Timer(id) if id == LEADER_TIMER => self.apply_timing(&mut out, true),
             Event::Timer(_) => {}
             Event::Message { message, .. } => match message {},

@@ -193,6 +193,9 @@ impl Protocol for HotStuff {
             }
             Event::Certificate(c) => self.on_certificate(c.digest, c.round, &mut out),
             Event::Horizon { gc_round } => self.payload.prune(gc_round),
+            // HotStuff catches up on blocks itself; the anchors of blocks it commits
+            // that the installed sequence already holds are skipped by the linearizer.
+            Event::Installed { .. } => {}
             Event::Message { from, message } => match message {
                 Message::Propose(block) => self.on_proposal(block, from, &mut out),
                 Message::Vote(vote) => self.on_vote(vote, &mut out),

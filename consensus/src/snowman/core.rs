@@ -772,6 +772,9 @@ impl Protocol for Snowman {
                 self.payload.prune(gc_round);
                 Vec::new()
             }
+            // Snowman catches up on accepted blocks itself (GetAccepted); anchors the
+            // installed sequence already holds are skipped by the linearizer.
+            Event::Installed { .. } => Vec::new(),
         }
     }
 

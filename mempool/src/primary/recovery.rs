@@ -185,10 +185,15 @@ impl Primary {
                 set.insert(*d);
             }
         }
-        // Batches outlive their certificates by another `gc_depth` rounds: a node that
-        // restarts or reconnects and re-executes the last committed rounds fetches them
-        // from peers, who would otherwise have collected them just before it asks.
-        let batch_gc = Round(gc_round.0.saturating_sub(self.ctx.params.gc_depth));
+        // Batches outlive their certificates by another `gc_depth` rounds, and by the
+        // history retention: a node that restarts, reconnects or catches up on the
+        // committed history executes those rounds and fetches their batches from peers.
+        // (A batch a certificate carries is re-tagged while the certificate is in the
+        // DAG, above, so the retention counts from its certificate's round.)
+        let batch_gc =
+            Round(gc_round.0.saturating_sub(
+                self.ctx.params.gc_depth + self.ctx.params.history_retention_rounds,
+            ));
         for (worker, keep) in self.ctx.workers.iter().zip(keep) {
             let _ = worker.send(WorkerCommand::Cleanup(batch_gc, keep)).await;
         }

@@ -14,6 +14,7 @@ const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
 const CERTIFICATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("certificates");
 const VOTES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("votes");
 const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta");
+const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
 
 fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     match table {
@@ -21,6 +22,7 @@ fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static 
         Table::Certificates => CERTIFICATES,
         Table::Votes => VOTES,
         Table::Meta => META,
+        Table::History => HISTORY,
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! The mempool keeps four tables: batches (digest -> round tag + encoded batch),
 //! certificates (digest -> certificate), votes (author -> last vote) and meta (the
-//! node's own last header). A [`Store::write`] applies all its operations atomically and
-//! durably before returning: the primary relies on that to persist a vote or header
+//! node's own last header); consensus adds a fifth, its committed history (position ->
+//! entry). A [`Store::write`] applies all its operations atomically and durably before returning: the primary relies on that to persist a vote or header
 //! before sending it.
 
 mod disk;
@@ -25,15 +25,19 @@ pub enum Table {
     Votes,
     /// Named singletons (the node's last own header).
     Meta,
+    /// Consensus's committed sequence: position (8-byte big-endian) -> encoded entry,
+    /// kept for a retention so that lagging peers can fetch it.
+    History,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 4] = [
+    pub const ALL: [Table; 5] = [
         Table::Batches,
         Table::Certificates,
         Table::Votes,
         Table::Meta,
+        Table::History,
     ];
 }
 

@@ -1,0 +1,164 @@
+//! The committed history on disk: every certificate the linearizer delivered, by
+//! position, kept for a retention.
+//!
+//! It serves three purposes:
+//! - **Crash-safe execution.** An entry is written before the linearizer state that is
+//!   past it, so the executor, restarted, finds every position it had not executed yet
+//!   (at least once by position, never a hole) and the linearizer resumes exactly where
+//!   the sequence ended, even when the core's persisted state is older.
+//! - **State transfer.** Peers that fell behind the garbage-collection horizon fetch
+//!   entries from here (see [`crate::transfer`]); each entry carries the chain hash of
+//!   the sequence up to it, so a peer can vouch for a whole prefix with one digest.
+//! - **Retention.** Entries whose certificate is more than `gc_depth +
+//!   history_retention_rounds` rounds below the committed round are pruned, oldest first,
+//!   never one the executor has not executed. The mempool keeps their batches as long.
+
+use crate::linearizer::Committed;
+use mempool::store::{StoreOp, Table};
+use mempool::{Store, StoreError};
+use primitives::{codec, Round};
+use std::sync::Arc;
+
+/// Meta key: the lowest position still kept (8 bytes, little-endian).
+pub const FLOOR_KEY: &[u8] = b"history_floor";
+/// Meta key: the position the executor delivers next (8 bytes, little-endian).
+pub const EXECUTED_KEY: &[u8] = b"executed_position";
+/// Most entries pruned per call, so pruning never stalls the driver.
+const PRUNE_STEP: usize = 256;
+
+/// The store key of a position: big-endian, so keys sort by position.
+pub fn key(position: u64) -> Vec<u8> {
+    position.to_be_bytes().to_vec()
+}
+
+/// Read a little-endian u64 kept under `key` in the meta table (0 when absent or
+/// malformed).
+pub fn read_position(store: &dyn Store, key: &[u8]) -> Result<u64, StoreError> {
+    Ok(store
+        .read(Table::Meta, key)?
+        .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(0))
+}
+
+/// The store operation that records `position` under `key` in the meta table.
+pub fn position_op(key: &[u8], position: u64) -> StoreOp {
+    StoreOp::Put(
+        Table::Meta,
+        key.to_vec(),
+        position.to_le_bytes().to_vec().into(),
+    )
+}
+
+/// One entry of the history, read back (`None` when absent or undecodable: the store
+/// is this node's own, so an undecodable entry is a bug or disk corruption, and it is
+/// treated as missing rather than trusted).
+pub fn read(store: &dyn Store, position: u64) -> Option<Committed> {
+    let bytes = store.read(Table::History, &key(position)).ok()??;
+    codec::decode::<Committed>(&bytes, usize::MAX)
+        .ok()
+        .filter(|e| e.position == position)
+}
+
+/// The committed history of one node.
+pub struct History {
+    store: Arc<dyn Store>,
+    floor: u64,
+    /// Rounds kept below the committed round (`gc_depth + history_retention_rounds`).
+    keep_rounds: u64,
+}
+
+impl History {
+    /// The history in `store`, keeping entries `keep_rounds` rounds below the committed
+    /// round.
+    pub fn open(store: Arc<dyn Store>, keep_rounds: u64) -> Result<Self, StoreError> {
+        let floor = read_position(store.as_ref(), FLOOR_KEY)?;
+        Ok(History {
+            store,
+            floor,
+            keep_rounds,
+        })
+    }
+
+    /// The lowest position kept.
+    pub fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// Write entries (not waiting for stable storage: the next durable write of the
+    /// store, the one that persists the linearizer past them, makes them durable first).
+    pub fn append(&self, entries: &[Committed]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut ops = Vec::with_capacity(entries.len());
+        for e in entries {
+            let bytes = codec::encode(e).map_err(|e| StoreError::Backend(e.to_string()))?;
+            ops.push(StoreOp::Put(Table::History, key(e.position), bytes.into()));
+        }
+        self.store.write_relaxed(ops)
+    }
+
+    /// The entry at `position`, if kept.
+    pub fn get(&self, position: u64) -> Option<Committed> {
+        if position < self.floor {
+            return None;
+        }
+        read(self.store.as_ref(), position)
+    }
+
+    /// Consecutive entries from `from`: at most `max_entries`, and no more than
+    /// `max_bytes` of encoded entries (but at least one, if `from` is kept).
+    pub fn range(&self, from: u64, max_entries: usize, max_bytes: usize) -> Vec<Committed> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut position = from;
+        while out.len() < max_entries {
+            if position < self.floor {
+                break;
+            }
+            let Ok(Some(raw)) = self.store.read(Table::History, &key(position)) else {
+                break;
+            };
+            if !out.is_empty() && bytes + raw.len() > max_bytes {
+                break;
+            }
+            let Some(entry) = codec::decode::<Committed>(&raw, usize::MAX)
+                .ok()
+                .filter(|e| e.position == position)
+            else {
+                break;
+            };
+            bytes += raw.len();
+            out.push(entry);
+            position += 1;
+        }
+        out
+    }
+
+    /// Prune the oldest entries whose certificate is more than the retention below
+    /// `committed_round`, never at or above `executed` (the executor still needs those).
+    /// Returns how many were pruned.
+    pub fn prune(&mut self, committed_round: Round, executed: u64) -> Result<usize, StoreError> {
+        let mut ops = Vec::new();
+        let mut floor = self.floor;
+        while floor < executed && ops.len() < PRUNE_STEP {
+            match self.get(floor) {
+                Some(e) if e.certificate.round().0 + self.keep_rounds < committed_round.0 => {}
+                Some(_) => break,
+                // Missing or undecodable below the executed position: nothing to keep.
+                None => {}
+            }
+            ops.push(StoreOp::Delete(Table::History, key(floor)));
+            floor += 1;
+        }
+        if ops.is_empty() {
+            return Ok(0);
+        }
+        let pruned = ops.len();
+        ops.push(position_op(FLOOR_KEY, floor));
+        self.store.write_relaxed(ops)?;
+        self.floor = floor;
+        Ok(pruned)
+    }
+}

@@ -1,0 +1,414 @@
+//! State transfer: a node that cannot deliver from its DAG (its mempool jumped past
+//! rounds it never ordered, or it stays quiet while the DAG grows) fetches the
+//! committed history it missed from its peers.
+//!
+//! The protocol, for every core alike (it works on the linearizer's sequence, not on a
+//! core's blocks):
+//! 1. **Probe.** Ask every peer for its position ([`TransferMessage::StatusRequest`]).
+//!    The target is the highest position that members holding f+1 weight report having
+//!    reached, so at least one honest member has.
+//! 2. **Fetch** up to [`MAX_ENTRIES`] entries from one peer that reported the target
+//!    (peers in turn). The entries must start at the node's next position and each must
+//!    extend the chain hash of the node's own sequence ([`chain_after`]).
+//! 3. **Vouch.** Ask every peer for its chain hash at the chunk's end. Only when members
+//!    holding f+1 weight (the source included) report the hash the chunk ends with is
+//!    it installed: one of them is honest, and honest sequences agree, so the chunk is
+//!    the committed sequence. A Byzantine source can waste a round trip, never install
+//!    anything.
+//! 4. Repeat until the node's position reaches the target; the linearizer then delivers
+//!    from the DAG again, and the core is told the committed round moved
+//!    ([`crate::core::Event::Installed`]).
+//!
+//! Entries are served from [`crate::history::History`], which peers keep for
+//! `history_retention_rounds`. A node further behind than every peer's retention cannot
+//! catch up this way; it reports so (a certified checkpoint with an explicit gap is not
+//! built yet).
+
+use crate::core::Time;
+use crate::linearizer::{chain_after, Committed};
+use primitives::{Committee, Digest, NodeId, Weight};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The channel byte of state-transfer messages on the node's transport.
+pub const CHANNEL_TRANSFER: u8 = 2;
+/// Most entries in one [`TransferMessage::Entries`].
+pub const MAX_ENTRIES: usize = 256;
+/// How long the node waits for an answer (entries or enough vouches) before it asks
+/// another peer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a node that needs to catch up probes its peers.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Requests served per peer per second; beyond it they are dropped (counted).
+pub const SERVED_PER_SECOND: u32 = 50;
+
+/// A state-transfer message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferMessage {
+    /// "How far is your committed sequence?"
+    StatusRequest,
+    /// The answer: the sender's next position and the lowest it still keeps.
+    Status {
+        /// The position the sender delivers next.
+        next_position: u64,
+        /// The lowest position of its history still kept.
+        floor: u64,
+    },
+    /// "Send me the entries from this position."
+    Fetch {
+        /// The first position wanted.
+        from: u64,
+    },
+    /// Consecutive entries of the sender's history (empty if it does not keep `from`).
+    Entries {
+        /// The entries, in position order.
+        entries: Vec<Committed>,
+    },
+    /// "What is your chain hash before this position?"
+    VouchRequest {
+        /// The position (the chain hash covers every position below it).
+        position: u64,
+    },
+    /// The answer (`None`: the sender has not reached it, or no longer keeps it).
+    Vouch {
+        /// The position asked about.
+        position: u64,
+        /// The sender's chain hash before it.
+        chain: Option<Digest>,
+    },
+}
+
+/// Counters of state transfer.
+#[derive(Debug, Default)]
+pub struct TransferMetrics {
+    /// Probes sent (one per catch-up attempt).
+    pub probes: AtomicU64,
+    /// Chunks installed.
+    pub chunks_installed: AtomicU64,
+    /// Entries installed from peers.
+    pub entries_installed: AtomicU64,
+    /// Chunks refused: not contiguous, a broken chain, or never vouched for.
+    pub chunks_refused: AtomicU64,
+    /// Requests from peers served.
+    pub served: AtomicU64,
+    /// Requests from peers dropped (over the rate limit, or undecodable).
+    pub dropped: AtomicU64,
+    /// Times the peers no longer kept what this node needs (beyond their retention).
+    pub beyond_retention: AtomicU64,
+}
+
+impl TransferMetrics {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What the node's own sequence looks like now.
+#[derive(Clone, Copy, Debug)]
+pub struct Local {
+    /// The next position it delivers.
+    pub next_position: u64,
+    /// Its chain hash (before `next_position`).
+    pub chain: Digest,
+}
+
+/// What the catch-up client wants done.
+#[derive(Debug, PartialEq)]
+pub enum Output {
+    /// Send to one peer.
+    Send(NodeId, TransferMessage),
+    /// Send to every peer.
+    Broadcast(TransferMessage),
+    /// Install these entries, in order (they start at the node's next position and are
+    /// vouched for by f+1 weight), fetched from this peer.
+    Install(NodeId, Vec<Committed>),
+}
+
+struct Fetching {
+    source: NodeId,
+    from: u64,
+    at: Time,
+}
+
+struct Pending {
+    source: NodeId,
+    entries: Vec<Committed>,
+    end: u64,
+    chain: Digest,
+    vouchers: BTreeSet<NodeId>,
+    at: Time,
+}
+
+/// The catch-up client: a state machine driven by the driver (sans-IO: it is given the
+/// time and returns what to send).
+pub struct Catchup {
+    id: NodeId,
+    committee: std::sync::Arc<Committee>,
+    /// Positions (next, floor) peers reported since the last probe.
+    statuses: BTreeMap<NodeId, (u64, u64)>,
+    probed_at: Option<Time>,
+    fetching: Option<Fetching>,
+    pending: Option<Pending>,
+    /// Which of the peers at the target is asked next.
+    turn: usize,
+    metrics: std::sync::Arc<TransferMetrics>,
+}
+
+impl Catchup {
+    /// A client for node `id`.
+    pub fn new(
+        id: NodeId,
+        committee: std::sync::Arc<Committee>,
+        metrics: std::sync::Arc<TransferMetrics>,
+    ) -> Self {
+        Catchup {
+            id,
+            committee,
+            statuses: BTreeMap::new(),
+            probed_at: None,
+            fetching: None,
+            pending: None,
+            turn: 0,
+            metrics,
+        }
+    }
+
+    /// Whether a fetch or a vouch is under way.
+    pub fn busy(&self) -> bool {
+        self.fetching.is_some() || self.pending.is_some()
+    }
+
+    /// Called regularly. `needed`: the node cannot deliver from its DAG (or has been
+    /// quiet while the DAG grew), so it should look for a peer ahead of it.
+    pub fn tick(&mut self, now: Time, needed: bool, local: Local) -> Vec<Output> {
+        if self
+            .fetching
+            .as_ref()
+            .is_some_and(|f| now.since(f.at) >= REQUEST_TIMEOUT)
+        {
+            self.fetching = None;
+            self.turn += 1;
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| now.since(p.at) >= REQUEST_TIMEOUT)
+        {
+            // Not vouched for in time: refuse it, fetch again from someone else.
+            self.pending = None;
+            self.turn += 1;
+            TransferMetrics::add(&self.metrics.chunks_refused, 1);
+        }
+        if !needed || self.busy() {
+            return vec![];
+        }
+        if self.probed_at.is_some_and(|at| now.since(at) < PROBE_EVERY) {
+            return self.fetch(now, local);
+        }
+        self.probed_at = Some(now);
+        self.statuses.clear();
+        TransferMetrics::add(&self.metrics.probes, 1);
+        vec![Output::Broadcast(TransferMessage::StatusRequest)]
+    }
+
+    /// The highest position that members with f+1 weight reported reaching.
+    fn target(&self) -> Option<u64> {
+        let mut reports: Vec<(u64, NodeId)> = self
+            .statuses
+            .iter()
+            .map(|(n, (next, _))| (*next, *n))
+            .collect();
+        reports.sort_by(|a, b| b.cmp(a));
+        let mut weight = Weight(0);
+        for (position, node) in reports {
+            weight += self.committee.weight(node);
+            if weight >= self.committee.validity_threshold() {
+                return Some(position);
+            }
+        }
+        None
+    }
+
+    /// Ask a peer at the target for the next chunk, if one is ahead.
+    fn fetch(&mut self, now: Time, local: Local) -> Vec<Output> {
+        if self.busy() {
+            return vec![];
+        }
+        let Some(target) = self.target() else {
+            return vec![];
+        };
+        if target <= local.next_position {
+            return vec![];
+        }
+        let sources: Vec<NodeId> = self
+            .statuses
+            .iter()
+            .filter(|(_, (next, floor))| *next >= target && *floor <= local.next_position)
+            .map(|(n, _)| *n)
+            .collect();
+        if sources.is_empty() {
+            TransferMetrics::add(&self.metrics.beyond_retention, 1);
+            let n = self.metrics.beyond_retention.load(Ordering::Relaxed);
+            if n.is_power_of_two() {
+                tracing::warn!(node = %self.id, position = local.next_position, target, "the peers ahead no longer keep this node's next position (beyond their history retention): it cannot catch up by state transfer");
+            }
+            return vec![];
+        }
+        let source = sources[self.turn % sources.len()];
+        self.fetching = Some(Fetching {
+            source,
+            from: local.next_position,
+            at: now,
+        });
+        vec![Output::Send(
+            source,
+            TransferMessage::Fetch {
+                from: local.next_position,
+            },
+        )]
+    }
+
+    /// A peer's answer (the requests it makes of us are the driver's to serve).
+    pub fn on_message(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        message: TransferMessage,
+        local: Local,
+    ) -> Vec<Output> {
+        match message {
+            TransferMessage::Status {
+                next_position,
+                floor,
+            } => {
+                if self.probed_at.is_some() && from != self.id {
+                    self.statuses.insert(from, (next_position, floor));
+                }
+                self.fetch(now, local)
+            }
+            TransferMessage::Entries { entries } => self.on_entries(now, from, entries, local),
+            TransferMessage::Vouch { position, chain } => {
+                self.on_vouch(now, from, position, chain, local)
+            }
+            _ => vec![],
+        }
+    }
+
+    fn on_entries(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        entries: Vec<Committed>,
+        local: Local,
+    ) -> Vec<Output> {
+        let Some(fetching) = &self.fetching else {
+            return vec![]; // unsolicited
+        };
+        if fetching.source != from {
+            return vec![];
+        }
+        let asked = fetching.from;
+        self.fetching = None;
+        // Drop what the node delivered itself since it asked.
+        let entries: Vec<Committed> = entries
+            .into_iter()
+            .filter(|e| e.position >= local.next_position)
+            .take(MAX_ENTRIES)
+            .collect();
+        let mut chain = local.chain;
+        let mut next = local.next_position;
+        let mut valid = !entries.is_empty() && asked <= local.next_position;
+        for e in &entries {
+            if !valid || e.position != next || chain_after(&chain, e) != e.chain {
+                valid = false;
+                break;
+            }
+            chain = e.chain;
+            next += 1;
+        }
+        if !valid {
+            self.turn += 1;
+            TransferMetrics::add(&self.metrics.chunks_refused, 1);
+            return vec![];
+        }
+        let mut vouchers = BTreeSet::new();
+        vouchers.insert(from);
+        self.pending = Some(Pending {
+            source: from,
+            entries,
+            end: next,
+            chain,
+            vouchers,
+            at: now,
+        });
+        let mut out = self.install_if_vouched();
+        if self.pending.is_some() {
+            out.push(Output::Broadcast(TransferMessage::VouchRequest {
+                position: next,
+            }));
+        }
+        out
+    }
+
+    fn on_vouch(
+        &mut self,
+        _now: Time,
+        from: NodeId,
+        position: u64,
+        chain: Option<Digest>,
+        _local: Local,
+    ) -> Vec<Output> {
+        let Some(pending) = &mut self.pending else {
+            return vec![];
+        };
+        if position != pending.end || chain != Some(pending.chain) || from == self.id {
+            return vec![];
+        }
+        pending.vouchers.insert(from);
+        self.install_if_vouched()
+    }
+
+    fn install_if_vouched(&mut self) -> Vec<Output> {
+        let Some(pending) = &self.pending else {
+            return vec![];
+        };
+        let weight = self.committee.weight_of(pending.vouchers.iter());
+        if weight < self.committee.validity_threshold() {
+            return vec![];
+        }
+        let Some(pending) = self.pending.take() else {
+            return vec![];
+        };
+        TransferMetrics::add(&self.metrics.chunks_installed, 1);
+        TransferMetrics::add(
+            &self.metrics.entries_installed,
+            pending.entries.len() as u64,
+        );
+        vec![Output::Install(pending.source, pending.entries)]
+    }
+
+    /// After an install: fetch the next chunk if the target is still ahead.
+    pub fn after_install(&mut self, now: Time, local: Local) -> Vec<Output> {
+        self.fetch(now, local)
+    }
+}
+
+/// A per-peer limit on requests served: at most [`SERVED_PER_SECOND`] per second each.
+#[derive(Default)]
+pub struct ServeLimit {
+    windows: BTreeMap<NodeId, (Time, u32)>,
+}
+
+impl ServeLimit {
+    /// Whether a request from `peer` at `now` may be served (and count it).
+    pub fn admit(&mut self, peer: NodeId, now: Time) -> bool {
+        let w = self.windows.entry(peer).or_insert((now, 0));
+        if now.since(w.0) >= Duration::from_secs(1) {
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        w.1 <= SERVED_PER_SECOND
+    }
+}
