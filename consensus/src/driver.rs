@@ -131,7 +131,7 @@ struct Driver<M> {
     timers: Timers,
     local: std::collections::VecDeque<Event<M>>,
     linearizer: Linearizer,
-    committed: mpsc::Sender<Committed>,
+    committed: tokio::sync::watch::Sender<u64>,
     /// The latest reliable delivery per (peer, key), with the order it was made in.
     reliable: HashMap<(NodeId, u64), (u64, network::Delivery)>,
     reliable_seq: u64,
@@ -148,6 +148,8 @@ struct Driver<M> {
     serve_limit: ServeLimit,
     /// When the catch-up client last ran.
     catchup_at: Time,
+    /// When the node last probed its peers only because it was quiet.
+    idle_probe: Option<Time>,
 }
 
 fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
@@ -156,14 +158,15 @@ fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
     Some(out.into())
 }
 
-/// Run `replica` until its inputs close. Committed certificates, in order, go to
-/// `committed`. `inbound` carries consensus and state-transfer messages.
+/// Run `replica` until its inputs close. Committed certificates, in order, go to the
+/// committed history; `committed` says how far it reaches. `inbound` carries consensus
+/// and state-transfer messages.
 pub async fn run<P: Adversarial>(
     mut replica: Replica<P>,
     ctx: DriverContext,
     mut inbound: mpsc::Receiver<Incoming>,
     mut certificates: mpsc::Receiver<Certificate>,
-    committed: mpsc::Sender<Committed>,
+    committed: tokio::sync::watch::Sender<u64>,
 ) {
     let history = match History::open(ctx.store.clone(), ctx.history_rounds) {
         Ok(h) => h,
@@ -217,7 +220,9 @@ pub async fn run<P: Adversarial>(
         catchup,
         serve_limit: ServeLimit::default(),
         catchup_at: Time::default(),
+        idle_probe: None,
     };
+    d.committed.send_replace(d.linearizer.next_position());
     if replayed > 0 {
         d.local.push_back(Event::Installed {
             committed_round: d.linearizer.committed_round(),
@@ -396,22 +401,20 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             return true;
         }
         self.last_delivery = self.now();
-        // The history first: the executor may read it after a crash, and the linearizer
-        // state written later must never be ahead of it.
+        // The history first: the executor reads it, and the linearizer state written
+        // later must never be ahead of it.
         if let Err(e) = self.history.append(&items) {
             warn!(node = %self.ctx.id, error = %e, "cannot write the committed history; stopping");
             return false;
         }
-        for item in items {
-            if self.committed.send(item).await.is_err() {
-                return false;
-            }
-            self.ctx
-                .metrics
-                .certificates_committed
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        true
+        let tip = self.linearizer.next_position();
+        let count = items.len() as u64;
+        self.committed.send_replace(tip);
+        self.ctx
+            .metrics
+            .certificates_committed
+            .fetch_add(count, Ordering::Relaxed);
+        !self.committed.is_closed()
     }
 
     fn send(&mut self, to: NodeId, message: M, delivery: Delivery) {
@@ -645,8 +648,10 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
     /// Whether the node should look for peers ahead of it: its linearizer cannot
     /// deliver from the DAG (the mempool skipped rounds it never ordered), or it
     /// delivered nothing for [`CATCH_UP_QUIET`] while the DAG grew past what it
-    /// committed.
-    fn needs_catch_up(&self, now: Time) -> bool {
+    /// committed, or it has been quiet that long and has not asked for
+    /// [`IDLE_PROBE_EVERY`] (a node that restarted far behind cannot grow its DAG: the
+    /// parents of what it receives were collected everywhere).
+    fn needs_catch_up(&mut self, now: Time) -> bool {
         if self.linearizer.behind_horizon() {
             return true;
         }
@@ -656,7 +661,17 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         }
         let committed = self.linearizer.committed_round();
         let dag = self.ctx.mempool.with_dag(|d| d.highest_round());
-        dag.0 > committed.0 + 2
+        if dag.0 > committed.0 + 2 {
+            return true;
+        }
+        if self
+            .idle_probe
+            .is_none_or(|at| now.since(at) >= IDLE_PROBE_EVERY)
+        {
+            self.idle_probe = Some(now);
+            return true;
+        }
+        false
     }
 
     fn send_transfer(&self, to: Option<NodeId>, message: &TransferMessage) {
@@ -666,12 +681,21 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         let mut bytes = vec![CHANNEL_TRANSFER];
         bytes.extend(body);
         let bytes = Bytes::from(bytes);
-        match to {
-            Some(to) => {
+        // Entries are bulk (up to half a frame): the normal lane. The rest is small and
+        // paces the transfer: the urgent lane, ahead of the batches being fetched.
+        let bulk = matches!(message, TransferMessage::Entries { .. });
+        match (to, bulk) {
+            (Some(to), true) => {
                 let _ = self.ctx.sender.send(to, bytes);
             }
-            None => {
-                let _ = self.ctx.sender.broadcast(self.ctx.sender.others(), bytes);
+            (Some(to), false) => {
+                let _ = self.ctx.sender.send_urgent(to, bytes);
+            }
+            (None, _) => {
+                let _ = self
+                    .ctx
+                    .sender
+                    .broadcast_urgent(self.ctx.sender.others(), bytes);
             }
         }
     }
@@ -715,13 +739,17 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         if installed.is_empty() {
             return true;
         }
-        // This node was not there when these were certified: ask the source (which
-        // executed them) for all their missing batches at once, so the executor does
-        // not wait on them one certificate at a time.
-        let mut wanted = Vec::new();
-        for e in &installed {
+        // This node was not there when these were certified: ask for all their missing
+        // batches at once, so the executor does not wait on them one certificate at a
+        // time; spread over the peers (the source first), so that the batches do not
+        // queue up in front of the source's next chunk.
+        let mut peers = self.ctx.sender.others();
+        peers.retain(|p| *p != source);
+        peers.insert(0, source);
+        let mut wanted: Vec<Vec<(Digest, primitives::WorkerId)>> = vec![Vec::new(); peers.len()];
+        for (i, e) in installed.iter().enumerate() {
             if let Err(missing) = self.ctx.mempool.batches(&e.certificate, &e.duplicates) {
-                wanted.extend(
+                wanted[i % peers.len()].extend(
                     e.certificate
                         .header
                         .payload
@@ -731,7 +759,9 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                 );
             }
         }
-        self.ctx.mempool.fetch_batches_from(wanted, source).await;
+        for (peer, wanted) in peers.into_iter().zip(wanted) {
+            self.ctx.mempool.fetch_batches_from(wanted, peer).await;
+        }
         tracing::info!(
             node = %self.ctx.id,
             from = installed[0].position,
@@ -782,6 +812,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                     .transfer
                     .served
                     .fetch_add(1, Ordering::Relaxed);
+                debug!(node = %self.ctx.id, from = %m.from, request = ?message, "serving state transfer");
                 self.serve(message)
             }
             answer => {
@@ -827,3 +858,6 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
 
 /// How often the driver runs the catch-up client (it does nothing unless needed).
 const CATCH_UP_TICK: Duration = Duration::from_millis(250);
+/// How often a node that delivers nothing, while its DAG does not grow either (an idle
+/// committee, or a node restarted far behind), asks whether its peers are ahead.
+const IDLE_PROBE_EVERY: Duration = Duration::from_secs(10);

@@ -206,7 +206,7 @@ impl Node {
                 + parameters.mempool.history_retention_rounds,
             metrics: metrics.clone(),
         };
-        let (committed_tx, committed_rx) = mpsc::channel(10_000);
+        let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
         // The core's randomness: from the node's seed, apart from the transport's.
         let mut core_seed = [0u8; 32];
         core_seed[..8].copy_from_slice(&seed.to_le_bytes());
@@ -256,17 +256,17 @@ impl Node {
 /// Resolve committed certificates into transactions, in order, waiting for batches
 /// that are still being fetched.
 ///
-/// The executor delivers each position once, in order, and records how far it got
-/// (not waiting for stable storage). After a restart it first delivers what the
-/// committed history holds from that position on (what was committed before the crash
-/// but not executed), then skips what the linearizer delivers again below its position
-/// and reads any position it would otherwise skip from the history: at least once by
-/// position, identical content, never a hole.
+/// The executor reads the committed history (the driver writes each entry there before
+/// it moves `committed` past it), delivers each position once, in order, and records
+/// how far it got (not waiting for stable storage). After a restart it resumes from
+/// that position: at least once by position, identical content, never a hole. Reading
+/// from the store instead of a queue means a slow executor (batches still being
+/// fetched after a state transfer) never holds the driver back.
 async fn execute(
     id: NodeId,
     mempool: MempoolHandle,
     store: Arc<dyn Store>,
-    mut committed: mpsc::Receiver<Committed>,
+    mut committed: tokio::sync::watch::Receiver<u64>,
     out: mpsc::Sender<Delivered>,
     metrics: Arc<DriverMetrics>,
 ) {
@@ -287,26 +287,19 @@ async fn execute(
         out,
         metrics,
     };
-    while let Some(entry) = history::read(executor.store.as_ref(), next) {
-        if !executor.run(entry, &mut next).await {
-            return;
-        }
-    }
-    while let Some(entry) = committed.recv().await {
-        if entry.position < next {
-            continue; // delivered again after a restart: executed already
-        }
-        while next < entry.position {
-            let Some(earlier) = history::read(executor.store.as_ref(), next) else {
+    loop {
+        let tip = *committed.borrow_and_update();
+        while next < tip {
+            let Some(entry) = history::read(executor.store.as_ref(), next) else {
                 tracing::error!(node = %id, position = next, "a committed position is missing from the history; skipping it");
                 next += 1;
                 continue;
             };
-            if !executor.run(earlier, &mut next).await {
+            if !executor.run(entry, &mut next).await {
                 return;
             }
         }
-        if !executor.run(entry, &mut next).await {
+        if committed.changed().await.is_err() {
             return;
         }
     }

@@ -6,7 +6,6 @@ use crate::byzantine::{Adversarial, Adversary, Byzantine, Replica};
 use crate::core::{parse_config, ConsensusError, Context, Protocol, ProtocolConfig};
 use crate::driver::{self, DriverContext};
 use crate::hotstuff::HotStuff;
-use crate::linearizer::Committed;
 use crate::snowman::Snowman;
 use crate::tendermint::Tendermint;
 use mempool::Certificate;
@@ -40,8 +39,9 @@ pub struct Launch {
     pub inbound: mpsc::Receiver<Incoming>,
     /// DAG certificates, in causal order.
     pub certificates: mpsc::Receiver<Certificate>,
-    /// Where committed certificates go, in order.
-    pub committed: mpsc::Sender<Committed>,
+    /// How far the committed history reaches (the position after its last entry): the
+    /// executor reads the entries below it from the history.
+    pub committed: tokio::sync::watch::Sender<u64>,
     /// Byzantine behaviours (simulations only).
     pub adversary: Option<Adversary>,
 }

@@ -35,7 +35,7 @@ use std::time::Duration;
 /// The channel byte of state-transfer messages on the node's transport.
 pub const CHANNEL_TRANSFER: u8 = 2;
 /// Most entries in one [`TransferMessage::Entries`].
-pub const MAX_ENTRIES: usize = 256;
+pub const MAX_ENTRIES: usize = 1024;
 /// How long the node waits for an answer (entries or enough vouches) before it asks
 /// another peer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -188,6 +188,7 @@ impl Catchup {
             .as_ref()
             .is_some_and(|f| now.since(f.at) >= REQUEST_TIMEOUT)
         {
+            tracing::debug!(node = %self.id, "state transfer: no entries in time; asking another peer");
             self.fetching = None;
             self.turn += 1;
         }
@@ -197,11 +198,15 @@ impl Catchup {
             .is_some_and(|p| now.since(p.at) >= REQUEST_TIMEOUT)
         {
             // Not vouched for in time: refuse it, fetch again from someone else.
+            tracing::debug!(node = %self.id, "state transfer: chunk not vouched for in time");
             self.pending = None;
             self.turn += 1;
             TransferMetrics::add(&self.metrics.chunks_refused, 1);
         }
-        if !needed || self.busy() {
+        // Peers reported being ahead at the last probe: keep going (after a timeout,
+        // with the next of them) even if nothing else says the node lags.
+        let behind = self.target().is_some_and(|t| t > local.next_position);
+        if !(needed || behind) || self.busy() {
             return vec![];
         }
         if self.probed_at.is_some_and(|at| now.since(at) < PROBE_EVERY) {
@@ -257,6 +262,7 @@ impl Catchup {
             return vec![];
         }
         let source = sources[self.turn % sources.len()];
+        tracing::debug!(node = %self.id, %source, from = local.next_position, target, "state transfer: fetching");
         self.fetching = Some(Fetching {
             source,
             from: local.next_position,
@@ -283,6 +289,7 @@ impl Catchup {
                 next_position,
                 floor,
             } => {
+                tracing::debug!(node = %self.id, %from, next_position, floor, "state transfer: status");
                 if self.probed_at.is_some() && from != self.id {
                     self.statuses.insert(from, (next_position, floor));
                 }
@@ -329,10 +336,12 @@ impl Catchup {
             next += 1;
         }
         if !valid {
+            tracing::debug!(node = %self.id, %from, entries = entries.len(), asked, next = local.next_position, "state transfer: chunk refused");
             self.turn += 1;
             TransferMetrics::add(&self.metrics.chunks_refused, 1);
             return vec![];
         }
+        tracing::debug!(node = %self.id, %from, entries = entries.len(), "state transfer: chunk received; asking for vouches");
         let mut vouchers = BTreeSet::new();
         vouchers.insert(from);
         self.pending = Some(Pending {

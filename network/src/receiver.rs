@@ -114,6 +114,9 @@ impl Inbound {
                 };
                 this.metrics.connected_in();
                 this.superseded(from, &connection);
+                if let Some(slot) = this.outgoing.get(&from) {
+                    slot.peer_is_up();
+                }
                 let span = tracing::debug_span!("conn", peer = %from);
                 this.serve(connection, from).instrument(span).await;
             });

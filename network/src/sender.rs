@@ -42,6 +42,9 @@ pub(crate) struct ConnectionSlot {
     current: std::sync::Mutex<Option<(quinn::Connection, tokio::time::Instant)>>,
     closed: std::sync::atomic::AtomicBool,
     changed: Notify,
+    /// Woken when the peer dials us: it is up, so a sender waiting out its reconnect
+    /// backoff dials it again at once.
+    redial: Notify,
 }
 
 impl ConnectionSlot {
@@ -59,6 +62,20 @@ impl ConnectionSlot {
             .as_ref()
             .filter(|(c, since)| c.close_reason().is_none() && since.elapsed() >= age)
             .map(|(c, _)| c.clone())
+    }
+
+    /// The peer dialed us: cut short a reconnect backoff (a restarted peer would
+    /// otherwise hear from us only after up to `retry_max_delay_ms`).
+    pub(crate) fn peer_is_up(&self) {
+        self.redial.notify_one();
+    }
+
+    /// Sleep for `delay`, or less if the peer dials us meanwhile.
+    async fn backoff(&self, delay: std::time::Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = self.redial.notified() => {}
+        }
     }
 
     /// Mark the slot as finished for good (the network is shutting down).
@@ -536,7 +553,7 @@ impl PeerTask {
                 Err(e) => {
                     debug!(peer = %self.peer, error = %e, "connect failed");
                     self.metrics.record_drop(DropReason::ConnectFailed, 1);
-                    tokio::time::sleep(delay).await;
+                    self.connection.backoff(delay).await;
                     delay = (delay * 2).min(self.parameters.retry_max_delay());
                     continue;
                 }
@@ -553,7 +570,7 @@ impl PeerTask {
             }
             debug!(peer = %self.peer, reason = ?connection.close_reason(), "connection lost");
             connection.close(0u32.into(), b"reconnecting");
-            tokio::time::sleep(delay).await;
+            self.connection.backoff(delay).await;
         }
     }
 
