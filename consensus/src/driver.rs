@@ -23,7 +23,7 @@
 
 use crate::byzantine::{Adversarial, Replica};
 use crate::core::{Action, CertificateInfo, Delivery, Event, Time};
-use crate::history::History;
+use crate::history::{self, History};
 use crate::linearizer::{Committed, Linearizer, LinearizerState};
 use crate::timers::Timers;
 use crate::transfer::{
@@ -223,6 +223,11 @@ pub async fn run<P: Adversarial>(
         idle_probe: None,
     };
     d.committed.send_replace(d.linearizer.next_position());
+    if let Ok(executed) = history::read_position(d.ctx.store.as_ref(), history::EXECUTED_KEY) {
+        if executed < d.linearizer.next_position() {
+            tracing::info!(node = %d.ctx.id, executed, committed = d.linearizer.next_position(), "committed positions not executed before the restart are executed first");
+        }
+    }
     if replayed > 0 {
         d.local.push_back(Event::Installed {
             committed_round: d.linearizer.committed_round(),

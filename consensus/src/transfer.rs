@@ -421,3 +421,251 @@ impl ServeLimit {
         w.1 <= SERVED_PER_SECOND
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mempool::{Certificate, Header};
+    use primitives::crypto::{ed25519, QuorumCertificate};
+    use primitives::Round;
+    use std::sync::Arc;
+
+    fn committee() -> Arc<Committee> {
+        let hosts: Vec<String> = (0..4).map(|i| format!("node{i}")).collect();
+        Arc::new(Committee::generate(4, 1, &hosts, 7000, Some(1)).unwrap().0)
+    }
+
+    fn certificate(round: u64, author: u16) -> Certificate {
+        Certificate {
+            header: Header {
+                author: NodeId(author),
+                round: Round(round),
+                payload: vec![(
+                    Digest::of(&[round as u8, author as u8]),
+                    primitives::WorkerId(0),
+                )],
+                parents: vec![],
+                signature: ed25519::Signature([0; 64]),
+            },
+            votes: QuorumCertificate::Ed25519(vec![]),
+        }
+    }
+
+    /// A sequence of `n` entries (one anchor per round, alone in its delivery).
+    fn sequence(n: u64, salt: u16) -> Vec<Committed> {
+        let mut chain = Digest::default();
+        (0..n)
+            .map(|p| {
+                let mut e = Committed {
+                    position: p,
+                    certificate: certificate(p + 1, salt),
+                    block: Digest::of(&p.to_le_bytes()),
+                    height: p,
+                    duplicates: vec![],
+                    committed_round: Round(p),
+                    anchor_round: Round(p + 1),
+                    chain: Digest::default(),
+                };
+                e.chain = chain_after(&chain, &e);
+                chain = e.chain;
+                e
+            })
+            .collect()
+    }
+
+    fn local(entries: &[Committed], next: u64) -> Local {
+        Local {
+            next_position: next,
+            chain: if next == 0 {
+                Digest::default()
+            } else {
+                entries[next as usize - 1].chain
+            },
+        }
+    }
+
+    fn at(ms: u64) -> Time {
+        Time(Duration::from_millis(ms))
+    }
+
+    fn client() -> Catchup {
+        Catchup::new(NodeId(0), committee(), Arc::new(TransferMetrics::default()))
+    }
+
+    fn status(c: &mut Catchup, now: Time, from: u16, next: u64, l: Local) -> Vec<Output> {
+        c.on_message(
+            now,
+            NodeId(from),
+            TransferMessage::Status {
+                next_position: next,
+                floor: 0,
+            },
+            l,
+        )
+    }
+
+    fn fetched_from(out: &[Output]) -> Option<(NodeId, u64)> {
+        out.iter().find_map(|o| match o {
+            Output::Send(to, TransferMessage::Fetch { from }) => Some((*to, *from)),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_chunk_is_installed_only_once_f_plus_one_vouch_for_its_end() {
+        let honest = sequence(10, 1);
+        let mut c = client();
+        let l = local(&honest, 4);
+        let out = c.tick(at(0), true, l);
+        assert_eq!(out, vec![Output::Broadcast(TransferMessage::StatusRequest)]);
+        // One peer alone claims to be ahead: not enough (it may be the faulty one).
+        assert!(fetched_from(&status(&mut c, at(10), 1, 10, l)).is_none());
+        // A second one: f+1 weight have reached 10.
+        let (source, from) = fetched_from(&status(&mut c, at(11), 2, 10, l)).unwrap();
+        assert_eq!(from, 4);
+        let out = c.on_message(
+            at(20),
+            source,
+            TransferMessage::Entries {
+                entries: honest[4..].to_vec(),
+            },
+            l,
+        );
+        // The source's word is not enough: it asks everyone for the chain hash at 10.
+        assert_eq!(
+            out,
+            vec![Output::Broadcast(TransferMessage::VouchRequest {
+                position: 10
+            })]
+        );
+        // A vouch for another hash, or from the node itself, counts for nothing.
+        let other = source.0 % 3 + 1;
+        let wrong = c.on_message(
+            at(21),
+            NodeId(other),
+            TransferMessage::Vouch {
+                position: 10,
+                chain: Some(Digest::of(b"other")),
+            },
+            l,
+        );
+        assert!(wrong.is_empty());
+        let own = c.on_message(
+            at(21),
+            NodeId(0),
+            TransferMessage::Vouch {
+                position: 10,
+                chain: Some(honest[9].chain),
+            },
+            l,
+        );
+        assert!(own.is_empty());
+        let out = c.on_message(
+            at(22),
+            NodeId(other),
+            TransferMessage::Vouch {
+                position: 10,
+                chain: Some(honest[9].chain),
+            },
+            l,
+        );
+        assert_eq!(out, vec![Output::Install(source, honest[4..].to_vec())]);
+    }
+
+    #[test]
+    fn a_chunk_that_does_not_extend_the_own_chain_is_refused() {
+        let honest = sequence(10, 1);
+        let forged = sequence(10, 2); // a different history, internally consistent
+        let mut c = client();
+        let l = local(&honest, 4);
+        c.tick(at(0), true, l);
+        status(&mut c, at(1), 1, 10, l);
+        let (source, _) = fetched_from(&status(&mut c, at(2), 3, 10, l)).unwrap();
+        let out = c.on_message(
+            at(3),
+            source,
+            TransferMessage::Entries {
+                entries: forged[4..].to_vec(),
+            },
+            l,
+        );
+        assert!(out.is_empty());
+        assert_eq!(c.metrics.chunks_refused.load(Ordering::Relaxed), 1);
+        // A gap (entries not starting at the next position) is refused too.
+        let mut c = client();
+        c.tick(at(0), true, l);
+        status(&mut c, at(1), 1, 10, l);
+        let (source, _) = fetched_from(&status(&mut c, at(2), 3, 10, l)).unwrap();
+        let out = c.on_message(
+            at(3),
+            source,
+            TransferMessage::Entries {
+                entries: honest[5..].to_vec(),
+            },
+            l,
+        );
+        assert!(out.is_empty());
+        // Entries from a peer that was not asked are ignored.
+        let mut c = client();
+        c.tick(at(0), true, l);
+        let out = c.on_message(
+            at(3),
+            NodeId(2),
+            TransferMessage::Entries {
+                entries: honest[4..].to_vec(),
+            },
+            l,
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_silent_source_is_replaced_after_the_timeout() {
+        let honest = sequence(10, 1);
+        let mut c = client();
+        let l = local(&honest, 4);
+        c.tick(at(0), true, l);
+        status(&mut c, at(1), 1, 10, l);
+        let (first, _) = fetched_from(&status(&mut c, at(2), 2, 10, l)).unwrap();
+        assert!(c.busy());
+        // Still within the timeout: nothing new, even though the probe is due.
+        assert!(c.tick(at(1_500), true, l).is_empty());
+        // Past it: the fetch is dropped, the peers are probed again (the node still
+        // lags: they reported being ahead), and the next of them is asked.
+        let out = c.tick(at(2_100), false, l);
+        assert_eq!(out, vec![Output::Broadcast(TransferMessage::StatusRequest)]);
+        status(&mut c, at(2_101), 1, 10, l);
+        let (second, _) = fetched_from(&status(&mut c, at(2_102), 2, 10, l)).unwrap();
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn peers_no_longer_keeping_the_next_position_are_reported() {
+        let honest = sequence(10, 1);
+        let mut c = client();
+        let l = local(&honest, 4);
+        c.tick(at(0), true, l);
+        for from in 1..4 {
+            let out = c.on_message(
+                at(1),
+                NodeId(from),
+                TransferMessage::Status {
+                    next_position: 10,
+                    floor: 6,
+                },
+                l,
+            );
+            assert!(fetched_from(&out).is_none());
+        }
+        assert!(c.metrics.beyond_retention.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
+    fn the_serve_limit_drops_a_flood_but_not_a_steady_peer() {
+        let mut limit = ServeLimit::default();
+        let admitted = (0..1_000).filter(|_| limit.admit(NodeId(1), at(0))).count();
+        assert_eq!(admitted, SERVED_PER_SECOND as usize);
+        assert!(limit.admit(NodeId(2), at(0)));
+        assert!(limit.admit(NodeId(1), at(1_000)));
+    }
+}

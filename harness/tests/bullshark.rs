@@ -31,6 +31,16 @@ fn a_node_restarts_from_its_store_and_continues_its_sequence() {
     common::passes("crash-restart.toml", TUSK);
 }
 
+/// Issue 11: the cut-off node's DAG is collected past anchors it never ordered; it
+/// installs the committed sequence from its peers (state transfer) and orders again.
+#[test]
+fn a_node_cut_off_past_the_horizon_catches_up_by_state_transfer() {
+    common::passes("withhold-batches-while-cut-off.toml", BULLSHARK);
+    common::passes("withhold-batches-while-cut-off.toml", TUSK);
+    // The transfer (probes, sources, vouches) replays from the seed like the rest.
+    common::replays("withhold-batches-while-cut-off.toml", BULLSHARK, 1);
+}
+
 #[test]
 fn one_node_equivocates_dag_headers() {
     common::passes("byzantine-equivocate-headers.toml", BULLSHARK);

@@ -31,6 +31,13 @@ fn a_node_restarts_from_its_store_and_continues_its_sequence() {
     common::passes("crash-restart-short.toml", P);
 }
 
+/// Issue 11: a node crashes while committed certificates wait in its executor for
+/// batches, and catches up past the DAG's horizon after its restart.
+#[test]
+fn a_node_crashing_with_positions_not_executed_delivers_them_after_restart() {
+    common::passes("crash-while-executing.toml", P);
+}
+
 #[test]
 fn a_seed_replays_the_same_committed_sequence() {
     common::replays("crash-one.toml", P, 7);
