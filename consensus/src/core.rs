@@ -133,8 +133,13 @@ pub enum Event<M> {
 /// How hard the driver tries to deliver a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Delivery {
-    /// Sent once; lost if the link drops it or the peer's queue is full.
+    /// Sent once, on the urgent lane (ahead of the mempool's bulk traffic); lost if the
+    /// link drops it or the peer's queue is full.
     BestEffort,
+    /// Sent once, on the normal lane behind time-critical messages: for large answers
+    /// to a lagging peer (chains of blocks, decisions) that would otherwise hold up the
+    /// urgent lane to it for seconds.
+    Bulk,
     /// Resent until the peer acknowledges it or a later reliable message with the same
     /// key to the same peer supersedes it (which cancels the resends). Keys are a small
     /// set chosen by the core (for example one per vote type); the driver keeps at most
@@ -228,6 +233,15 @@ impl<M> Action<M> {
             to,
             message,
             delivery: Delivery::BestEffort,
+        }
+    }
+
+    /// A best-effort [`Action::Send`] on the normal lane ([`Delivery::Bulk`]).
+    pub fn send_bulk(to: NodeId, message: M) -> Self {
+        Action::Send {
+            to,
+            message,
+            delivery: Delivery::Bulk,
         }
     }
 

@@ -28,7 +28,7 @@ use crate::linearizer::{Committed, Linearizer, LinearizerState};
 use crate::timers::Timers;
 use crate::transfer::{
     Catchup, Local, Output, ServeLimit, TransferMessage, TransferMetrics, CHANNEL_TRANSFER,
-    MAX_ENTRIES,
+    MAX_ENTRIES, MAX_ENTRIES_BYTES,
 };
 use bytes::Bytes;
 use mempool::store::{StoreOp, Table};
@@ -117,8 +117,8 @@ pub struct DriverContext {
     pub store: Arc<dyn Store>,
     /// Largest message accepted.
     pub max_message: usize,
-    /// Rounds of committed history kept below the committed round (`gc_depth +
-    /// history_retention_rounds`).
+    /// Rounds of committed history kept below the committed round: the linearizer's
+    /// batch memory, `max(2 gc_depth, gc_depth + history_retention_rounds)`.
     pub history_rounds: u64,
     /// Counters.
     pub metrics: Arc<DriverMetrics>,
@@ -150,6 +150,10 @@ struct Driver<M> {
     catchup_at: Time,
     /// When the node last probed its peers only because it was quiet.
     idle_probe: Option<Time>,
+    /// The linearizer position of the last durably written linearizer state: a
+    /// restart resumes there and replays the history above it, so nothing at or above
+    /// it may be pruned.
+    persisted_position: u64,
 }
 
 fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
@@ -185,6 +189,7 @@ pub async fn run<P: Adversarial>(
         },
         _ => Linearizer::new(ctx.mempool.clone()),
     };
+    let persisted_position = linearizer.next_position();
     // What was delivered after the linearizer state was written (the history is written
     // first): take it back, so the sequence continues exactly where it ended.
     let mut replayed = 0u64;
@@ -221,7 +226,11 @@ pub async fn run<P: Adversarial>(
         serve_limit: ServeLimit::default(),
         catchup_at: Time::default(),
         idle_probe: None,
+        persisted_position,
     };
+    if replayed > 0 && !d.persist_linearizer() {
+        return;
+    }
     d.committed.send_replace(d.linearizer.next_position());
     if let Ok(executed) = history::read_position(d.ctx.store.as_ref(), history::EXECUTED_KEY) {
         if executed < d.linearizer.next_position() {
@@ -436,6 +445,9 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             Delivery::BestEffort => {
                 let _ = self.ctx.sender.send_urgent(to, bytes);
             }
+            Delivery::Bulk => {
+                let _ = self.ctx.sender.send(to, bytes);
+            }
             Delivery::Reliable { key } => self.send_reliable(to, key, bytes),
         }
     }
@@ -486,6 +498,11 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                                 .ctx
                                 .sender
                                 .broadcast_urgent(self.ctx.sender.others(), bytes);
+                        }
+                    }
+                    Delivery::Bulk => {
+                        if let Some(bytes) = encode(&message) {
+                            let _ = self.ctx.sender.broadcast(self.ctx.sender.others(), bytes);
                         }
                     }
                     Delivery::Reliable { .. } => {
@@ -543,6 +560,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         let mut ops = vec![StoreOp::Put(Table::Meta, SAFETY_KEY.to_vec(), state.into())];
         // The core's committed block and the linearizer's position are written
         // together, so a restart resumes both at the same point.
+        let position = self.linearizer.next_position();
         if let Some(l) = self.linearizer.snapshot() {
             if let Ok(bytes) = codec::encode(&l) {
                 ops.push(StoreOp::Put(
@@ -558,6 +576,27 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             warn!(node = %self.ctx.id, error = %e, "cannot persist consensus state; stopping");
             return false;
         }
+        self.persisted_position = position;
+        true
+    }
+
+    /// Write the linearizer's state alone (after installing history the core did not
+    /// commit: the core's own state may be older, and what it commits again is skipped);
+    /// false if it failed.
+    fn persist_linearizer(&mut self) -> bool {
+        let position = self.linearizer.next_position();
+        let Some(l) = self.linearizer.snapshot() else {
+            return true;
+        };
+        let Ok(bytes) = codec::encode(&l) else {
+            return true;
+        };
+        let op = StoreOp::Put(Table::Meta, LINEARIZER_KEY.to_vec(), bytes.into());
+        if let Err(e) = self.ctx.store.write(vec![op]) {
+            warn!(node = %self.ctx.id, error = %e, "cannot persist the linearizer state; stopping");
+            return false;
+        }
+        self.persisted_position = position;
         true
     }
 
@@ -633,10 +672,10 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             .set_committed_round(self.linearizer.committed_round().min(executed))
             .await;
         let executed_position = self.ctx.metrics.executed_position.load(Ordering::Relaxed);
-        if let Err(e) = self
-            .history
-            .prune(self.linearizer.committed_round(), executed_position)
-        {
+        if let Err(e) = self.history.prune(
+            self.linearizer.committed_round(),
+            executed_position.min(self.persisted_position),
+        ) {
             warn!(node = %self.ctx.id, error = %e, "cannot prune the committed history; stopping");
             return false;
         }
@@ -669,10 +708,14 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         if dag.0 > committed.0 + 2 {
             return true;
         }
-        if self
-            .idle_probe
-            .is_none_or(|at| now.since(at) >= IDLE_PROBE_EVERY)
-        {
+        // Until the peers have answered once (after a restart they reconnect first),
+        // every second; then every IDLE_PROBE_EVERY.
+        let every = if self.catchup.heard_from_peers() {
+            IDLE_PROBE_EVERY
+        } else {
+            Duration::from_secs(1)
+        };
+        if self.idle_probe.is_none_or(|at| now.since(at) >= every) {
             self.idle_probe = Some(now);
             return true;
         }
@@ -686,17 +729,14 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         let mut bytes = vec![CHANNEL_TRANSFER];
         bytes.extend(body);
         let bytes = Bytes::from(bytes);
-        // Entries are bulk (up to half a frame): the normal lane. The rest is small and
-        // paces the transfer: the urgent lane, ahead of the batches being fetched.
-        let bulk = matches!(message, TransferMessage::Entries { .. });
-        match (to, bulk) {
-            (Some(to), true) => {
-                let _ = self.ctx.sender.send(to, bytes);
-            }
-            (Some(to), false) => {
+        // The urgent lane, ahead of the batches a lagging peer fetches at the same time
+        // (which would otherwise delay its next chunk by seconds); entries are bounded
+        // to a megabyte per message so they hold that lane only briefly.
+        match to {
+            Some(to) => {
                 let _ = self.ctx.sender.send_urgent(to, bytes);
             }
-            (None, _) => {
+            None => {
                 let _ = self
                     .ctx
                     .sender
@@ -785,6 +825,9 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         self.local.push_back(Event::Installed {
             committed_round: self.linearizer.committed_round(),
         });
+        if !self.persist_linearizer() {
+            return false;
+        }
         self.after_delivery().await
     }
 
@@ -804,7 +847,8 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             TransferMessage::StatusRequest
             | TransferMessage::Fetch { .. }
             | TransferMessage::VouchRequest { .. } => {
-                if !self.serve_limit.admit(m.from, now) {
+                let fetch = matches!(message, TransferMessage::Fetch { .. });
+                if !self.serve_limit.admit(m.from, now, fetch) {
                     self.ctx
                         .metrics
                         .transfer
@@ -840,9 +884,11 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                 floor: self.history.floor(),
             }),
             TransferMessage::Fetch { from } => Some(TransferMessage::Entries {
-                entries: self
-                    .history
-                    .range(from, MAX_ENTRIES, self.ctx.max_message / 2),
+                entries: self.history.range(
+                    from,
+                    MAX_ENTRIES,
+                    (self.ctx.max_message / 2).min(MAX_ENTRIES_BYTES),
+                ),
             }),
             TransferMessage::VouchRequest { position } => {
                 let chain = if position == self.linearizer.next_position() {

@@ -9,9 +9,12 @@
 //! - **State transfer.** Peers that fell behind the garbage-collection horizon fetch
 //!   entries from here (see [`crate::transfer`]); each entry carries the chain hash of
 //!   the sequence up to it, so a peer can vouch for a whole prefix with one digest.
-//! - **Retention.** Entries whose certificate is more than `gc_depth +
-//!   history_retention_rounds` rounds below the committed round are pruned, oldest first,
-//!   never one the executor has not executed. The mempool keeps their batches as long.
+//! - **Retention.** An entry is pruned, oldest first, once the committed round its
+//!   delivery reached is `keep_rounds` below the committed round (the driver passes the
+//!   linearizer's batch memory, `max(2 gc_depth, gc_depth + history_retention_rounds)`,
+//!   so a restarted linearizer can rebuild what it remembers from what is kept), never
+//!   at or above the executor's position or the last durably written linearizer
+//!   position. The mempool keeps their batches at least as long.
 
 use crate::linearizer::Committed;
 use mempool::store::{StoreOp, Table};
@@ -50,21 +53,27 @@ pub fn position_op(key: &[u8], position: u64) -> StoreOp {
     )
 }
 
-/// One entry of the history, read back (`None` when absent or undecodable: the store
-/// is this node's own, so an undecodable entry is a bug or disk corruption, and it is
-/// treated as missing rather than trusted).
-pub fn read(store: &dyn Store, position: u64) -> Option<Committed> {
-    let bytes = store.read(Table::History, &key(position)).ok()??;
-    codec::decode::<Committed>(&bytes, usize::MAX)
+/// One entry of the history, read back: `Ok(None)` when absent or undecodable (the
+/// store is this node's own, so an undecodable entry is a bug or disk corruption, and
+/// it is treated as missing rather than trusted), `Err` when the store failed.
+pub fn read(store: &dyn Store, position: u64) -> Result<Option<Committed>, StoreError> {
+    let Some(bytes) = store.read(Table::History, &key(position))? else {
+        return Ok(None);
+    };
+    let entry = codec::decode::<Committed>(&bytes, usize::MAX)
         .ok()
-        .filter(|e| e.position == position)
+        .filter(|e| e.position == position);
+    if entry.is_none() {
+        tracing::error!(position, "undecodable entry in the committed history");
+    }
+    Ok(entry)
 }
 
 /// The committed history of one node.
 pub struct History {
     store: Arc<dyn Store>,
     floor: u64,
-    /// Rounds kept below the committed round (`gc_depth + history_retention_rounds`).
+    /// Rounds kept below the committed round (see the module documentation).
     keep_rounds: u64,
 }
 
@@ -99,12 +108,13 @@ impl History {
         self.store.write_relaxed(ops)
     }
 
-    /// The entry at `position`, if kept.
+    /// The entry at `position`, if kept (a store failure reads as absent: callers that
+    /// must tell the two apart use [`read`]).
     pub fn get(&self, position: u64) -> Option<Committed> {
         if position < self.floor {
             return None;
         }
-        read(self.store.as_ref(), position)
+        read(self.store.as_ref(), position).ok().flatten()
     }
 
     /// Consecutive entries from `from`: at most `max_entries`, and no more than
@@ -136,16 +146,21 @@ impl History {
         out
     }
 
-    /// Prune the oldest entries whose certificate is more than the retention below
-    /// `committed_round`, never at or above `executed` (the executor still needs those).
-    /// Returns how many were pruned.
-    pub fn prune(&mut self, committed_round: Round, executed: u64) -> Result<usize, StoreError> {
+    /// Prune the oldest entries whose delivery reached a committed round more than the
+    /// retention below `committed_round`, never at or above `below` (positions the
+    /// executor has not executed, or that a restart would not find in the durable
+    /// linearizer state). Returns how many were pruned.
+    pub fn prune(&mut self, committed_round: Round, below: u64) -> Result<usize, StoreError> {
         let mut ops = Vec::new();
         let mut floor = self.floor;
-        while floor < executed && ops.len() < PRUNE_STEP {
-            match self.get(floor) {
-                Some(e) if e.certificate.round().0 + self.keep_rounds < committed_round.0 => {}
-                Some(_) => break,
+        while floor < below && ops.len() < PRUNE_STEP {
+            match read(self.store.as_ref(), floor)? {
+                Some(e) => {
+                    let reached = e.committed_round.max(e.anchor_round);
+                    if reached.0 + self.keep_rounds > committed_round.0 {
+                        break;
+                    }
+                }
                 // Missing or undecodable below the executed position: nothing to keep.
                 None => {}
             }

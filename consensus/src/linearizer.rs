@@ -309,16 +309,21 @@ impl Linearizer {
                 self.queue.pop_front();
                 continue;
             }
-            if self.behind_horizon() {
-                break; // wait for the committed history to be installed past the gap
-            }
-            let Some(certificate) = self.mempool.certificate(&anchor) else {
-                break; // wait for it; the driver asked the mempool to fetch it
-            };
+            // One read of the DAG for the horizon check, the anchor and its history: a
+            // horizon jump between them would make the history silently incomplete.
             let delivered = &self.delivered;
-            let history = self
-                .mempool
-                .causal_history(&anchor, |d| delivered.contains_key(d));
+            let found = self.mempool.with_dag(|dag| {
+                if dag.gc_round() > cutoff {
+                    return None; // wait for the committed history to be installed past the gap
+                }
+                // Absent: wait for it; the driver asked the mempool to fetch it.
+                let certificate = dag.get(&anchor)?.clone();
+                let history = dag.causal_history(&anchor, |d| delivered.contains_key(d));
+                Some((certificate, history))
+            });
+            let Some((certificate, history)) = found else {
+                break;
+            };
             let anchor_round = certificate.round();
             // Batches are remembered from the committed round this anchor reaches, not
             // the one before it: after a long stall one anchor delivers many rounds, and

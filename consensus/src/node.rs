@@ -202,8 +202,8 @@ impl Node {
             mempool: handle.clone(),
             store: store.clone(),
             max_message: parameters.network.max_frame_size,
-            history_rounds: parameters.mempool.gc_depth
-                + parameters.mempool.history_retention_rounds,
+            history_rounds: (2 * parameters.mempool.gc_depth)
+                .max(parameters.mempool.gc_depth + parameters.mempool.history_retention_rounds),
             metrics: metrics.clone(),
         };
         let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
@@ -290,10 +290,17 @@ async fn execute(
     loop {
         let tip = *committed.borrow_and_update();
         while next < tip {
-            let Some(entry) = history::read(executor.store.as_ref(), next) else {
-                tracing::error!(node = %id, position = next, "a committed position is missing from the history; skipping it");
-                next += 1;
-                continue;
+            let entry = match history::read(executor.store.as_ref(), next) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => {
+                    tracing::error!(node = %id, position = next, "a committed position is missing from the history; skipping it");
+                    next += 1;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(node = %id, error = %e, "cannot read the committed history; stopping");
+                    return;
+                }
             };
             if !executor.run(entry, &mut next).await {
                 return;

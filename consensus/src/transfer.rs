@@ -36,6 +36,9 @@ use std::time::Duration;
 pub const CHANNEL_TRANSFER: u8 = 2;
 /// Most entries in one [`TransferMessage::Entries`].
 pub const MAX_ENTRIES: usize = 1024;
+/// Most bytes of entries in one [`TransferMessage::Entries`] (also at most half a
+/// frame): it travels on the urgent lane, so it must not hold that lane for long.
+pub const MAX_ENTRIES_BYTES: usize = 1 << 20;
 /// How long the node waits for an answer (entries or enough vouches) before it asks
 /// another peer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,6 +46,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Requests served per peer per second; beyond it they are dropped (counted).
 pub const SERVED_PER_SECOND: u32 = 50;
+/// Of which [`TransferMessage::Fetch`] (each answered with up to half a frame): an
+/// honest client has one in flight at a time.
+pub const FETCHES_PER_SECOND: u32 = 10;
 
 /// A state-transfer message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,9 +132,8 @@ pub enum Output {
     Install(NodeId, Vec<Committed>),
 }
 
+/// A fetch in flight (the peer asked is in `Catchup::asked`).
 struct Fetching {
-    source: NodeId,
-    from: u64,
     at: Time,
 }
 
@@ -153,6 +158,11 @@ pub struct Catchup {
     pending: Option<Pending>,
     /// Which of the peers at the target is asked next.
     turn: usize,
+    /// Peers asked for entries recently, and when: a late answer is still taken.
+    asked: BTreeMap<NodeId, Time>,
+    /// Whether members with f+1 weight have ever answered a probe (after a restart the
+    /// first probes may go unanswered while the peers reconnect).
+    heard: bool,
     metrics: std::sync::Arc<TransferMetrics>,
 }
 
@@ -171,8 +181,15 @@ impl Catchup {
             fetching: None,
             pending: None,
             turn: 0,
+            asked: BTreeMap::new(),
+            heard: false,
             metrics,
         }
+    }
+
+    /// Whether members with f+1 weight have answered a probe since the node started.
+    pub fn heard_from_peers(&self) -> bool {
+        self.heard
     }
 
     /// Whether a fetch or a vouch is under way.
@@ -190,7 +207,6 @@ impl Catchup {
         {
             tracing::debug!(node = %self.id, "state transfer: no entries in time; asking another peer");
             self.fetching = None;
-            self.turn += 1;
         }
         if self
             .pending
@@ -200,7 +216,6 @@ impl Catchup {
             // Not vouched for in time: refuse it, fetch again from someone else.
             tracing::debug!(node = %self.id, "state transfer: chunk not vouched for in time");
             self.pending = None;
-            self.turn += 1;
             TransferMetrics::add(&self.metrics.chunks_refused, 1);
         }
         // Peers reported being ahead at the last probe: keep going (after a timeout,
@@ -253,21 +268,31 @@ impl Catchup {
             .filter(|(_, (next, floor))| *next >= target && *floor <= local.next_position)
             .map(|(n, _)| *n)
             .collect();
-        if sources.is_empty() {
+        // Members with f+1 weight must still keep the next position, or the honest ones
+        // may all have pruned it (a faulty member claiming to keep it cannot hide that).
+        let keeping = self.committee.weight_of(
+            self.statuses
+                .iter()
+                .filter(|(_, (_, floor))| *floor <= local.next_position)
+                .map(|(n, _)| n),
+        );
+        if keeping < self.committee.validity_threshold() {
             TransferMetrics::add(&self.metrics.beyond_retention, 1);
             let n = self.metrics.beyond_retention.load(Ordering::Relaxed);
             if n.is_power_of_two() {
                 tracing::warn!(node = %self.id, position = local.next_position, target, "the peers ahead no longer keep this node's next position (beyond their history retention): it cannot catch up by state transfer");
             }
+        }
+        if sources.is_empty() {
             return vec![];
         }
         let source = sources[self.turn % sources.len()];
+        // The next chunk from the next peer: a faulty source that answers with little
+        // slows at most its share of the chunks.
+        self.turn += 1;
         tracing::debug!(node = %self.id, %source, from = local.next_position, target, "state transfer: fetching");
-        self.fetching = Some(Fetching {
-            source,
-            from: local.next_position,
-            at: now,
-        });
+        self.fetching = Some(Fetching { at: now });
+        self.asked.insert(source, now);
         vec![Output::Send(
             source,
             TransferMessage::Fetch {
@@ -292,6 +317,8 @@ impl Catchup {
                 tracing::debug!(node = %self.id, %from, next_position, floor, "state transfer: status");
                 if self.probed_at.is_some() && from != self.id {
                     self.statuses.insert(from, (next_position, floor));
+                    self.heard |= self.committee.weight_of(self.statuses.keys())
+                        >= self.committee.validity_threshold();
                 }
                 self.fetch(now, local)
             }
@@ -310,23 +337,31 @@ impl Catchup {
         entries: Vec<Committed>,
         local: Local,
     ) -> Vec<Output> {
-        let Some(fetching) = &self.fetching else {
-            return vec![]; // unsolicited
-        };
-        if fetching.source != from {
+        // Only from a peer asked recently (a late answer too, once the client asked
+        // another), and not while another chunk waits for its vouches.
+        let recent = self
+            .asked
+            .get(&from)
+            .is_some_and(|at| now.since(*at) < 2 * REQUEST_TIMEOUT);
+        if !recent || self.pending.is_some() {
             return vec![];
         }
-        let asked = fetching.from;
-        self.fetching = None;
         // Drop what the node delivered itself since it asked.
         let entries: Vec<Committed> = entries
             .into_iter()
             .filter(|e| e.position >= local.next_position)
             .take(MAX_ENTRIES)
             .collect();
+        if entries.is_empty() {
+            // Nothing new: an answer to an earlier request, or the peer no longer keeps
+            // the position. The fetch in flight stays (it times out if need be).
+            return vec![];
+        }
+        self.asked.remove(&from);
+        self.fetching = None;
         let mut chain = local.chain;
         let mut next = local.next_position;
-        let mut valid = !entries.is_empty() && asked <= local.next_position;
+        let mut valid = true;
         for e in &entries {
             if !valid || e.position != next || chain_after(&chain, e) != e.chain {
                 valid = false;
@@ -336,8 +371,7 @@ impl Catchup {
             next += 1;
         }
         if !valid {
-            tracing::debug!(node = %self.id, %from, entries = entries.len(), asked, next = local.next_position, "state transfer: chunk refused");
-            self.turn += 1;
+            tracing::debug!(node = %self.id, %from, entries = entries.len(), next = local.next_position, "state transfer: chunk refused");
             TransferMetrics::add(&self.metrics.chunks_refused, 1);
             return vec![];
         }
@@ -404,21 +438,24 @@ impl Catchup {
     }
 }
 
-/// A per-peer limit on requests served: at most [`SERVED_PER_SECOND`] per second each.
+/// A per-peer limit on requests served: at most [`SERVED_PER_SECOND`] per second each,
+/// of which at most [`FETCHES_PER_SECOND`] fetches.
 #[derive(Default)]
 pub struct ServeLimit {
-    windows: BTreeMap<NodeId, (Time, u32)>,
+    /// Per peer: the window's start, requests and fetches in it.
+    windows: BTreeMap<NodeId, (Time, u32, u32)>,
 }
 
 impl ServeLimit {
     /// Whether a request from `peer` at `now` may be served (and count it).
-    pub fn admit(&mut self, peer: NodeId, now: Time) -> bool {
-        let w = self.windows.entry(peer).or_insert((now, 0));
+    pub fn admit(&mut self, peer: NodeId, now: Time, fetch: bool) -> bool {
+        let w = self.windows.entry(peer).or_insert((now, 0, 0));
         if now.since(w.0) >= Duration::from_secs(1) {
-            *w = (now, 0);
+            *w = (now, 0, 0);
         }
         w.1 += 1;
-        w.1 <= SERVED_PER_SECOND
+        w.2 += u32::from(fetch);
+        w.1 <= SERVED_PER_SECOND && w.2 <= FETCHES_PER_SECOND
     }
 }
 
@@ -663,9 +700,15 @@ mod tests {
     #[test]
     fn the_serve_limit_drops_a_flood_but_not_a_steady_peer() {
         let mut limit = ServeLimit::default();
-        let admitted = (0..1_000).filter(|_| limit.admit(NodeId(1), at(0))).count();
+        let admitted = (0..1_000)
+            .filter(|_| limit.admit(NodeId(1), at(0), false))
+            .count();
         assert_eq!(admitted, SERVED_PER_SECOND as usize);
-        assert!(limit.admit(NodeId(2), at(0)));
-        assert!(limit.admit(NodeId(1), at(1_000)));
+        assert!(limit.admit(NodeId(2), at(0), false));
+        assert!(limit.admit(NodeId(1), at(1_000), false));
+        let fetches = (0..100)
+            .filter(|_| limit.admit(NodeId(3), at(0), true))
+            .count();
+        assert_eq!(fetches, FETCHES_PER_SECOND as usize);
     }
 }

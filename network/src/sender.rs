@@ -67,6 +67,8 @@ impl ConnectionSlot {
     /// The peer dialed us: cut short a reconnect backoff (a restarted peer would
     /// otherwise hear from us only after up to `retry_max_delay_ms`).
     pub(crate) fn peer_is_up(&self) {
+        // One stored permit at most: a sender that is dialing right now skips its next
+        // backoff once (the peer's own dials are paced by its backoff).
         self.redial.notify_one();
     }
 
@@ -548,7 +550,13 @@ impl PeerTask {
     pub(crate) async fn run(mut self) {
         let mut delay = self.parameters.retry_min_delay();
         loop {
-            let connection = match self.connect().await {
+            // A dial that hangs (its handshake went to a peer that was down) is given
+            // up when the peer dials us: it is up, and a fresh dial reaches it at once.
+            let attempt = tokio::select! {
+                attempt = self.connect() => attempt,
+                _ = self.connection.redial.notified() => continue,
+            };
+            let connection = match attempt {
                 Ok(c) => c,
                 Err(e) => {
                     debug!(peer = %self.peer, error = %e, "connect failed");

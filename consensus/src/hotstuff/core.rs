@@ -205,7 +205,7 @@ impl Protocol for HotStuff {
                     let chain = self.tree.chain_from(&digest);
                     tracing::trace!(node = %self.id, %from, %digest, found = chain.len(), "block request");
                     if !chain.is_empty() {
-                        out.push(Action::send(from, Message::SyncReply(chain)));
+                        out.push(Action::send_bulk(from, Message::SyncReply(chain)));
                     }
                 }
                 Message::SyncReply(block) => self.on_sync_reply(block, &mut out),

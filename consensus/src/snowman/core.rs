@@ -642,7 +642,7 @@ impl Snowman {
                     blocks.push(b.clone());
                 }
                 if !blocks.is_empty() {
-                    out.push(Action::send(from, Message::Ancestors(blocks)));
+                    out.push(Action::send_bulk(from, Message::Ancestors(blocks)));
                 }
             }
             Message::Ancestors(blocks) => {

@@ -112,7 +112,7 @@ impl Tendermint {
         let decisions = self.sync.starting_at(height);
         tracing::trace!(node = %self.id, %from, height, found = decisions.len(), "decisions request");
         if !decisions.is_empty() {
-            out.push(Action::send(from, Message::SyncReply(decisions)));
+            out.push(Action::send_bulk(from, Message::SyncReply(decisions)));
         }
     }
 
