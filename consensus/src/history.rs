@@ -154,15 +154,12 @@ impl History {
         let mut ops = Vec::new();
         let mut floor = self.floor;
         while floor < below && ops.len() < PRUNE_STEP {
-            match read(self.store.as_ref(), floor)? {
-                Some(e) => {
-                    let reached = e.committed_round.max(e.anchor_round);
-                    if reached.0 + self.keep_rounds > committed_round.0 {
-                        break;
-                    }
+            // Missing or undecodable below the executed position: nothing to keep.
+            if let Some(e) = read(self.store.as_ref(), floor)? {
+                let reached = e.committed_round.max(e.anchor_round);
+                if reached.0 + self.keep_rounds > committed_round.0 {
+                    break;
                 }
-                // Missing or undecodable below the executed position: nothing to keep.
-                None => {}
             }
             ops.push(StoreOp::Delete(Table::History, key(floor)));
             floor += 1;
