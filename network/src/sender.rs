@@ -74,9 +74,12 @@ impl ConnectionSlot {
 
     /// Sleep for `delay`, or less if the peer dials us meanwhile.
     async fn backoff(&self, delay: std::time::Duration) {
+        // `biased`: tokio's default picks among ready branches at random, which would
+        // make simulations differ between runs of one seed.
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            biased;
             _ = self.redial.notified() => {}
+            _ = tokio::time::sleep(delay) => {}
         }
     }
 
@@ -553,6 +556,7 @@ impl PeerTask {
             // A dial that hangs (its handshake went to a peer that was down) is given
             // up when the peer dials us: it is up, and a fresh dial reaches it at once.
             let attempt = tokio::select! {
+                biased;
                 attempt = self.connect() => attempt,
                 _ = self.connection.redial.notified() => continue,
             };
