@@ -15,8 +15,18 @@ pub enum Violation {
         /// The first position where they differ.
         position: usize,
     },
-    /// A node committed a transaction twice, skipped positions of its sequence, or
-    /// delivered a different certificate at a position after a restart.
+    /// Two honest nodes delivered from different consensus blocks at the same height
+    /// (view, height or round): their cores committed conflicting blocks, even if their
+    /// sequences agree so far (one may have installed the other's by state transfer).
+    ConflictingBlocks {
+        /// The nodes.
+        nodes: (usize, usize),
+        /// The lowest height where they differ.
+        height: u64,
+    },
+    /// A node committed a transaction twice, skipped positions of its sequence,
+    /// delivered a different certificate at a position after a restart, or delivered
+    /// from two blocks at one height.
     Integrity {
         /// The node.
         node: usize,
@@ -63,9 +73,22 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
                 });
             }
         }
+        for &j in &honest[k + 1..] {
+            let (a, b) = (&report.logs[i].blocks, &report.logs[j].blocks);
+            if let Some((height, _)) = a
+                .iter()
+                .find(|(h, block)| b.get(h).is_some_and(|x| x != *block))
+            {
+                violations.push(Violation::ConflictingBlocks {
+                    nodes: (i, j),
+                    height: *height,
+                });
+            }
+        }
         let mut seen = BTreeSet::new();
         let log = &report.logs[i];
         if log.redelivery_conflicts > 0
+            || log.block_conflicts > 0
             || log.gaps > 0
             || !log.transactions.iter().all(|t| seen.insert(t))
         {

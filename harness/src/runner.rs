@@ -55,6 +55,13 @@ pub struct NodeLog {
     pub last_block: Option<(Digest, u64)>,
     /// Distinct consensus blocks whose commits delivered something.
     pub blocks_delivering: u64,
+    /// The block behind each height (the protocol's view, height or round) that
+    /// delivered something: two honest nodes must agree on it, even where one of them
+    /// installed the sequence from peers instead of committing it itself.
+    pub blocks: BTreeMap<u64, Digest>,
+    /// Deliveries from a block other than the one an earlier delivery of the same
+    /// height came from (two blocks committed at one height on one node).
+    pub block_conflicts: u64,
 }
 
 /// The outcome of one run.
@@ -327,6 +334,9 @@ pub fn run_with_progress(
                         log.blocks_delivering += 1;
                     }
                     log.last_block = Some((d.block, d.height));
+                    if *log.blocks.entry(d.height).or_insert(d.block) != d.block {
+                        log.block_conflicts += 1;
+                    }
                     log.sequence.push(d.certificate);
                     log.transactions.extend(d.transactions);
                     let total = log.transactions.len();

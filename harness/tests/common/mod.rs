@@ -57,7 +57,7 @@ pub fn breaks_agreement(name: &str, protocol: Option<&str>, honest: &[usize]) ->
     s.seeds.iter().any(|seed| {
         let report = run(&s, *seed).unwrap();
         check(&s, &report).violations.iter().any(|v| {
-            matches!(v, Violation::Agreement { nodes, .. }
+            matches!(v, Violation::Agreement { nodes, .. } | Violation::ConflictingBlocks { nodes, .. }
                 if honest.contains(&nodes.0) && honest.contains(&nodes.1))
         })
     })
