@@ -122,6 +122,8 @@ pub struct DriverContext {
     pub history_rounds: u64,
     /// Counters.
     pub metrics: Arc<DriverMetrics>,
+    /// The latest delivered entries, handed to the executor in memory.
+    pub recent: Arc<history::Recent>,
 }
 
 /// The driver's own state besides the core.
@@ -150,6 +152,10 @@ struct Driver<M> {
     catchup_at: Time,
     /// When the node last probed its peers only because it was quiet.
     idle_probe: Option<Time>,
+    /// Delivered entries not written to the history yet (at most UNWRITTEN_MAX), and
+    /// since when.
+    unwritten: Vec<Committed>,
+    unwritten_since: Time,
     /// The linearizer position of the last durably written linearizer state: a
     /// restart resumes there and replays the history above it, so nothing at or above
     /// it may be pruned.
@@ -227,6 +233,8 @@ pub async fn run<P: Adversarial>(
         catchup_at: Time::default(),
         idle_probe: None,
         persisted_position,
+        unwritten: Vec::new(),
+        unwritten_since: Time::default(),
     };
     if replayed > 0 && !d.persist_linearizer() {
         return;
@@ -250,6 +258,12 @@ pub async fn run<P: Adversarial>(
         // Due timers first: a stream of messages never holds a timeout back.
         let now = d.now();
         d.watch_stall(now, &replica);
+        if !d.unwritten.is_empty()
+            && now.since(d.unwritten_since) >= UNWRITTEN_FOR
+            && !d.flush_history()
+        {
+            return;
+        }
         if now.since(d.catchup_at) >= CATCH_UP_TICK {
             d.catchup_at = now;
             let needed = d.needs_catch_up(now);
@@ -299,7 +313,10 @@ pub async fn run<P: Adversarial>(
         if took {
             continue;
         }
-        let catchup = d.start + d.catchup_at.after(CATCH_UP_TICK).0;
+        let mut catchup = d.start + d.catchup_at.after(CATCH_UP_TICK).0;
+        if !d.unwritten.is_empty() {
+            catchup = catchup.min(d.start + d.unwritten_since.after(UNWRITTEN_FOR).0);
+        }
         let deadline = Some(
             d.timers
                 .next_deadline()
@@ -415,14 +432,21 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             return true;
         }
         self.last_delivery = self.now();
-        // The history first: the executor reads it, and the linearizer state written
-        // later must never be ahead of it.
-        if let Err(e) = self.history.append(&items) {
-            warn!(node = %self.ctx.id, error = %e, "cannot write the committed history; stopping");
+        // The executor takes them from memory; the history gets them with the next
+        // write of the linearizer state (one transaction, so that state is never ahead
+        // of it), or on their own once UNWRITTEN_MAX wait or UNWRITTEN_FOR passed:
+        // a store write per delivery would queue behind the mempool's on the consensus
+        // path.
+        if self.unwritten.is_empty() {
+            self.unwritten_since = self.now();
+        }
+        self.unwritten.extend(items.iter().cloned());
+        if self.unwritten.len() >= UNWRITTEN_MAX && !self.flush_history() {
             return false;
         }
         let tip = self.linearizer.next_position();
         let count = items.len() as u64;
+        self.ctx.recent.push(&items);
         self.committed.send_replace(tip);
         self.ctx
             .metrics
@@ -558,6 +582,13 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
     /// Write the core's state (with the linearizer's position); false if it failed.
     fn persist(&mut self, state: Vec<u8>) -> bool {
         let mut ops = vec![StoreOp::Put(Table::Meta, SAFETY_KEY.to_vec(), state.into())];
+        match History::ops(&self.unwritten) {
+            Ok(history) => ops.extend(history),
+            Err(e) => {
+                warn!(node = %self.ctx.id, error = %e, "cannot encode the committed history; stopping");
+                return false;
+            }
+        }
         // The core's committed block and the linearizer's position are written
         // together, so a restart resumes both at the same point.
         let position = self.linearizer.next_position();
@@ -576,7 +607,21 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             warn!(node = %self.ctx.id, error = %e, "cannot persist consensus state; stopping");
             return false;
         }
+        self.unwritten.clear();
         self.persisted_position = position;
+        true
+    }
+
+    /// Write the delivered entries not in the history yet; false if it failed.
+    fn flush_history(&mut self) -> bool {
+        if self.unwritten.is_empty() {
+            return true;
+        }
+        if let Err(e) = self.history.append(&self.unwritten) {
+            warn!(node = %self.ctx.id, error = %e, "cannot write the committed history; stopping");
+            return false;
+        }
+        self.unwritten.clear();
         true
     }
 
@@ -584,6 +629,9 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
     /// commit: the core's own state may be older, and what it commits again is skipped);
     /// false if it failed.
     fn persist_linearizer(&mut self) -> bool {
+        if !self.flush_history() {
+            return false;
+        }
         let position = self.linearizer.next_position();
         let Some(l) = self.linearizer.snapshot() else {
             return true;
@@ -906,6 +954,13 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         }
     }
 }
+
+/// Delivered entries buffered before the driver writes them to the history on their
+/// own (well below [`history::RECENT`]: the executor finds every entry either in memory
+/// or in the store).
+const UNWRITTEN_MAX: usize = 256;
+/// How long delivered entries wait for a write of the linearizer state to carry them.
+const UNWRITTEN_FOR: Duration = Duration::from_millis(50);
 
 /// How often the driver runs the catch-up client (it does nothing unless needed).
 const CATCH_UP_TICK: Duration = Duration::from_millis(250);

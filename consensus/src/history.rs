@@ -94,18 +94,25 @@ impl History {
         self.floor
     }
 
-    /// Write entries (not waiting for stable storage: the next durable write of the
-    /// store, the one that persists the linearizer past them, makes them durable first).
-    pub fn append(&self, entries: &[Committed]) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
+    /// The store operations that write `entries`: the driver writes them in the same
+    /// transaction as the linearizer state that is past them, or on their own (not
+    /// waiting for stable storage) before that state is written.
+    pub fn ops(entries: &[Committed]) -> Result<Vec<StoreOp>, StoreError> {
         let mut ops = Vec::with_capacity(entries.len());
         for e in entries {
             let bytes = codec::encode(e).map_err(|e| StoreError::Backend(e.to_string()))?;
             ops.push(StoreOp::Put(Table::History, key(e.position), bytes.into()));
         }
-        self.store.write_relaxed(ops)
+        Ok(ops)
+    }
+
+    /// Write entries on their own (not waiting for stable storage: the next durable
+    /// write of the store makes them durable first).
+    pub fn append(&self, entries: &[Committed]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.store.write_relaxed(Self::ops(entries)?)
     }
 
     /// The entry at `position`, if kept (a store failure reads as absent: callers that
@@ -172,5 +179,40 @@ impl History {
         self.store.write_relaxed(ops)?;
         self.floor = floor;
         Ok(pruned)
+    }
+}
+
+/// The latest delivered entries, kept in memory so that the executor takes them without
+/// reading them back from the store; bounded (the oldest go first), so an executor that
+/// falls behind reads the rest from the history.
+#[derive(Default)]
+pub struct Recent {
+    entries: std::sync::Mutex<std::collections::VecDeque<Committed>>,
+}
+
+/// Most entries [`Recent`] keeps.
+pub const RECENT: usize = 4_096;
+
+impl Recent {
+    /// Keep `entries` (delivered in order).
+    pub fn push(&self, entries: &[Committed]) {
+        if let Ok(mut recent) = self.entries.lock() {
+            recent.extend(entries.iter().cloned());
+            while recent.len() > RECENT {
+                recent.pop_front();
+            }
+        }
+    }
+
+    /// The entry at `position`, if still kept (dropping everything before it).
+    pub fn take(&self, position: u64) -> Option<Committed> {
+        let mut recent = self.entries.lock().ok()?;
+        while recent.front().is_some_and(|e| e.position < position) {
+            recent.pop_front();
+        }
+        match recent.front() {
+            Some(e) if e.position == position => recent.pop_front(),
+            _ => None,
+        }
     }
 }

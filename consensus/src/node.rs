@@ -194,6 +194,7 @@ impl Node {
         )
         .await?;
         let persisted = store.read(Table::Meta, SAFETY_KEY)?.map(|b| b.to_vec());
+        let recent = Arc::new(history::Recent::default());
         let metrics = Arc::new(DriverMetrics::default());
         let ctx = DriverContext {
             id,
@@ -205,6 +206,7 @@ impl Node {
             history_rounds: (2 * parameters.mempool.gc_depth)
                 .max(parameters.mempool.gc_depth + parameters.mempool.history_retention_rounds),
             metrics: metrics.clone(),
+            recent: recent.clone(),
         };
         let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
         // The core's randomness: from the node's seed, apart from the transport's.
@@ -236,6 +238,7 @@ impl Node {
             id,
             handle.clone(),
             store.clone(),
+            recent,
             committed_rx,
             delivered_tx,
             metrics.clone(),
@@ -266,6 +269,7 @@ async fn execute(
     id: NodeId,
     mempool: MempoolHandle,
     store: Arc<dyn Store>,
+    recent: Arc<history::Recent>,
     mut committed: tokio::sync::watch::Receiver<u64>,
     out: mpsc::Sender<Delivered>,
     metrics: Arc<DriverMetrics>,
@@ -290,6 +294,12 @@ async fn execute(
     loop {
         let tip = *committed.borrow_and_update();
         while next < tip {
+            if let Some(entry) = recent.take(next) {
+                if !executor.run(entry, &mut next).await {
+                    return;
+                }
+                continue;
+            }
             let entry = match history::read(executor.store.as_ref(), next) {
                 Ok(Some(entry)) => entry,
                 Ok(None) => {
@@ -306,11 +316,20 @@ async fn execute(
                 return;
             }
         }
+        // Caught up with what is committed: record the position (not waiting for
+        // stable storage; once per wake-up rather than per certificate, since every
+        // write contends with the mempool's for the store).
+        if !executor.record(next) {
+            return;
+        }
         if committed.changed().await.is_err() {
             return;
         }
     }
 }
+
+/// How often (in positions) a busy executor records its position.
+const RECORD_EVERY: u64 = 64;
 
 struct Executor {
     id: NodeId,
@@ -389,12 +408,21 @@ impl Executor {
         self.metrics
             .executed_position
             .store(*next, std::sync::atomic::Ordering::Relaxed);
-        // Not waiting for stable storage: a crash re-delivers from an older position.
+        // Recorded every RECORD_EVERY positions, and whenever the executor catches up.
+        if *next % RECORD_EVERY == 0 {
+            return self.record(*next);
+        }
+        true
+    }
+
+    /// Record the executed position, not waiting for stable storage (a crash
+    /// re-delivers from an older position); false when the store failed.
+    fn record(&self, next: u64) -> bool {
         if let Err(e) = self
             .store
-            .write_relaxed(vec![history::position_op(history::EXECUTED_KEY, *next)])
+            .write_relaxed(vec![history::position_op(history::EXECUTED_KEY, next)])
         {
-            tracing::warn!(node = %id, error = %e, "cannot record the executed position; stopping");
+            tracing::warn!(node = %self.id, error = %e, "cannot record the executed position; stopping");
             return false;
         }
         true
