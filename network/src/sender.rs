@@ -555,10 +555,26 @@ impl PeerTask {
         loop {
             // A dial that hangs (its handshake went to a peer that was down) is given
             // up when the peer dials us: it is up, and a fresh dial reaches it at once.
-            let attempt = tokio::select! {
-                biased;
-                attempt = self.connect() => attempt,
-                _ = self.connection.redial.notified() => continue,
+            // Not a young one: at start-up both sides dial each other, and dropping a
+            // dial the peer is accepting fails its handshake.
+            let attempt = {
+                let connect = self.connect();
+                tokio::pin!(connect);
+                let started = tokio::time::Instant::now();
+                loop {
+                    tokio::select! {
+                        biased;
+                        attempt = &mut connect => break Some(attempt),
+                        _ = self.connection.redial.notified() => {
+                            if started.elapsed() >= std::time::Duration::from_secs(1) {
+                                break None;
+                            }
+                        }
+                    }
+                }
+            };
+            let Some(attempt) = attempt else {
+                continue;
             };
             let connection = match attempt {
                 Ok(c) => c,
