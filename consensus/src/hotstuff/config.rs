@@ -27,7 +27,10 @@ pub struct Config {
     pub timeout_ms: u64,
     /// Multiplier per consecutive timed-out view. Default 2.
     pub timeout_backoff: f64,
-    /// Cap on the view timeout. Default 60,000 ms.
+    /// Cap on the view timeout. Default 4,000 ms (four base timeouts): the backoff
+    /// only has to outgrow the network's delay, and with a 60 s cap a committee that
+    /// lost a few views to a partition waited out 8 s and then 16 s views after it
+    /// healed (`withhold-batches-while-cut-off`, seeds 1 and 3).
     pub max_timeout_ms: u64,
     /// Most DAG certificate digests one block carries. Default 1,000.
     pub max_block_payload: usize,
@@ -52,7 +55,7 @@ impl Default for Config {
             commit_rule: CommitRule::ThreeChain,
             timeout_ms: 1_000,
             timeout_backoff: 2.0,
-            max_timeout_ms: 60_000,
+            max_timeout_ms: 4_000,
             max_block_payload: 1_000,
             views_per_leader: 2,
             suspect_timeout_ms: 250,
