@@ -240,10 +240,9 @@ pub async fn run<P: Adversarial>(
         return;
     }
     d.committed.send_replace(d.linearizer.next_position());
-    if let Ok(executed) = history::read_position(d.ctx.store.as_ref(), history::EXECUTED_KEY) {
-        if executed < d.linearizer.next_position() {
-            tracing::info!(node = %d.ctx.id, executed, committed = d.linearizer.next_position(), "committed positions not executed before the restart are executed first");
-        }
+    let executed = d.ctx.metrics.executed_position.load(Ordering::Relaxed);
+    if executed < d.linearizer.next_position() {
+        tracing::info!(node = %d.ctx.id, executed, committed = d.linearizer.next_position(), "committed positions not executed before the restart are executed first");
     }
     if replayed > 0 {
         d.local.push_back(Event::Installed {
@@ -401,7 +400,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             self.local.push_back(Event::Horizon { gc_round });
         }
         let items = self.linearizer.drain();
-        self.deliver(items).await
+        self.deliver(items)
     }
 
     /// A peer message: decode, verify, queue for the core (or count the refusal).
@@ -427,7 +426,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         }
     }
 
-    async fn deliver(&mut self, items: Vec<Committed>) -> bool {
+    fn deliver(&mut self, items: Vec<Committed>) -> bool {
         if items.is_empty() {
             return true;
         }
@@ -440,13 +439,13 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         if self.unwritten.is_empty() {
             self.unwritten_since = self.now();
         }
-        self.unwritten.extend(items.iter().cloned());
+        let count = items.len() as u64;
+        self.ctx.recent.push(&items);
+        self.unwritten.extend(items);
         if self.unwritten.len() >= UNWRITTEN_MAX && !self.flush_history() {
             return false;
         }
         let tip = self.linearizer.next_position();
-        let count = items.len() as u64;
-        self.ctx.recent.push(&items);
         self.committed.send_replace(tip);
         self.ctx
             .metrics
@@ -705,7 +704,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             self.ctx.mempool.fetch_certificates(missing, peer).await;
         }
         let items = self.linearizer.commit(block, height, &anchors);
-        if !self.deliver(items).await {
+        if !self.deliver(items) {
             return false;
         }
         self.after_delivery().await
@@ -862,12 +861,12 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             committed_round = self.linearizer.committed_round().0,
             "installed committed history fetched from peers"
         );
-        if !self.deliver(installed).await {
+        if !self.deliver(installed) {
             return false;
         }
         // Anchors the core committed meanwhile may now be delivered, or skipped.
         let items = self.linearizer.drain();
-        if !self.deliver(items).await {
+        if !self.deliver(items) {
             return false;
         }
         self.local.push_back(Event::Installed {
@@ -879,15 +878,20 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         self.after_delivery().await
     }
 
+    /// Counts a state-transfer request dropped (undecodable, or over the serve limit).
+    fn count_transfer_drop(&self) {
+        self.ctx
+            .metrics
+            .transfer
+            .dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A state-transfer message: a request to serve, or an answer for the client.
     async fn on_transfer(&mut self, m: Incoming) -> bool {
         let Ok(message) = codec::decode::<TransferMessage>(&m.payload[1..], self.ctx.max_message)
         else {
-            self.ctx
-                .metrics
-                .transfer
-                .dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.count_transfer_drop();
             return true;
         };
         let now = self.now();
@@ -897,11 +901,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             | TransferMessage::VouchRequest { .. } => {
                 let fetch = matches!(message, TransferMessage::Fetch { .. });
                 if !self.serve_limit.admit(m.from, now, fetch) {
-                    self.ctx
-                        .metrics
-                        .transfer
-                        .dropped
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.count_transfer_drop();
                     return true;
                 }
                 self.ctx

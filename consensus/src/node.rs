@@ -194,8 +194,13 @@ impl Node {
         )
         .await?;
         let persisted = store.read(Table::Meta, SAFETY_KEY)?.map(|b| b.to_vec());
+        // Where the executor resumes: read once, before the driver and executor start.
+        let executed = history::read_position(store.as_ref(), history::EXECUTED_KEY)?;
         let recent = Arc::new(history::Recent::default());
         let metrics = Arc::new(DriverMetrics::default());
+        metrics
+            .executed_position
+            .store(executed, std::sync::atomic::Ordering::Relaxed);
         let ctx = DriverContext {
             id,
             committee: committee.clone(),
@@ -259,8 +264,9 @@ impl Node {
 /// Resolve committed certificates into transactions, in order, waiting for batches
 /// that are still being fetched.
 ///
-/// The executor reads the committed history (the driver writes each entry there before
-/// it moves `committed` past it), delivers each position once, in order, and records
+/// The executor takes committed entries from memory (the latest [`history::Recent`]) or
+/// from the committed history, up to the tip the driver publishes on `committed`; it
+/// delivers each position once, in order, and records
 /// how far it got (not waiting for stable storage). After a restart it resumes from
 /// that position: at least once by position, identical content, never a hole. Reading
 /// from the store instead of a queue means a slow executor (batches still being
@@ -274,16 +280,10 @@ async fn execute(
     out: mpsc::Sender<Delivered>,
     metrics: Arc<DriverMetrics>,
 ) {
-    let mut next = match history::read_position(store.as_ref(), history::EXECUTED_KEY) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(node = %id, error = %e, "cannot read the executed position; stopping");
-            return;
-        }
-    };
-    metrics
+    // Read from the store before the executor was spawned.
+    let mut next = metrics
         .executed_position
-        .store(next, std::sync::atomic::Ordering::Relaxed);
+        .load(std::sync::atomic::Ordering::Relaxed);
     let mut executor = Executor {
         id,
         mempool,

@@ -541,6 +541,28 @@ mod tests {
         )
     }
 
+    fn entries(c: &mut Catchup, now: Time, from: NodeId, e: &[Committed], l: Local) -> Vec<Output> {
+        let entries = e.to_vec();
+        c.on_message(now, from, TransferMessage::Entries { entries }, l)
+    }
+
+    fn vouch(
+        c: &mut Catchup,
+        now: Time,
+        from: u16,
+        position: u64,
+        chain: Digest,
+        l: Local,
+    ) -> Vec<Output> {
+        let chain = Some(chain);
+        c.on_message(
+            now,
+            NodeId(from),
+            TransferMessage::Vouch { position, chain },
+            l,
+        )
+    }
+
     fn fetched_from(out: &[Output]) -> Option<(NodeId, u64)> {
         out.iter().find_map(|o| match o {
             Output::Send(to, TransferMessage::Fetch { from }) => Some((*to, *from)),
@@ -560,14 +582,7 @@ mod tests {
         // A second one: f+1 weight have reached 10.
         let (source, from) = fetched_from(&status(&mut c, at(11), 2, 10, l)).unwrap();
         assert_eq!(from, 4);
-        let out = c.on_message(
-            at(20),
-            source,
-            TransferMessage::Entries {
-                entries: honest[4..].to_vec(),
-            },
-            l,
-        );
+        let out = entries(&mut c, at(20), source, &honest[4..], l);
         // The source's word is not enough: it asks everyone for the chain hash at 10.
         assert_eq!(
             out,
@@ -577,35 +592,11 @@ mod tests {
         );
         // A vouch for another hash, or from the node itself, counts for nothing.
         let other = source.0 % 3 + 1;
-        let wrong = c.on_message(
-            at(21),
-            NodeId(other),
-            TransferMessage::Vouch {
-                position: 10,
-                chain: Some(Digest::of(b"other")),
-            },
-            l,
-        );
+        let wrong = vouch(&mut c, at(21), other, 10, Digest::of(b"other"), l);
         assert!(wrong.is_empty());
-        let own = c.on_message(
-            at(21),
-            NodeId(0),
-            TransferMessage::Vouch {
-                position: 10,
-                chain: Some(honest[9].chain),
-            },
-            l,
-        );
+        let own = vouch(&mut c, at(21), 0, 10, honest[9].chain, l);
         assert!(own.is_empty());
-        let out = c.on_message(
-            at(22),
-            NodeId(other),
-            TransferMessage::Vouch {
-                position: 10,
-                chain: Some(honest[9].chain),
-            },
-            l,
-        );
+        let out = vouch(&mut c, at(22), other, 10, honest[9].chain, l);
         assert_eq!(out, vec![Output::Install(source, honest[4..].to_vec())]);
     }
 
@@ -618,14 +609,7 @@ mod tests {
         c.tick(at(0), true, l);
         status(&mut c, at(1), 1, 10, l);
         let (source, _) = fetched_from(&status(&mut c, at(2), 3, 10, l)).unwrap();
-        let out = c.on_message(
-            at(3),
-            source,
-            TransferMessage::Entries {
-                entries: forged[4..].to_vec(),
-            },
-            l,
-        );
+        let out = entries(&mut c, at(3), source, &forged[4..], l);
         assert!(out.is_empty());
         assert_eq!(c.metrics.chunks_refused.load(Ordering::Relaxed), 1);
         // A gap (entries not starting at the next position) is refused too.
@@ -633,26 +617,12 @@ mod tests {
         c.tick(at(0), true, l);
         status(&mut c, at(1), 1, 10, l);
         let (source, _) = fetched_from(&status(&mut c, at(2), 3, 10, l)).unwrap();
-        let out = c.on_message(
-            at(3),
-            source,
-            TransferMessage::Entries {
-                entries: honest[5..].to_vec(),
-            },
-            l,
-        );
+        let out = entries(&mut c, at(3), source, &honest[5..], l);
         assert!(out.is_empty());
         // Entries from a peer that was not asked are ignored.
         let mut c = client();
         c.tick(at(0), true, l);
-        let out = c.on_message(
-            at(3),
-            NodeId(2),
-            TransferMessage::Entries {
-                entries: honest[4..].to_vec(),
-            },
-            l,
-        );
+        let out = entries(&mut c, at(3), NodeId(2), &honest[4..], l);
         assert!(out.is_empty());
     }
 
