@@ -8,6 +8,7 @@
 
 mod disk;
 mod memory;
+pub mod segments;
 
 pub use disk::DiskStore;
 pub use memory::MemoryStore;
@@ -50,6 +51,17 @@ pub enum StoreOp {
     Delete(Table, Vec<u8>),
 }
 
+/// Each entry with its value cut to its first `n` bytes.
+fn heads(entries: Vec<(Vec<u8>, Bytes)>, n: usize) -> Vec<(Vec<u8>, Bytes)> {
+    entries
+        .into_iter()
+        .map(|(k, v)| {
+            let head = v.slice(..n.min(v.len()));
+            (k, head)
+        })
+        .collect()
+}
+
 /// A store failure. For a node this is fatal: it cannot promise not to equivocate
 /// without durable state.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +91,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Every entry of a table, in key order (recovery and tests).
     fn scan(&self, table: Table) -> Result<Vec<(Vec<u8>, Bytes)>, StoreError>;
+    /// Every key of a table, in key order, with the first `n` bytes of its value (fewer
+    /// if shorter): recovery reads the round tags of the batches without their bytes.
+    fn scan_heads(&self, table: Table, n: usize) -> Result<Vec<(Vec<u8>, Bytes)>, StoreError> {
+        Ok(heads(self.scan(table)?, n))
+    }
     /// Number of entries in a table.
     fn count(&self, table: Table) -> Result<usize, StoreError>;
 }

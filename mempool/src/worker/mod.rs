@@ -97,7 +97,7 @@ pub(crate) fn recover_index(
     shared: &Arc<WorkerShared>,
 ) -> Result<(), crate::store::StoreError> {
     let prefix = worker.0.to_be_bytes();
-    for (key, value) in store.scan(crate::store::Table::Batches)? {
+    for (key, value) in store.scan_heads(crate::store::Table::Batches, 8)? {
         if key.len() == 34 && key[..2] == prefix {
             if let (Some((tag, _)), Ok(digest)) =
                 (split_stored(&value), <[u8; 32]>::try_from(&key[2..]))
