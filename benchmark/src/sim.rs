@@ -165,6 +165,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
                 "messages_out": l.counters.messages_out,
                 "bytes_out": l.counters.bytes_out,
                 "consensus_rejected": l.counters.consensus_rejected,
+                "peaks": l.peaks.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             })).collect::<Vec<_>>(),
             "wall_seconds": wall,
         }));

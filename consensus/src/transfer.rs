@@ -45,10 +45,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a node that needs to catch up probes its peers.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Requests served per peer per second; beyond it they are dropped (counted).
-pub const SERVED_PER_SECOND: u32 = 50;
+pub const SERVED_PER_SECOND: u32 = 20;
 /// Of which [`TransferMessage::Fetch`] (each answered with up to half a frame): an
 /// honest client has one in flight at a time.
-pub const FETCHES_PER_SECOND: u32 = 10;
+pub const FETCHES_PER_SECOND: u32 = 4;
 
 /// A state-transfer message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

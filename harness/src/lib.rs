@@ -9,6 +9,7 @@
 //! transactions within a bound after the last fault heals).
 
 mod checkers;
+mod floods;
 mod metrics;
 mod runner;
 mod scenario;

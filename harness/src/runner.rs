@@ -1,5 +1,6 @@
 //! Playing a scenario on real Nodes inside turmoil.
 
+use crate::floods;
 use crate::scenario::{FaultKind, Misbehaviour, Scenario};
 use bytes::Bytes;
 use consensus::byzantine::{Adversary, Behaviour, ForkBook};
@@ -8,7 +9,6 @@ use mempool::{MemoryStore, MempoolFaults};
 use network::clients::TransactionClient;
 use network::Environment;
 use primitives::{Committee, Digest, NodeId};
-use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,6 +62,10 @@ pub struct NodeLog {
     /// Deliveries from a block other than the one an earlier delivery of the same
     /// height came from (two blocks committed at one height on one node).
     pub block_conflicts: u64,
+    /// The highest value sampled (every 250 ms, over restarts) of each of the node's
+    /// core counters (the sizes of its state among them) and of `queued_bytes` (bytes
+    /// of best-effort messages queued for peers): what a flood made it hold.
+    pub peaks: BTreeMap<&'static str, u64>,
 }
 
 /// The outcome of one run.
@@ -188,23 +192,6 @@ fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Advers
     })
 }
 
-/// Send random undecodable frames to every peer, 200 per second each, forever.
-async fn flood_garbage(sender: network::Sender, seed: u64) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6a72_6261_6765);
-    let peers = sender.others().to_vec();
-    loop {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        for peer in &peers {
-            let len = rng.gen_range(1..512);
-            let mut bytes = vec![0u8; len];
-            rng.fill(&mut bytes[..]);
-            // Channel bytes of the mempool and consensus too, so decoders see it.
-            bytes[0] = rng.gen_range(0..4);
-            let _ = sender.send(*peer, Bytes::from(bytes));
-        }
-    }
-}
-
 /// Run `scenario` with `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
     run_with_progress(scenario, seed, &mut |_| {})
@@ -251,7 +238,10 @@ pub fn run_with_progress(
         let log = logs[i].clone();
         let store = MemoryStore::new();
         let adversary = adversary(scenario, i, &book);
-        let garbage = scenario.behaviours_of(i).contains(&Misbehaviour::Garbage);
+        let behaviours = scenario.behaviours_of(i);
+        let garbage = behaviours.contains(&Misbehaviour::Garbage);
+        let batch_request_flood = behaviours.contains(&Misbehaviour::BatchRequestFlood);
+        let sync_spam = behaviours.contains(&Misbehaviour::SyncSpam);
         let is_silent = silent.contains(&i);
         sim.host(host(i), move || {
             let (committee, keys, parameters, protocol, log, store, adversary) = (
@@ -286,7 +276,18 @@ pub fn run_with_progress(
                     adversary,
                 })
                 .await?;
-                let flood = garbage.then(|| tokio::spawn(flood_garbage(node.sender(), seed)));
+                let mut flood = Vec::new();
+                if garbage {
+                    flood.push(tokio::spawn(floods::garbage(node.sender(), seed)));
+                }
+                if batch_request_flood {
+                    let mempool = node.mempool.clone();
+                    let task = floods::batch_requests(node.sender(), mempool, seed);
+                    flood.push(tokio::spawn(task));
+                }
+                if sync_spam {
+                    flood.push(tokio::spawn(floods::sync_spam(node.sender(), seed)));
+                }
                 let sampler = {
                     let log = log.clone();
                     let driver = node.driver_metrics.clone();
@@ -298,6 +299,15 @@ pub fn run_with_progress(
                             use std::sync::atomic::Ordering::Relaxed;
                             let net = network.snapshot();
                             if let Ok(mut log) = log.lock() {
+                                let core = driver.core_counters();
+                                let sizes = core
+                                    .iter()
+                                    .copied()
+                                    .chain([("queued_bytes", net.queued_bytes)]);
+                                for (key, value) in sizes {
+                                    let peak = log.peaks.entry(key).or_default();
+                                    *peak = (*peak).max(value);
+                                }
                                 log.mempool = Some(mempool.snapshot());
                                 log.counters = Counters {
                                     blocks_committed: driver.blocks_committed.load(Relaxed),
@@ -305,7 +315,7 @@ pub fn run_with_progress(
                                         .certificates_committed
                                         .load(Relaxed),
                                     dag_round: mempool.round.load(Relaxed),
-                                    core: driver.core_counters(),
+                                    core,
                                     evidence: driver.evidence.load(Relaxed),
                                     messages_out: net.messages_out,
                                     bytes_out: net.bytes_out,
@@ -343,7 +353,7 @@ pub fn run_with_progress(
                     log.progress.push((now, total));
                 }
                 sampler.abort();
-                if let Some(f) = flood {
+                for f in flood {
                     f.abort();
                 }
                 drop(node);

@@ -128,6 +128,13 @@ pub enum Misbehaviour {
     WithholdBatches,
     /// Floods every peer with undecodable frames (200 per second each).
     Garbage,
+    /// Asks every peer's worker, 100 times a second, for up to 1,000 batches: the
+    /// newest of its DAG, each twice, and unknown ones.
+    BatchRequestFlood,
+    /// Asks every peer, 100 times a second, for every certificate of rounds 0 to
+    /// `u64::MAX`, for 1,000 unknown certificates, and for the committed history from
+    /// position 0.
+    SyncSpam,
 }
 
 /// One fault at a simulated time. (Unknown keys inside a fault are not detected: serde

@@ -74,3 +74,9 @@ fn every_scenario() {
     common::every_scenario(BULLSHARK);
     common::every_scenario(TUSK);
 }
+
+#[test]
+fn floods_leave_the_committee_live_and_its_state_bounded() {
+    common::stays_bounded("byzantine-batch-request-flood.toml", BULLSHARK);
+    common::stays_bounded("byzantine-sync-spam.toml", TUSK);
+}

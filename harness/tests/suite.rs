@@ -339,3 +339,13 @@ fn a_batch_withholder_while_an_honest_node_is_cut_off() {
 fn one_node_at_a_time_hears_nothing() {
     passes("isolate-inbound-rotating.toml");
 }
+
+#[test]
+fn a_batch_request_flood_leaves_the_committee_live_and_its_state_bounded() {
+    common::stays_bounded("byzantine-batch-request-flood.toml", None);
+}
+
+#[test]
+fn sync_spam_leaves_the_committee_live_and_its_state_bounded() {
+    common::stays_bounded("byzantine-sync-spam.toml", None);
+}

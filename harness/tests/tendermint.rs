@@ -55,3 +55,9 @@ fn f_plus_one_equivocators_break_agreement() {
 fn every_scenario() {
     common::every_scenario(P);
 }
+
+#[test]
+fn floods_leave_the_committee_live_and_its_state_bounded() {
+    common::stays_bounded("byzantine-batch-request-flood.toml", P);
+    common::stays_bounded("byzantine-sync-spam.toml", P);
+}

@@ -44,11 +44,14 @@ pub enum Rejection {
     /// A buffer of waiting items was full and the item was dropped.
     #[error("buffer full")]
     BufferFull,
+    /// A request asked for more than one reply may carry; the rest is not served.
+    #[error("reply over its byte budget")]
+    OverBudget,
 }
 
 impl Rejection {
     /// Every reason, in a fixed order.
-    pub const ALL: [Rejection; 12] = [
+    pub const ALL: [Rejection; 13] = [
         Rejection::Undecodable,
         Rejection::UnknownAuthor,
         Rejection::BadSignature,
@@ -61,6 +64,7 @@ impl Rejection {
         Rejection::StaleHeader,
         Rejection::Malformed,
         Rejection::BufferFull,
+        Rejection::OverBudget,
     ];
 }
 

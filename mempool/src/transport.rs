@@ -40,6 +40,11 @@ impl Outbound {
         self.sender.others()
     }
 
+    /// Bytes queued for `to` on the transport now.
+    pub(crate) fn queued_bytes(&self, to: NodeId) -> usize {
+        self.sender.queued_bytes(to)
+    }
+
     /// Best effort to one peer (drops are counted by the network).
     pub(crate) fn send(&self, to: NodeId, message: &MempoolMessage) {
         if let Some(bytes) = encode(message) {

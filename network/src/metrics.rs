@@ -32,11 +32,13 @@ pub enum DropReason {
     ConnectFailed,
     /// Incoming: the application refused a reliable message (overloaded); the sender retries.
     Refused,
+    /// Outgoing: the peer's best-effort lanes held `peer_queue_bytes` already.
+    QueueBytes,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::QueueFull,
         DropReason::OversizedSend,
         DropReason::ConnectionLost,
@@ -49,6 +51,7 @@ impl DropReason {
         DropReason::HandshakeFailed,
         DropReason::ConnectFailed,
         DropReason::Refused,
+        DropReason::QueueBytes,
     ];
 
     fn index(self) -> usize {
@@ -66,6 +69,7 @@ pub struct Metrics {
     connections_out: AtomicU64,
     connections_in: AtomicU64,
     reliable_retries: AtomicU64,
+    queued_bytes: AtomicU64,
     drops: [AtomicU64; DropReason::ALL.len()],
 }
 
@@ -86,6 +90,8 @@ pub struct MetricsSnapshot {
     pub connections_in: u64,
     /// Reliable messages sent again after a failure.
     pub reliable_retries: u64,
+    /// Bytes of best-effort messages queued for peers now (every peer, both lanes).
+    pub queued_bytes: u64,
     /// Drops by reason (reasons with a zero count are omitted).
     pub drops: Vec<(DropReason, u64)>,
 }
@@ -108,6 +114,12 @@ impl Metrics {
     }
     pub(crate) fn retried(&self) {
         self.reliable_retries.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn queued(&self, bytes: usize) {
+        self.queued_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn dequeued(&self, bytes: usize) {
+        self.queued_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
     }
     pub(crate) fn record_drop(&self, reason: DropReason, count: u64) {
         self.drops[reason.index()].fetch_add(count, Ordering::Relaxed);
@@ -133,6 +145,7 @@ impl Metrics {
             connections_out: self.connections_out.load(Ordering::Relaxed),
             connections_in: self.connections_in.load(Ordering::Relaxed),
             reliable_retries: self.reliable_retries.load(Ordering::Relaxed),
+            queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
             drops: DropReason::ALL
                 .iter()
                 .map(|r| (*r, self.dropped(*r)))

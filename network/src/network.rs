@@ -116,6 +116,7 @@ impl Network {
             let (queue_tx, queue_rx) = mpsc::channel(parameters.peer_queue_capacity);
             let (urgent_tx, urgent_rx) = mpsc::channel(parameters.peer_queue_capacity);
             let slot = Arc::new(ConnectionSlot::default());
+            let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let task = PeerTask {
                 peer: member.id,
                 address: member.primary.clone(),
@@ -125,6 +126,7 @@ impl Network {
                 connection: slot.clone(),
                 queue: queue_rx,
                 urgent: urgent_rx,
+                queued: queued.clone(),
                 metrics: metrics.clone(),
                 parameters: parameters.clone(),
             };
@@ -135,6 +137,7 @@ impl Network {
                 Peer {
                     queue: queue_tx,
                     urgent: urgent_tx,
+                    queued,
                     connection: slot,
                     inflight: Arc::new(Semaphore::new(parameters.max_inflight_reliable)),
                 },

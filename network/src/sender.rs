@@ -10,6 +10,7 @@ use primitives::NodeId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub(crate) struct Peer {
     pub(crate) queue: mpsc::Sender<Bytes>,
     /// The urgent lane: its own stream, sent before the normal lane's data.
     pub(crate) urgent: mpsc::Sender<Bytes>,
+    /// Bytes queued on both lanes (added here, taken off by the peer task).
+    pub(crate) queued: Arc<AtomicUsize>,
     pub(crate) connection: Arc<ConnectionSlot>,
     pub(crate) inflight: Arc<Semaphore>,
 }
@@ -142,6 +145,17 @@ impl Sender {
         self.inner.me
     }
 
+    /// Bytes of best-effort messages queued for `to` now (both lanes; 0 for an unknown
+    /// peer or this node): what a server checks before answering a peer's request, so
+    /// that a peer asking faster than its link drains is not answered into a growing
+    /// queue.
+    pub fn queued_bytes(&self, to: NodeId) -> usize {
+        self.inner
+            .peers
+            .get(&to)
+            .map_or(0, |p| p.queued.load(Ordering::Relaxed))
+    }
+
     /// Ids of every other committee member, in increasing order.
     pub fn others(&self) -> Vec<NodeId> {
         self.inner.others.clone()
@@ -188,9 +202,22 @@ impl Sender {
             .peers
             .get(&to)
             .ok_or(SendError::UnknownPeer(to))?;
-        lane(peer)
-            .try_send(payload)
-            .map_err(|e| self.queue_error(to, e))
+        // Counted before the message is queued, so the peer task never takes off more
+        // than was added.
+        let len = payload.len();
+        let held = peer.queued.fetch_add(len, Ordering::Relaxed);
+        if held > 0 && held.saturating_add(len) > self.inner.parameters.peer_queue_bytes {
+            peer.queued.fetch_sub(len, Ordering::Relaxed);
+            self.inner.metrics.record_drop(DropReason::QueueBytes, 1);
+            return Err(SendError::QueueFull(to));
+        }
+        self.inner.metrics.queued(len);
+        if let Err(e) = lane(peer).try_send(payload) {
+            peer.queued.fetch_sub(len, Ordering::Relaxed);
+            self.inner.metrics.dequeued(len);
+            return Err(self.queue_error(to, e));
+        }
+        Ok(())
     }
 
     /// Like [`Sender::send`], on the peer's urgent lane: its own QUIC stream, whose data
@@ -245,10 +272,17 @@ impl Sender {
             .peers
             .get(&to)
             .ok_or(SendError::UnknownPeer(to))?;
-        peer.queue
-            .send(payload)
-            .await
-            .map_err(|_| SendError::Closed)
+        // Waits for room by count; its bytes are counted (our own batches, bounded by
+        // the batch maker's slots), and not refused by `peer_queue_bytes`.
+        let len = payload.len();
+        peer.queued.fetch_add(len, Ordering::Relaxed);
+        self.inner.metrics.queued(len);
+        if peer.queue.send(payload).await.is_err() {
+            peer.queued.fetch_sub(len, Ordering::Relaxed);
+            self.inner.metrics.dequeued(len);
+            return Err(SendError::Closed);
+        }
+        Ok(())
     }
 
     /// [`Sender::send`] to each of `to`; returns the failures (each already counted).
@@ -540,6 +574,8 @@ pub(crate) struct PeerTask {
     pub(crate) connection: Arc<ConnectionSlot>,
     pub(crate) queue: mpsc::Receiver<Bytes>,
     pub(crate) urgent: mpsc::Receiver<Bytes>,
+    /// The bytes on both lanes (shared with the sending side's [`Peer`]).
+    pub(crate) queued: Arc<AtomicUsize>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) parameters: NetworkParameters,
 }
@@ -616,28 +652,52 @@ impl PeerTask {
         let PeerTask {
             queue,
             urgent,
+            queued,
             metrics,
             parameters,
             ..
         } = self;
         let max = parameters.max_frame_size;
+        let urgent = Lane {
+            queue: urgent,
+            queued,
+            priority: URGENT_PRIORITY,
+        };
+        let normal = Lane {
+            queue,
+            queued,
+            priority: 0,
+        };
         tokio::select! {
             biased;
-            open = drain_lane(connection, urgent, metrics, max, URGENT_PRIORITY) => open,
-            open = drain_lane(connection, queue, metrics, max, 0) => open,
+            open = drain_lane(connection, urgent, metrics, max) => open,
+            open = drain_lane(connection, normal, metrics, max) => open,
         }
     }
 }
 
-/// Drain one lane onto its own uni stream of `connection` (with `priority`). Returns
-/// false when the queue is closed, true when the connection broke.
+/// One best-effort lane of a peer, as the peer task drains it.
+struct Lane<'a> {
+    queue: &'a mut mpsc::Receiver<Bytes>,
+    /// The peer's queued bytes (both lanes), taken off as messages leave the queue.
+    queued: &'a AtomicUsize,
+    /// The priority of its stream.
+    priority: i32,
+}
+
+/// Drain one lane onto its own uni stream of `connection`. Returns false when the
+/// queue is closed, true when the connection broke.
 async fn drain_lane(
     connection: &quinn::Connection,
-    queue: &mut mpsc::Receiver<Bytes>,
+    lane: Lane<'_>,
     metrics: &Metrics,
     max_frame_size: usize,
-    priority: i32,
 ) -> bool {
+    let Lane {
+        queue,
+        queued,
+        priority,
+    } = lane;
     let mut stream = match connection.open_uni().await {
         Ok(s) => s,
         Err(_) => return true,
@@ -658,6 +718,8 @@ async fn drain_lane(
         }
         let count = batch.len();
         let bytes: usize = batch.iter().map(|b| b.len()).sum();
+        queued.fetch_sub(bytes, Ordering::Relaxed);
+        metrics.dequeued(bytes);
         // Senders checked every payload against the frame limit already.
         let written = match frame_chunks(&batch, max_frame_size) {
             Ok(mut chunks) => stream.write_all_chunks(&mut chunks).await.is_ok(),

@@ -7,6 +7,7 @@ use common::*;
 use network::tls;
 use network::DropReason;
 use primitives::crypto::KeyPair;
+use primitives::parameters::NetworkParameters;
 use primitives::NodeId;
 use quinn::crypto::rustls::QuicClientConfig;
 use std::collections::HashMap;
@@ -324,4 +325,51 @@ async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
     assert_eq!(m.dropped(DropReason::TruncatedFrame), 2);
     assert_eq!(from_byzantine, 1);
     drop((net1, net2));
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_drain_is_held_to_its_queue_bytes() {
+    // Node 1 never starts: node 0's queue for it fills and is never drained.
+    let (committee, keys) = common::loopback_committee(2, 11);
+    let parameters = NetworkParameters {
+        peer_queue_bytes: 4 << 20,
+        ..common::test_parameters()
+    };
+    let (net, _rx) = common::start(&committee, &keys, 0, parameters).await;
+    let sender = net.sender();
+    let mut accepted = 0;
+    for seq in 0..100 {
+        if sender
+            .send(NodeId(1), common::message(0, seq, 1 << 20))
+            .is_ok()
+        {
+            accepted += 1;
+        }
+    }
+    // Four 1 MiB messages fit in 4 MiB; the rest are refused and counted.
+    assert_eq!(accepted, 4);
+    let snapshot = net.metrics().snapshot();
+    assert_eq!(snapshot.queued_bytes, 4 << 20);
+    let refused = snapshot
+        .drops
+        .iter()
+        .find(|(r, _)| *r == DropReason::QueueBytes)
+        .map(|(_, n)| *n);
+    assert_eq!(refused, Some(96));
+    // One message larger than the budget still goes into an empty queue.
+    let (committee, keys) = common::loopback_committee(2, 12);
+    let (net, _rx) = common::start(
+        &committee,
+        &keys,
+        0,
+        NetworkParameters {
+            peer_queue_bytes: 1_000,
+            ..common::test_parameters()
+        },
+    )
+    .await;
+    assert!(net
+        .sender()
+        .send(NodeId(1), common::message(0, 0, 5_000))
+        .is_ok());
 }

@@ -38,6 +38,11 @@ pub struct NetworkParameters {
     /// Outgoing best-effort messages queued per peer before new ones are dropped
     /// (counted). Default 10,000.
     pub peer_queue_capacity: usize,
+    /// Bytes of outgoing best-effort messages queued per peer (both lanes) before new
+    /// ones are dropped (counted as `queue-bytes`): what one peer's requests can make
+    /// this node hold for it. A message is always accepted into an empty queue.
+    /// Default 64 MiB.
+    pub peer_queue_bytes: usize,
     /// Reliable messages in flight per peer before senders wait. Default 1,000.
     pub max_inflight_reliable: usize,
     /// Incoming messages buffered for the node before readers apply back-pressure. Default 10,000.
@@ -101,6 +106,7 @@ impl Default for NetworkParameters {
         NetworkParameters {
             max_frame_size: 8 << 20,
             peer_queue_capacity: 10_000,
+            peer_queue_bytes: 64 << 20,
             max_inflight_reliable: 1_000,
             inbound_queue_capacity: 10_000,
             retry_min_delay_ms: 200,
@@ -154,6 +160,7 @@ impl Parameters {
             return bad("network.max_frame_size must be in 1..=64 MiB");
         }
         if n.peer_queue_capacity == 0
+            || n.peer_queue_bytes == 0
             || n.max_inflight_reliable == 0
             || n.inbound_queue_capacity == 0
         {

@@ -86,3 +86,76 @@ pub fn every_scenario(protocol: Option<&str>) {
         passes(&name, protocol);
     }
 }
+
+/// The sizes of state the cores and the network report (a core reports its own among
+/// its counters; the others there are progress measures).
+pub const STATE_SIZES: &[&str] = &[
+    "queued_bytes",
+    // HotStuff
+    "blocks",
+    "history",
+    "vote_instances",
+    "timeout_views",
+    "waiting",
+    "known_certificates",
+    "pending_certificates",
+    "carried_certificates",
+    // Tendermint
+    "proposals",
+    "values",
+    "decisions_kept",
+    "buffered_messages",
+    "pending_decisions",
+    "certificates",
+    // Snowman
+    "processing",
+    "certificates_held",
+    "certificates_pending",
+    // Bullshark and Tusk
+    "dag_certificates",
+    "dag_rounds",
+];
+
+/// Below these, a peak is not compared with the happy path's (a queue that happened to
+/// be empty at every sample of the happy run is not a budget of zero): for queued bytes
+/// a worker's serve window for one peer (16 MiB: the flooder's requests are answered
+/// into it, however fast it asks), 64 of any count.
+fn size_floor(key: &str) -> u64 {
+    if key == "queued_bytes" {
+        16 << 20
+    } else {
+        64
+    }
+}
+
+/// Every seed of the flood scenario `name` passes, and no honest node's peak of any
+/// state size exceeds twice its peak in the same scenario without its Byzantine
+/// members (the happy path of the same length), or the size's floor.
+pub fn stays_bounded(name: &str, protocol: Option<&str>) {
+    let flood = scenario(name, protocol);
+    let mut happy = flood.clone();
+    happy.byzantine.clear();
+    for seed in &flood.seeds {
+        let report = run(&flood, *seed).unwrap();
+        let verdict = check(&flood, &report);
+        assert!(
+            verdict.passed(),
+            "{name} under {protocol:?}, seed {seed}: {:?}",
+            verdict.violations
+        );
+        let baseline = run(&happy, *seed).unwrap();
+        for i in report.honest_up() {
+            for key in STATE_SIZES {
+                let Some(peak) = report.logs[i].peaks.get(key) else {
+                    continue;
+                };
+                let base = baseline.logs[i].peaks.get(key).copied().unwrap_or(0);
+                let bound = 2 * base.max(size_floor(key));
+                assert!(
+                    *peak <= bound,
+                    "{name} under {protocol:?}, seed {seed}: node {i} held {key} = {peak}, happy path {base}"
+                );
+            }
+        }
+    }
+}

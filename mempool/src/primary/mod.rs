@@ -120,10 +120,19 @@ pub(crate) struct Primary {
     hold: Option<Round>,
     /// Own certificates not yet seen referenced by a certificate of the next round.
     unreferenced: BTreeMap<Round, Certificate>,
+    /// Per peer: the start of its current second, and the certificate requests served
+    /// in it (at most [`SERVED_PER_SECOND`]).
+    served: BTreeMap<NodeId, (Instant, u32)>,
 }
 
 /// Most headers suspended at once, per committee member.
 const SUSPENDED_PER_MEMBER: usize = 8;
+
+/// Certificate requests (by digest or by range) served per peer per second; beyond it
+/// they are dropped and counted (`over_budget`). An honest node asks about once per
+/// second per missing set (`sync_retry_delay`, the 1 s range retry), so this only
+/// holds back a peer that floods.
+const SERVED_PER_SECOND: u32 = 20;
 
 impl Primary {
     fn max_pending(&self) -> usize {
@@ -218,6 +227,21 @@ impl Primary {
         .await
     }
 
+    /// Whether a certificate request from `peer` may be served now (and count it).
+    fn admit_request(&mut self, peer: NodeId) -> bool {
+        let now = Instant::now();
+        let window = self.served.entry(peer).or_insert((now, 0));
+        if now.duration_since(window.0) >= Duration::from_secs(1) {
+            *window = (now, 0);
+        }
+        window.1 = window.1.saturating_add(1);
+        if window.1 > SERVED_PER_SECOND {
+            self.ctx.metrics.reject(crate::Rejection::OverBudget);
+            return false;
+        }
+        true
+    }
+
     async fn handle(&mut self, from: NodeId, message: MempoolMessage) -> Result<(), MempoolError> {
         match message {
             MempoolMessage::Header(header) => self.on_header(header, from).await,
@@ -226,11 +250,15 @@ impl Primary {
                 self.on_certificate(certificate, from, false).await
             }
             MempoolMessage::CertificatesRequest(digests) => {
-                self.serve_certificates(from, digests);
+                if self.admit_request(from) {
+                    self.serve_certificates(from, digests);
+                }
                 Ok(())
             }
             MempoolMessage::CertificateRangeRequest { from: first, to } => {
-                self.serve_range(from, first, to);
+                if self.admit_request(from) {
+                    self.serve_range(from, first, to);
+                }
                 Ok(())
             }
             MempoolMessage::CertificateRange {

@@ -77,6 +77,7 @@ impl Primary {
             rng,
             hold: None,
             unreferenced: BTreeMap::new(),
+            served: BTreeMap::new(),
             ctx,
         };
         if gc_round > Round(0) {

@@ -135,7 +135,9 @@ impl Primary {
         let found: Vec<Certificate> = {
             let dag = self.dag();
             let mut out = Vec::new();
-            let mut round = from.max(Round(1));
+            // Nothing at or below the GC round is held: a request from round 0 (or one
+            // far below) does not make this node walk the rounds collected long ago.
+            let mut round = from.max(dag.gc_round().next()).max(Round(1));
             while round <= to && out.len() < MAX_REPLY {
                 if let Some(certs) = dag.round(round) {
                     out.extend(certs.values().cloned());

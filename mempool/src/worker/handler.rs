@@ -22,6 +22,13 @@ use tracing::{debug, trace};
 
 /// Most digests served per batch request.
 const MAX_REQUEST_DIGESTS: usize = 1_000;
+/// Batch bytes a worker lets wait in the transport's queue for one peer when answering
+/// its requests: a request is answered with at most what fits in this window beside
+/// what is queued for the peer already, and the rest is not served (the requester asks
+/// again, or another peer). A peer asking faster than its link drains is answered only
+/// as fast as it drains, and what one peer's requests make this node hold is bounded
+/// by this window, not by how much it asks.
+const SERVE_WINDOW_BYTES: usize = 16 << 20;
 /// Most batches being fetched at once.
 const MAX_PENDING_SYNC: usize = 100_000;
 
@@ -214,7 +221,18 @@ impl WorkerHandler {
             self.metrics.reject(Rejection::Oversized);
             return;
         }
+        // A digest asked twice is served once (honest requests never repeat one).
+        let asked = digests.len();
+        let digests: std::collections::BTreeSet<Digest> = digests.into_iter().collect();
+        if digests.len() < asked {
+            self.metrics.reject(Rejection::Malformed);
+        }
+        let mut budget = SERVE_WINDOW_BYTES.saturating_sub(self.out.queued_bytes(from));
         for digest in digests {
+            if budget == 0 {
+                self.metrics.reject(Rejection::OverBudget);
+                break;
+            }
             let Ok(Some(value)) = self
                 .store
                 .read(Table::Batches, &batch_key(self.worker, &digest))
@@ -224,6 +242,7 @@ impl WorkerHandler {
             let Some((_, batch)) = split_stored(&value) else {
                 continue;
             };
+            budget = budget.saturating_sub(batch.len());
             MempoolMetrics::add(&self.metrics.batches_synced, 1);
             self.out.send(
                 from,
