@@ -69,7 +69,8 @@ fn a_batch_request_flood_leaves_the_committee_live_and_its_state_bounded() {
 /// Known to fail (issue 11): under sync spam Snowman stays live, but its certificates
 /// waiting for a block peak at 150 against 4 in the happy path (seed 1), above the
 /// bound's floor of 128. The flooder drowns in the answers to its own requests and
-/// falls behind; at heights where it is the designated proposer the others wait out
+/// falls behind; most likely (not traced), at heights where it is the designated
+/// proposer the others wait out
 /// its proposer window (5 s) while certificates accumulate. Bounded by that window,
 /// not by the flood, but not within twice the happy path.
 #[test]
