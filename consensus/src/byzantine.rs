@@ -34,6 +34,10 @@ pub enum Behaviour {
     InvalidSignatures,
     /// Re-send old messages (to their first recipients) alongside new ones.
     Replay,
+    /// With every message it sends, broadcast validly signed messages for instances far
+    /// ahead (views, heights or rounds up to a million ahead), for blocks nobody has:
+    /// an honest node must not keep what they ask it to keep.
+    FutureFlood,
 }
 
 /// What a message is, as far as the behaviours care.
@@ -87,6 +91,12 @@ pub trait Adversarial: Protocol {
     }
     /// `message` with its signature broken (receivers must refuse it).
     fn with_bad_signature(&self, message: &Self::Message) -> Self::Message;
+    /// Validly signed messages of this replica like `message` (same kinds), but for the
+    /// instance `ahead` beyond it and for blocks that do not exist (`seed` varies them):
+    /// what a future flood sends. Empty if the protocol has no such messages.
+    fn far_ahead(&self, _message: &Self::Message, _ahead: u64, _seed: u64) -> Vec<Self::Message> {
+        Vec::new()
+    }
     /// A vote sent to one member, rewritten to favour the block of the split that
     /// member's `side` was shown (`book` says which block went to which side): for
     /// protocols whose votes answer one asker (Snowman's chits), so that colluders tell
@@ -151,6 +161,8 @@ const HOLD: std::time::Duration = std::time::Duration::from_millis(300);
 const VIEWS_KEPT: usize = 16;
 /// Old messages kept for replay.
 const REPLAY_KEPT: usize = 256;
+/// Far-ahead messages a future flood sends with every message.
+const FLOODS_PER_MESSAGE: u64 = 4;
 
 /// A core with Byzantine behaviours.
 pub struct Byzantine<C: Adversarial> {
@@ -164,6 +176,8 @@ pub struct Byzantine<C: Adversarial> {
     proposals: BTreeMap<(u64, u64), BTreeSet<Digest>>,
     sent: VecDeque<(Option<NodeId>, C::Message)>,
     replays: u64,
+    /// Future-flood messages sent so far (varies their distance and content).
+    floods: u64,
     /// A proposal held back until a conflicting one can fork from another parent.
     held: Option<C::Message>,
 }
@@ -205,6 +219,7 @@ impl<C: Adversarial> Byzantine<C> {
             proposals: BTreeMap::new(),
             sent: VecDeque::new(),
             replays: 0,
+            floods: 0,
             held: None,
         }
     }
@@ -296,6 +311,16 @@ impl<C: Adversarial> Byzantine<C> {
         } else {
             message
         };
+        if self.does(Behaviour::FutureFlood) {
+            // Spread over 10 to a million instances ahead, different on every message.
+            for _ in 0..FLOODS_PER_MESSAGE {
+                self.floods += 1;
+                let ahead = 10 + self.floods.wrapping_mul(7_919) % 1_000_000;
+                for far in self.inner.far_ahead(&wire, ahead, self.floods) {
+                    out.push(Action::broadcast(far));
+                }
+            }
+        }
         if self.does(Behaviour::Replay) {
             if !self.sent.is_empty() {
                 let k = (self.replays as usize).wrapping_mul(7919) % self.sent.len();

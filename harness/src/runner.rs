@@ -166,6 +166,7 @@ fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Advers
             Misbehaviour::WithholdVotes => Some(Behaviour::WithholdVotes),
             Misbehaviour::InvalidSignatures => Some(Behaviour::InvalidSignatures),
             Misbehaviour::Replay => Some(Behaviour::Replay),
+            Misbehaviour::FutureFlood => Some(Behaviour::FutureFlood),
             _ => None,
         })
         .collect();

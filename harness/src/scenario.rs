@@ -115,6 +115,9 @@ pub enum Misbehaviour {
     InvalidSignatures,
     /// Re-sends old consensus messages alongside new ones.
     Replay,
+    /// With every consensus message, validly signed ones for instances up to a million
+    /// ahead, for blocks nobody has.
+    FutureFlood,
     /// Two DAG headers per round, one to each half of the honest others (colluders get
     /// both).
     EquivocateHeaders,

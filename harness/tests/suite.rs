@@ -349,3 +349,8 @@ fn a_batch_request_flood_leaves_the_committee_live_and_its_state_bounded() {
 fn sync_spam_leaves_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-sync-spam.toml", None);
 }
+
+#[test]
+fn a_future_flood_leaves_the_committee_live_and_its_state_bounded() {
+    common::stays_bounded("byzantine-future-flood.toml", None);
+}

@@ -61,3 +61,8 @@ fn floods_leave_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-batch-request-flood.toml", P);
     common::stays_bounded("byzantine-sync-spam.toml", P);
 }
+
+#[test]
+fn a_future_flood_leaves_the_committee_live_and_its_state_bounded() {
+    common::stays_bounded("byzantine-future-flood.toml", P);
+}

@@ -1,10 +1,10 @@
 //! How a HotStuff replica lies: the [`Adversarial`] hooks the Byzantine behaviours use.
 
 use super::core::HotStuff;
-use super::messages::{Block, Message, Vote};
+use super::messages::{Block, Message, Timeout, Vote};
 use crate::byzantine::{Adversarial, MessageKind};
 use primitives::crypto::{ed25519, PartialSignature};
-use primitives::NodeId;
+use primitives::{Digest, NodeId, View};
 
 fn flip(signature: &mut ed25519::Signature) {
     signature.0[0] ^= 0x01;
@@ -53,6 +53,47 @@ impl Adversarial for HotStuff {
         // Votes go to the next view's leader.
         let collector = self.leader_of(b.view.next());
         vec![(Some(collector), Message::Vote(vote))]
+    }
+
+    fn far_ahead(&self, message: &Message, ahead: u64, seed: u64) -> Vec<Message> {
+        let nowhere = Digest::of(&seed.to_le_bytes());
+        let far = |view: View| View(view.0.saturating_add(ahead));
+        match message {
+            // A vote for a block nobody has, and a proposal in a view it leads.
+            Message::Propose(b) => {
+                let view = far(b.view);
+                let mut out = vec![Message::Vote(Vote::new(
+                    self.keys(),
+                    self.id(),
+                    nowhere,
+                    view,
+                    self.scheme(),
+                ))];
+                // Its own next view at that distance, so receivers verify it.
+                let own = (view.0..view.0 + 64)
+                    .map(View)
+                    .find(|v| self.leader_of(*v) == self.id());
+                if let Some(own) = own {
+                    let block = Block::new(self.keys(), self.id(), own, b.qc.clone(), None, vec![]);
+                    out.push(Message::Propose(block));
+                }
+                out
+            }
+            Message::Vote(v) => vec![Message::Vote(Vote::new(
+                self.keys(),
+                self.id(),
+                nowhere,
+                far(v.view),
+                self.scheme(),
+            ))],
+            Message::Timeout(t) => vec![Message::Timeout(Timeout::new(
+                self.keys(),
+                self.id(),
+                far(t.view),
+                t.high_qc.clone(),
+            ))],
+            _ => Vec::new(),
+        }
     }
 
     fn with_bad_signature(&self, message: &Message) -> Message {

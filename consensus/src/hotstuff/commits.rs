@@ -127,6 +127,9 @@ impl HotStuff {
             if block.view <= self.tree.last_committed().1 || self.tree.contains(&digest) {
                 continue;
             }
+            if !self.window.admit_block(self.view(), block.view, digest) {
+                continue;
+            }
             if newest.as_ref().is_none_or(|q| q.view < block.qc.view) {
                 newest = Some(block.qc.clone());
             }

@@ -44,6 +44,8 @@ pub struct HotStuff {
     /// The first proposal seen per recent view, and each voter's first vote (evidence).
     pub(super) first_proposal: BTreeMap<View, Digest>,
     pub(super) first_vote: BTreeMap<(View, NodeId), Digest>,
+    /// What a message may make this replica keep (views ahead, blocks and votes per view).
+    pub(super) window: super::window::Window,
 }
 
 impl HotStuff {
@@ -82,6 +84,7 @@ impl HotStuff {
             waiting: BTreeMap::new(),
             first_proposal: BTreeMap::new(),
             first_vote: BTreeMap::new(),
+            window: Default::default(),
             safety,
         })
     }
@@ -239,6 +242,9 @@ impl HotStuff {
             known,
             pending,
             carried,
+            second_votes: self.window.sizes().1,
+            refused_ahead: self.window.refused_ahead,
+            refused_extra: self.window.refused_extra,
         }
     }
 }

@@ -33,6 +33,12 @@ pub struct StateSizes {
     pub pending: usize,
     /// Certificates some block carried (kept until the GC horizon passes them).
     pub carried: usize,
+    /// (view, voter) pairs with a second, different vote counted.
+    pub second_votes: usize,
+    /// Messages refused for a view beyond the window ahead of the current one.
+    pub refused_ahead: u64,
+    /// Blocks or votes refused over the caps of a view.
+    pub refused_extra: u64,
 }
 
 /// The replica's counters, view first.
@@ -52,5 +58,8 @@ pub fn counters(replica: &HotStuff) -> Counters {
         ("known_certificates", s.known as u64),
         ("pending_certificates", s.pending as u64),
         ("carried_certificates", s.carried as u64),
+        ("second_votes", s.second_votes as u64),
+        ("refused_ahead", s.refused_ahead),
+        ("refused_extra", s.refused_extra),
     ]
 }

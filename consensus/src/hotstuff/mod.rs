@@ -57,6 +57,7 @@ mod safety;
 mod tests;
 mod views;
 mod voting;
+mod window;
 
 pub use self::block_tree::COMMITTED_BLOCKS_KEPT;
 pub use self::config::{CommitRule, Config};

@@ -25,6 +25,8 @@ impl HotStuff {
         let evidence_from = View(view.0.saturating_sub(EVIDENCE_VIEWS));
         self.first_proposal = self.first_proposal.split_off(&evidence_from);
         self.first_vote = self.first_vote.split_off(&(evidence_from, NodeId(0)));
+        let committed = self.tree.last_committed().1;
+        self.window.prune(committed, evidence_from);
         if self.leader_of(view) == self.id {
             self.propose(out);
         }
@@ -44,6 +46,11 @@ impl HotStuff {
 
     pub(super) fn on_timeout(&mut self, timeout: Timeout, out: &mut Vec<Action<Message>>) {
         self.process_qc(&timeout.high_qc.clone(), out);
+        if super::window::Window::beyond(self.view(), timeout.view) {
+            // Its high QC was taken; the timeout itself is not kept.
+            self.window.refuse_ahead();
+            return;
+        }
         if timeout.view < self.view() {
             // The voter is still in a view we left (a partition healed, our TC or QC
             // was lost): show it the certificate that ended that view. It re-sends its

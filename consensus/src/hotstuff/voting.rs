@@ -6,6 +6,7 @@ use super::core::HotStuff;
 use super::messages::{Block, Message, Qc, Vote};
 use super::safety;
 use super::views::EVIDENCE_VIEWS;
+use super::window::Window;
 use crate::core::Action;
 use crate::payload::Availability;
 use crate::votes::Added;
@@ -56,6 +57,18 @@ impl HotStuff {
             return;
         }
         let digest = block.digest();
+        if Window::beyond(self.view(), block.view) {
+            // Far ahead: only its certificates count (they may move a lagging replica
+            // up to it); nothing of it is kept otherwise.
+            self.process_qc(&block.qc.clone(), out);
+            if let Some(tc) = &block.tc {
+                self.process_tc(tc.clone(), out);
+            }
+            if Window::beyond(self.view(), block.view) {
+                self.window.refuse_ahead();
+                return;
+            }
+        }
         match self.first_proposal.get(&block.view) {
             Some(first) if *first != digest => out.push(Action::Evidence {
                 culprit: block.author,
@@ -75,7 +88,9 @@ impl HotStuff {
         }
         // A valid proposal from its leader clears any suspicion of it.
         self.pacemaker.on_proposal(block.author, block.view, out);
-        if block.view <= self.tree.last_committed().1 {
+        if block.view <= self.tree.last_committed().1
+            || !self.window.admit_block(self.view(), block.view, digest)
+        {
             return;
         }
         self.tree.insert(block.clone());
@@ -157,8 +172,15 @@ impl HotStuff {
         {
             return;
         }
-        match self.first_vote.get(&(vote.view, vote.voter)) {
-            Some(first) if *first != vote.block => out.push(Action::Evidence {
+        let first = self.first_vote.get(&(vote.view, vote.voter)).copied();
+        if !self
+            .window
+            .admit_vote(self.view(), vote.view, vote.voter, vote.block, first)
+        {
+            return;
+        }
+        match first {
+            Some(first) if first != vote.block => out.push(Action::Evidence {
                 culprit: vote.voter,
                 kind: "double-vote",
                 detail: format!("votes for two blocks in view {}", vote.view),

@@ -68,6 +68,29 @@ impl Adversarial for Snowman {
         )))
     }
 
+    fn far_ahead(&self, message: &Message, ahead: u64, seed: u64) -> Vec<Message> {
+        let height = match message {
+            Message::Put(b) => b.height,
+            Message::Query { height, .. } => *height,
+            Message::Chits(c) => c.accepted_height,
+            _ => return Vec::new(),
+        };
+        let far = height.saturating_add(ahead);
+        let nowhere = primitives::Digest::of(&seed.to_le_bytes());
+        // A signed block far up on a parent nobody has, and a poll about it claiming
+        // an accepted block as far up (receivers may believe they are behind).
+        vec![
+            Message::Put(Block::new(&self.keys, nowhere, far, self.id, 0, vec![])),
+            Message::Query {
+                poll: seed,
+                block: nowhere,
+                height: far,
+                accepted: nowhere,
+                accepted_height: far,
+            },
+        ]
+    }
+
     fn tailor_vote(&self, vote: &Message, side: Side, book: &ForkBook) -> Option<Message> {
         let Message::Chits(chit) = vote else {
             return None;

@@ -87,6 +87,31 @@ impl Adversarial for Tendermint {
             .collect()
     }
 
+    fn far_ahead(&self, message: &Message, ahead: u64, seed: u64) -> Vec<Message> {
+        let Message::Vote(v) = message else {
+            return Vec::new();
+        };
+        // The same vote kind for a value nobody has: rounds far ahead in this height,
+        // and the next heights far ahead in round.
+        let nowhere = Some(Digest::of(&seed.to_le_bytes()));
+        let vote = |height: u64, round: u64| {
+            Message::Vote(Vote::new(
+                self.keys(),
+                self.id,
+                v.kind,
+                height,
+                round,
+                nowhere,
+                self.scheme,
+            ))
+        };
+        vec![
+            vote(v.height, v.round.saturating_add(ahead)),
+            vote(v.height.saturating_add(1 + seed % 2), ahead),
+            vote(v.height.saturating_add(ahead), 0),
+        ]
+    }
+
     fn with_bad_signature(&self, message: &Message) -> Message {
         let mut m = message.clone();
         match &mut m {

@@ -100,6 +100,7 @@ pub const STATE_SIZES: &[&str] = &[
     "known_certificates",
     "pending_certificates",
     "carried_certificates",
+    "second_votes",
     // Tendermint
     "proposals",
     "values",
