@@ -46,7 +46,14 @@ pub struct HotStuff {
     pub(super) first_vote: BTreeMap<(View, NodeId), Digest>,
     /// What a message may make this replica keep (views ahead, blocks and votes per view).
     pub(super) window: super::window::Window,
+    /// Block requests answered per peer per second.
+    pub(super) serve_rate: crate::serve_rate::ServeRate,
 }
+
+/// Block requests (`SyncRequest`, each answered with up to 64 blocks) answered per peer
+/// per second: an honest replica asks f + 1 peers once per missing parent and retries
+/// every 300 ms, far below it.
+pub(super) const SYNC_SERVES_PER_SECOND: u32 = 20;
 
 impl HotStuff {
     /// A replica with `config`, restored from `persisted` (the last
@@ -85,6 +92,7 @@ impl HotStuff {
             first_proposal: BTreeMap::new(),
             first_vote: BTreeMap::new(),
             window: Default::default(),
+            serve_rate: crate::serve_rate::ServeRate::new(SYNC_SERVES_PER_SECOND),
             safety,
         })
     }
@@ -174,7 +182,7 @@ impl Protocol for HotStuff {
             .map_err(|e| Rejected(e.reason()))
     }
 
-    fn handle(&mut self, _now: Time, event: Event<Message>) -> Vec<Action<Message>> {
+    fn handle(&mut self, now: Time, event: Event<Message>) -> Vec<Action<Message>> {
         let mut out = Vec::new();
         match event {
             Event::Start => {
@@ -204,6 +212,7 @@ impl Protocol for HotStuff {
                 Message::Vote(vote) => self.on_vote(vote, &mut out),
                 Message::Timeout(timeout) => self.on_timeout(timeout, &mut out),
                 Message::Tc(tc) => self.process_tc(tc, &mut out),
+                Message::SyncRequest(_) if !self.serve_rate.admit(from, now) => {}
                 Message::SyncRequest(digest) => {
                     let chain = self.tree.chain_from(&digest);
                     tracing::trace!(node = %self.id, %from, %digest, found = chain.len(), "block request");
@@ -245,6 +254,7 @@ impl HotStuff {
             second_votes: self.window.sizes().1,
             refused_ahead: self.window.refused_ahead,
             refused_extra: self.window.refused_extra,
+            refused_requests: self.serve_rate.refused,
         }
     }
 }

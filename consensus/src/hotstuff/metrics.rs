@@ -39,6 +39,8 @@ pub struct StateSizes {
     pub refused_ahead: u64,
     /// Blocks or votes refused over the caps of a view.
     pub refused_extra: u64,
+    /// Block requests refused over a peer's rate.
+    pub refused_requests: u64,
 }
 
 /// The replica's counters, view first.
@@ -61,5 +63,6 @@ pub fn counters(replica: &HotStuff) -> Counters {
         ("second_votes", s.second_votes as u64),
         ("refused_ahead", s.refused_ahead),
         ("refused_extra", s.refused_extra),
+        ("refused_requests", s.refused_requests),
     ]
 }

@@ -101,7 +101,14 @@ pub struct Snowman {
     /// When accepted blocks were last asked for.
     catch_up_asked: Option<Time>,
     pub(super) progress: Progress,
+    /// Requests for ancestors or accepted blocks answered per peer per second.
+    pub(super) serve_rate: crate::serve_rate::ServeRate,
 }
+
+/// `GetAncestors` and `GetAccepted` (each answered with up to [`MAX_ANCESTORS`] blocks)
+/// answered per peer per second: an honest node asks at most once per poll timeout per
+/// held block, and for accepted blocks once per catch-up interval.
+const SERVES_PER_SECOND: u32 = 50;
 
 impl Snowman {
     /// A replica with `config`, restored from `persisted` if given.
@@ -157,6 +164,7 @@ impl Snowman {
             vouched: BTreeMap::new(),
             catch_up_asked: None,
             progress: Progress::default(),
+            serve_rate: crate::serve_rate::ServeRate::new(SERVES_PER_SECOND),
         })
     }
 
@@ -633,6 +641,8 @@ impl Snowman {
                 }
                 self.polls.record(chit.poll, from, vote, &self.params);
             }
+            Message::GetAncestors { .. } | Message::GetAccepted { .. }
+                if !self.serve_rate.admit(from, now) => {}
             Message::GetAncestors { block, max } => {
                 let mut blocks = Vec::new();
                 let mut at = block;
