@@ -174,7 +174,7 @@ fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
 pub async fn run<P: Adversarial>(
     mut replica: Replica<P>,
     ctx: DriverContext,
-    mut inbound: mpsc::Receiver<Incoming>,
+    mut inbound: network::Receiver,
     mut certificates: mpsc::Receiver<Certificate>,
     committed: tokio::sync::watch::Sender<u64>,
 ) {
@@ -292,19 +292,16 @@ pub async fn run<P: Adversarial>(
                     Err(mpsc::error::TryRecvError::Empty) => {}
                 }
             } else {
-                match inbound.try_recv() {
-                    Ok(m) => {
-                        took = true;
-                        if m.payload.first() == Some(&CHANNEL_TRANSFER) {
-                            if !d.on_transfer(m).await {
-                                return;
-                            }
-                        } else {
-                            d.on_message(&replica, m);
+                // A closed lane is seen by `recv` below.
+                if let Some(m) = inbound.try_recv() {
+                    took = true;
+                    if m.payload.first() == Some(&CHANNEL_TRANSFER) {
+                        if !d.on_transfer(m).await {
+                            return;
                         }
+                    } else {
+                        d.on_message(&replica, m);
                     }
-                    Err(mpsc::error::TryRecvError::Disconnected) => return,
-                    Err(mpsc::error::TryRecvError::Empty) => {}
                 }
             }
         }

@@ -150,31 +150,28 @@ impl Node {
             s[8..10].copy_from_slice(&id.0.to_le_bytes());
             s
         });
-        let (network, mut receiver) = Network::start(NetworkConfig {
-            id,
-            key: keys.ed25519.clone(),
-            committee: committee.clone(),
-            parameters: parameters.network.clone(),
-            environment,
-            bind,
-            rng_seed,
-        })
+        // Two lanes: the mempool's traffic never waits behind consensus's (or the
+        // reverse), and within each, every member has its own bounded queue.
+        let (network, receivers) = Network::start_lanes(
+            NetworkConfig {
+                id,
+                key: keys.ed25519.clone(),
+                committee: committee.clone(),
+                parameters: parameters.network.clone(),
+                environment,
+                bind,
+                rng_seed,
+            },
+            &[&[CHANNEL_MEMPOOL], &[CHANNEL_CONSENSUS, CHANNEL_TRANSFER]],
+        )
         .await?;
-        let (mempool_tx, mempool_rx) = mpsc::channel(10_000);
-        let (consensus_tx, consensus_rx) = mpsc::channel(10_000);
+        let [mempool_rx, consensus_rx]: [network::Receiver; 2] =
+            receivers.try_into().map_err(|_| {
+                NodeError::Network(network::NetworkError::Tls(
+                    "two inbound lanes expected".into(),
+                ))
+            })?;
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(async move {
-            while let Some(incoming) = receiver.recv().await {
-                let target = match incoming.payload.first() {
-                    Some(&CHANNEL_MEMPOOL) => &mempool_tx,
-                    Some(&CHANNEL_CONSENSUS) | Some(&CHANNEL_TRANSFER) => &consensus_tx,
-                    _ => continue,
-                };
-                if target.send(incoming).await.is_err() {
-                    return;
-                }
-            }
-        }));
         let (mempool, handle, certificates) = Mempool::start(
             MempoolConfig {
                 id,

@@ -14,6 +14,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// Most certificates remembered as available; beyond it the lowest rounds are forgotten.
 pub const MAX_KNOWN: usize = 200_000;
 
+/// How far above the newest held certificate a block may claim an unknown certificate's
+/// round and still have it remembered as carried (the mempool's default round
+/// lookahead: no honest certificate is further ahead of this node's DAG).
+pub const CARRIED_LOOKAHEAD: u64 = 1_000;
+
 /// What a payload lacks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Availability {
@@ -65,16 +70,38 @@ impl PayloadTracker {
     }
 
     /// Some block carries these certificates: nobody needs to propose them again.
+    ///
+    /// Bounded whatever a block claims: an entry whose round contradicts the held
+    /// certificate's, or that names an unknown certificate more than
+    /// [`CARRIED_LOOKAHEAD`] rounds above the newest held one, is ignored (it would never
+    /// be pruned by the GC horizon); past [`MAX_KNOWN`] entries the lowest rounds are
+    /// forgotten.
     pub fn mark_carried(&mut self, payload: &[(Digest, Round)]) {
         let mut any = false;
+        let newest = self
+            .known_by_round
+            .last()
+            .map_or(self.horizon, |(r, _)| *r)
+            .max(self.horizon);
         for (d, r) in payload {
             if *r <= self.horizon && self.horizon > Round(0) {
                 continue;
+            }
+            match self.known.get(d) {
+                Some(held) if held != r => continue,
+                None if r.0 > newest.0.saturating_add(CARRIED_LOOKAHEAD) => continue,
+                _ => {}
             }
             if self.carried.insert(*d, *r).is_none() {
                 self.carried_by_round.insert((*r, *d));
                 any = true;
             }
+        }
+        while self.carried.len() > MAX_KNOWN {
+            let Some((_, lowest)) = self.carried_by_round.pop_first() else {
+                break;
+            };
+            self.carried.remove(&lowest);
         }
         if any {
             let carried = &self.carried;
@@ -222,5 +249,22 @@ mod tests {
             Availability::Missing(vec![d(99)])
         );
         assert!(!p.on_certificate(d(100), Round(4)));
+    }
+
+    #[test]
+    fn carried_claims_that_contradict_or_run_far_ahead_are_not_kept() {
+        let mut p = PayloadTracker::default();
+        p.on_certificate(d(1), Round(1));
+        // The held certificate's round is 1: a claim of round 7 is a lie.
+        p.mark_carried(&[(d(1), Round(7))]);
+        assert_eq!(p.sizes().2, 0);
+        assert!(p.has_pending());
+        // An unknown certificate far above anything held is not remembered.
+        p.mark_carried(&[(d(2), Round(1 + CARRIED_LOOKAHEAD + 1))]);
+        assert_eq!(p.sizes().2, 0);
+        // One within the lookahead is (it may arrive later), and so is the truth.
+        p.mark_carried(&[(d(3), Round(1 + CARRIED_LOOKAHEAD)), (d(1), Round(1))]);
+        assert_eq!(p.sizes().2, 2);
+        assert!(!p.has_pending());
     }
 }

@@ -9,7 +9,6 @@ use crate::hotstuff::HotStuff;
 use crate::snowman::Snowman;
 use crate::tendermint::Tendermint;
 use mempool::Certificate;
-use network::Incoming;
 use primitives::{NodeId, Parameters};
 use std::future::Future;
 use std::pin::Pin;
@@ -36,7 +35,7 @@ pub struct Launch {
     /// The driver's context.
     pub driver: DriverContext,
     /// Consensus messages from peers.
-    pub inbound: mpsc::Receiver<Incoming>,
+    pub inbound: network::Receiver,
     /// DAG certificates, in causal order.
     pub certificates: mpsc::Receiver<Certificate>,
     /// How far the committed history reaches (the position after its last entry): the

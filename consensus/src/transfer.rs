@@ -26,6 +26,7 @@
 
 use crate::core::Time;
 use crate::linearizer::{chain_after, Committed};
+use primitives::rate::PerMemberRate;
 use primitives::{Committee, Digest, NodeId, Weight};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -440,22 +441,27 @@ impl Catchup {
 
 /// A per-peer limit on requests served: at most [`SERVED_PER_SECOND`] per second each,
 /// of which at most [`FETCHES_PER_SECOND`] fetches.
-#[derive(Default)]
 pub struct ServeLimit {
-    /// Per peer: the window's start, requests and fetches in it.
-    windows: BTreeMap<NodeId, (Time, u32, u32)>,
+    requests: PerMemberRate<Time>,
+    fetches: PerMemberRate<Time>,
+}
+
+impl Default for ServeLimit {
+    fn default() -> Self {
+        ServeLimit {
+            requests: PerMemberRate::new(SERVED_PER_SECOND),
+            fetches: PerMemberRate::new(FETCHES_PER_SECOND),
+        }
+    }
 }
 
 impl ServeLimit {
     /// Whether a request from `peer` at `now` may be served (and count it).
     pub fn admit(&mut self, peer: NodeId, now: Time, fetch: bool) -> bool {
-        let w = self.windows.entry(peer).or_insert((now, 0, 0));
-        if now.since(w.0) >= Duration::from_secs(1) {
-            *w = (now, 0, 0);
-        }
-        w.1 += 1;
-        w.2 += u32::from(fetch);
-        w.1 <= SERVED_PER_SECOND && w.2 <= FETCHES_PER_SECOND
+        // Both are counted, so a refused fetch still uses up a request.
+        let request = self.requests.admit(peer, now);
+        let fetch = !fetch || self.fetches.admit(peer, now);
+        request && fetch
     }
 }
 

@@ -63,8 +63,9 @@ pub struct NodeLog {
     /// height came from (two blocks committed at one height on one node).
     pub block_conflicts: u64,
     /// The highest value sampled (every 250 ms, over restarts) of each of the node's
-    /// core counters (the sizes of its state among them) and of `queued_bytes` (bytes
-    /// of best-effort messages queued for peers): what a flood made it hold.
+    /// core counters (the sizes of its state among them), of the transport's queued
+    /// bytes (out: `queued_bytes`, in: `inbound_queued_bytes`) and of the mempool's
+    /// maps peers can grow (requested, suspended, pending): what a flood made it hold.
     pub peaks: BTreeMap<&'static str, u64>,
 }
 
@@ -299,17 +300,21 @@ pub fn run_with_progress(
                             tokio::time::sleep(Duration::from_millis(250)).await;
                             use std::sync::atomic::Ordering::Relaxed;
                             let net = network.snapshot();
+                            let pool = mempool.snapshot();
                             if let Ok(mut log) = log.lock() {
                                 let core = driver.core_counters();
-                                let sizes = core
-                                    .iter()
-                                    .copied()
-                                    .chain([("queued_bytes", net.queued_bytes)]);
+                                let sizes = core.iter().copied().chain([
+                                    ("queued_bytes", net.queued_bytes),
+                                    ("inbound_queued_bytes", net.inbound_queued_bytes),
+                                    ("requested_certificates", pool.requested_certificates),
+                                    ("suspended_headers", pool.suspended_headers),
+                                    ("mempool_pending_certificates", pool.pending_certificates),
+                                ]);
                                 for (key, value) in sizes {
                                     let peak = log.peaks.entry(key).or_default();
                                     *peak = (*peak).max(value);
                                 }
-                                log.mempool = Some(mempool.snapshot());
+                                log.mempool = Some(pool);
                                 log.counters = Counters {
                                     blocks_committed: driver.blocks_committed.load(Relaxed),
                                     certificates_committed: driver

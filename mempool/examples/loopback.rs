@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     for (i, key) in keys.iter().enumerate() {
         let id = NodeId(i as u16);
         let member = committee.member(id).expect("member");
-        let (net, mut receiver) = Network::start(NetworkConfig {
+        let (net, receiver) = Network::start(NetworkConfig {
             id,
             key: key.ed25519.clone(),
             committee: committee.clone(),
@@ -81,14 +81,6 @@ async fn main() -> anyhow::Result<()> {
             rng_seed: None,
         })
         .await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(10_000);
-        tokio::spawn(async move {
-            while let Some(m) = receiver.recv().await {
-                if tx.send(m).await.is_err() {
-                    return;
-                }
-            }
-        });
         let store: Arc<dyn Store> = match args.store.as_str() {
             "memory" => Arc::new(MemoryStore::new()),
             _ => Arc::new(DiskStore::open(&dir.path().join(format!("node{i}.redb")))?),
@@ -105,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
                 seed: i as u64,
                 faults: Default::default(),
             },
-            rx,
+            receiver,
         )
         .await?;
         // The trivial consumer: every certificate is committed on delivery.

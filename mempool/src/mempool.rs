@@ -266,7 +266,7 @@ impl Mempool {
     /// causal order.
     pub async fn start(
         config: MempoolConfig,
-        inbound: mpsc::Receiver<Incoming>,
+        inbound: network::Receiver,
     ) -> Result<(Mempool, MempoolHandle, mpsc::Receiver<Certificate>), MempoolError> {
         let MempoolConfig {
             id,
@@ -439,7 +439,7 @@ struct Router {
 }
 
 impl Router {
-    async fn run(self, mut inbound: mpsc::Receiver<Incoming>) {
+    async fn run(self, mut inbound: network::Receiver) {
         while let Some(incoming) = inbound.recv().await {
             let message = match incoming.payload.first() {
                 Some(&CHANNEL_MEMPOOL) => {

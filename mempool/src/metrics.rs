@@ -105,6 +105,14 @@ pub struct MempoolMetrics {
     pub orphans_requeued: AtomicU64,
     /// The primary's current round.
     pub round: AtomicU64,
+    /// Certificates asked of peers and not yet received, now (at most
+    /// 2,000 charged to any one member).
+    pub requested_certificates: AtomicU64,
+    /// Headers waiting for parents or batches before this node votes, now (at most 8
+    /// per author).
+    pub suspended_headers: AtomicU64,
+    /// Certificates waiting for their parents, now.
+    pub pending_certificates: AtomicU64,
     /// Seal-to-certificate latency of this node's own batches.
     pub batch_latency: BatchLatency,
     rejections: [AtomicU64; Rejection::ALL.len()],
@@ -145,6 +153,12 @@ pub struct MetricsSnapshot {
     pub orphans_requeued: u64,
     /// See [`MempoolMetrics::round`].
     pub round: u64,
+    /// See [`MempoolMetrics::requested_certificates`].
+    pub requested_certificates: u64,
+    /// See [`MempoolMetrics::suspended_headers`].
+    pub suspended_headers: u64,
+    /// See [`MempoolMetrics::pending_certificates`].
+    pub pending_certificates: u64,
     /// Rejections by reason (zero counts omitted).
     pub rejections: Vec<(Rejection, u64)>,
 }
@@ -192,6 +206,9 @@ impl MempoolMetrics {
             horizon_jumps: get(&self.horizon_jumps),
             orphans_requeued: get(&self.orphans_requeued),
             round: get(&self.round),
+            requested_certificates: get(&self.requested_certificates),
+            suspended_headers: get(&self.suspended_headers),
+            pending_certificates: get(&self.pending_certificates),
             rejections: Rejection::ALL
                 .iter()
                 .enumerate()

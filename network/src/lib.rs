@@ -19,7 +19,10 @@
 //!   (back-pressure). Delivery is at-least-once: a message whose acknowledgement was
 //!   lost is sent again, so handlers must be idempotent.
 //!
-//! Receiving ([`Receiver`]): frames are length-delimited (tokio-util) and limited to
+//! Receiving ([`Receiver`]): messages are queued per lane (a set of channel bytes) and
+//! per sending member, each member's queue bounded in bytes and messages, and taken
+//! round robin over members, so one member's flood or one slow lane holds up nobody
+//! else (see [`Network::start_lanes`]). Frames are length-delimited (tokio-util) and limited to
 //! `max_frame_size`; an oversized or truncated frame ends that one stream and is
 //! counted, and other streams and peers are not affected. Every drop reason has a
 //! counter in [`Metrics`].
@@ -36,6 +39,7 @@ pub mod clients;
 mod environment;
 mod error;
 mod frame;
+mod inbound;
 mod metrics;
 mod network;
 mod receiver;

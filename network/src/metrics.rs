@@ -34,11 +34,13 @@ pub enum DropReason {
     Refused,
     /// Outgoing: the peer's best-effort lanes held `peer_queue_bytes` already.
     QueueBytes,
+    /// Incoming: the message's channel byte is not one the node reads (or it was empty).
+    UnknownChannel,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::QueueFull,
         DropReason::OversizedSend,
         DropReason::ConnectionLost,
@@ -52,6 +54,7 @@ impl DropReason {
         DropReason::ConnectFailed,
         DropReason::Refused,
         DropReason::QueueBytes,
+        DropReason::UnknownChannel,
     ];
 
     fn index(self) -> usize {
@@ -70,6 +73,7 @@ pub struct Metrics {
     connections_in: AtomicU64,
     reliable_retries: AtomicU64,
     queued_bytes: AtomicU64,
+    inbound_queued_bytes: AtomicU64,
     drops: [AtomicU64; DropReason::ALL.len()],
 }
 
@@ -92,6 +96,9 @@ pub struct MetricsSnapshot {
     pub reliable_retries: u64,
     /// Bytes of best-effort messages queued for peers now (every peer, both lanes).
     pub queued_bytes: u64,
+    /// Bytes of received messages waiting for the node to take them now (every lane
+    /// and member; at most `inbound_peer_bytes` per member and lane, plus one message).
+    pub inbound_queued_bytes: u64,
     /// Drops by reason (reasons with a zero count are omitted).
     pub drops: Vec<(DropReason, u64)>,
 }
@@ -121,6 +128,14 @@ impl Metrics {
     pub(crate) fn dequeued(&self, bytes: usize) {
         self.queued_bytes.fetch_sub(bytes as u64, Ordering::Relaxed);
     }
+    pub(crate) fn inbound_queued(&self, bytes: usize) {
+        self.inbound_queued_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn inbound_dequeued(&self, bytes: usize) {
+        self.inbound_queued_bytes
+            .fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
     pub(crate) fn record_drop(&self, reason: DropReason, count: u64) {
         self.drops[reason.index()].fetch_add(count, Ordering::Relaxed);
     }
@@ -146,6 +161,7 @@ impl Metrics {
             connections_in: self.connections_in.load(Ordering::Relaxed),
             reliable_retries: self.reliable_retries.load(Ordering::Relaxed),
             queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
+            inbound_queued_bytes: self.inbound_queued_bytes.load(Ordering::Relaxed),
             drops: DropReason::ALL
                 .iter()
                 .map(|r| (*r, self.dropped(*r)))

@@ -2,6 +2,7 @@
 
 use crate::environment::Environment;
 use crate::error::NetworkError;
+use crate::inbound::Lanes;
 use crate::metrics::Metrics;
 use crate::receiver::{Inbound, Receiver};
 use crate::sender::{ConnectionSlot, Peer, PeerTask, Sender, SenderInner};
@@ -45,6 +46,7 @@ pub struct Network {
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    lanes: Arc<Lanes>,
 }
 
 fn transport_config(p: &NetworkParameters) -> Result<quinn::TransportConfig, NetworkError> {
@@ -67,9 +69,27 @@ fn transport_config(p: &NetworkParameters) -> Result<quinn::TransportConfig, Net
 }
 
 impl Network {
-    /// Bind the endpoint and start connecting to every other member. Must be called
-    /// inside a tokio runtime (inside a turmoil host for [`Environment::Turmoil`]).
+    /// Bind the endpoint and start connecting to every other member; every message
+    /// arrives on the one [`Receiver`] returned. Must be called inside a tokio runtime
+    /// (inside a turmoil host for [`Environment::Turmoil`]).
     pub async fn start(config: NetworkConfig) -> Result<(Network, Receiver), NetworkError> {
+        let (network, mut receivers) = Self::start_lanes(config, &[]).await?;
+        let receiver = receivers
+            .pop()
+            .ok_or(NetworkError::Tls("no inbound lane".into()))?;
+        Ok((network, receiver))
+    }
+
+    /// Like [`Network::start`], with one [`Receiver`] per entry of `lanes` (in that
+    /// order), each taking the messages whose first byte (the channel) it lists. A
+    /// message of another channel is dropped and counted as
+    /// [`crate::DropReason::UnknownChannel`]. Lanes never wait for each other: a node
+    /// slow to take one kind of traffic does not hold up another, and within a lane
+    /// every member has its own bounded queue (see [`Receiver`]).
+    pub async fn start_lanes(
+        config: NetworkConfig,
+        lanes: &[&[u8]],
+    ) -> Result<(Network, Vec<Receiver>), NetworkError> {
         let NetworkConfig {
             id,
             key,
@@ -102,7 +122,17 @@ impl Network {
             .map_err(|source| NetworkError::Bind { addr: bind, source })?;
 
         let shutdown = CancellationToken::new();
-        let (inbound_tx, inbound_rx) = mpsc::channel(parameters.inbound_queue_capacity);
+        let lanes = Arc::new(Lanes::new(
+            committee.members().iter().map(|m| m.id),
+            lanes,
+            parameters.inbound_peer_bytes,
+            parameters.inbound_queue_capacity,
+            metrics.clone(),
+        ));
+        let receivers = lanes
+            .lanes()
+            .map(|lane| Receiver { lane: lane.clone() })
+            .collect();
         let span = tracing::info_span!("net", node = %id);
         let mut tasks = Vec::new();
         let mut peers = HashMap::new();
@@ -145,7 +175,7 @@ impl Network {
         }
         let inbound = Inbound {
             committee: committee.clone(),
-            tx: inbound_tx.clone(),
+            lanes: lanes.clone(),
             metrics: metrics.clone(),
             max_frame_size: parameters.max_frame_size,
             outgoing: Arc::new(
@@ -166,7 +196,7 @@ impl Network {
                 me: id,
                 peers,
                 others,
-                own_inbound: inbound_tx,
+                own_inbound: lanes.clone(),
                 metrics: metrics.clone(),
                 parameters,
                 shutdown: shutdown.clone(),
@@ -179,8 +209,9 @@ impl Network {
                 metrics,
                 shutdown,
                 tasks,
+                lanes,
             },
-            Receiver { rx: inbound_rx },
+            receivers,
         ))
     }
 
@@ -209,6 +240,7 @@ impl Network {
         for task in &self.tasks {
             task.abort();
         }
+        self.lanes.close();
     }
 }
 

@@ -1,12 +1,12 @@
 //! The receiving half: accepting committee connections and reading frames off them.
 
 use crate::frame::{FrameCodec, FrameError};
+use crate::inbound::{Lanes, PushError};
 use crate::metrics::{DropReason, Metrics};
 use bytes::Bytes;
 use futures::StreamExt;
 use primitives::{Committee, NodeId};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, Instrument};
 
@@ -60,22 +60,42 @@ impl Incoming {
     }
 }
 
-/// The stream of messages from committee members, in arrival order per stream.
-/// Bounded by `inbound_queue_capacity`: while it is full, readers stop reading, and
-/// QUIC flow control slows the senders.
+/// The messages of one lane from committee members (see [`crate::Network::start_lanes`]),
+/// taken round robin over members, each member's in arrival order per stream.
+/// Each member's queue in the lane is bounded (`inbound_peer_bytes`,
+/// `inbound_queue_capacity`): while it is full, readers of that member's streams stop
+/// reading, and QUIC flow control slows that member alone. Dropping the receiver
+/// releases what is queued (reliable senders see no acknowledgement) and refuses the rest.
 pub struct Receiver {
-    pub(crate) rx: mpsc::Receiver<Incoming>,
+    pub(crate) lane: Arc<crate::inbound::Lane>,
 }
 
 impl Receiver {
-    /// The next message; `None` once the network has shut down.
+    /// The next message; `None` once the network has shut down and the lane is drained.
+    /// Cancel-safe.
     pub async fn recv(&mut self) -> Option<Incoming> {
-        self.rx.recv().await
+        self.lane.pop().await
     }
 
     /// The next message if one is waiting.
     pub fn try_recv(&mut self) -> Option<Incoming> {
-        self.rx.try_recv().ok()
+        self.lane.try_pop()
+    }
+
+    /// Messages waiting in this lane now.
+    pub fn len(&self) -> usize {
+        self.lane.len()
+    }
+
+    /// Whether no message waits in this lane.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.lane.receiver_dropped();
     }
 }
 
@@ -83,7 +103,7 @@ impl Receiver {
 #[derive(Clone)]
 pub(crate) struct Inbound {
     pub(crate) committee: Arc<Committee>,
-    pub(crate) tx: mpsc::Sender<Incoming>,
+    pub(crate) lanes: Arc<Lanes>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_frame_size: usize,
     /// Our outgoing connection to each peer (closed when the peer dials us anew).
@@ -165,6 +185,26 @@ impl Inbound {
         debug!(peer = %from, reason = ?connection.close_reason(), "incoming connection closed");
     }
 
+    /// Queue a received message for the node, waiting while its sender's queue in its
+    /// lane is full; false when the stream should stop (the node is shutting down).
+    async fn queue(&self, incoming: Incoming) -> bool {
+        match self.lanes.push(incoming).await {
+            Ok(()) => true,
+            Err(PushError::Unrouted) => {
+                self.metrics.record_drop(DropReason::UnknownChannel, 1);
+                true
+            }
+            Err(PushError::Closed) | Err(PushError::Full) => {
+                self.metrics.record_drop(DropReason::InboundClosed, 1);
+                false
+            }
+            Err(PushError::UnknownSender) => {
+                self.metrics.record_drop(DropReason::UnknownPeer, 1);
+                false
+            }
+        }
+    }
+
     fn count_error(&self, error: &FrameError) {
         let reason = match error {
             FrameError::Oversized => DropReason::OversizedFrame,
@@ -182,8 +222,7 @@ impl Inbound {
                 Ok(bytes) => {
                     self.metrics.received(bytes.len());
                     let incoming = Incoming::new(from, bytes.freeze());
-                    if self.tx.send(incoming).await.is_err() {
-                        self.metrics.record_drop(DropReason::InboundClosed, 1);
+                    if !self.queue(incoming).await {
                         return;
                     }
                 }
@@ -224,8 +263,7 @@ impl Inbound {
             payload: frame.freeze(),
             ack: Some(ack_tx),
         };
-        if self.tx.send(incoming).await.is_err() {
-            self.metrics.record_drop(DropReason::InboundClosed, 1);
+        if !self.queue(incoming).await {
             return;
         }
         // Dropped (Err) or acknowledged means the application is done with it; a

@@ -123,7 +123,7 @@ pub(crate) struct SenderInner {
     pub(crate) peers: HashMap<NodeId, Peer>,
     /// The keys of `peers`, sorted (computed once: broadcasts ask for it every time).
     pub(crate) others: Vec<NodeId>,
-    pub(crate) own_inbound: mpsc::Sender<Incoming>,
+    pub(crate) own_inbound: Arc<crate::inbound::Lanes>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) parameters: NetworkParameters,
     pub(crate) shutdown: CancellationToken,
@@ -180,11 +180,7 @@ impl Sender {
     pub fn send(&self, to: NodeId, payload: Bytes) -> Result<(), SendError> {
         self.check_size(&payload)?;
         if to == self.inner.me {
-            return self
-                .inner
-                .own_inbound
-                .try_send(Incoming::new(to, payload))
-                .map_err(|e| self.queue_error(to, e));
+            return self.to_self(self.inner.own_inbound.try_push(Incoming::new(to, payload)));
         }
         self.enqueue(to, payload, |peer| &peer.queue)
     }
@@ -244,6 +240,26 @@ impl Sender {
     }
 
     /// A full queue drops the message (counted); a closed one means shutdown.
+    /// The outcome of a message to this node itself, counted like a peer's.
+    fn to_self(&self, pushed: Result<(), crate::inbound::PushError>) -> Result<(), SendError> {
+        use crate::inbound::PushError;
+        match pushed {
+            Ok(()) => Ok(()),
+            Err(PushError::Full) => {
+                self.inner.metrics.record_drop(DropReason::QueueFull, 1);
+                Err(SendError::QueueFull(self.inner.me))
+            }
+            Err(PushError::Unrouted) => {
+                // Delivered as far as the transport goes: the node reads no such channel.
+                self.inner
+                    .metrics
+                    .record_drop(DropReason::UnknownChannel, 1);
+                Ok(())
+            }
+            Err(PushError::Closed) | Err(PushError::UnknownSender) => Err(SendError::Closed),
+        }
+    }
+
     fn queue_error<T>(&self, to: NodeId, error: mpsc::error::TrySendError<T>) -> SendError {
         match error {
             mpsc::error::TrySendError::Full(_) => {
@@ -260,12 +276,12 @@ impl Sender {
     pub async fn send_queued(&self, to: NodeId, payload: Bytes) -> Result<(), SendError> {
         self.check_size(&payload)?;
         if to == self.inner.me {
-            return self
-                .inner
-                .own_inbound
-                .send(Incoming::new(to, payload))
-                .await
-                .map_err(|_| SendError::Closed);
+            return self.to_self(
+                self.inner
+                    .own_inbound
+                    .push(Incoming::new(to, payload))
+                    .await,
+            );
         }
         let peer = self
             .inner
@@ -326,7 +342,7 @@ impl Sender {
                             metrics.record_drop(DropReason::Cancelled, 1);
                             return;
                         }
-                        sent = inbound.send(incoming) => {
+                        sent = inbound.push(incoming) => {
                             if sent.is_err() {
                                 return;
                             }
@@ -371,9 +387,7 @@ impl Sender {
                 payload,
                 ack: Some(ack_tx),
             };
-            if let Err(e) = self.inner.own_inbound.try_send(incoming) {
-                return Err(self.queue_error(to, e));
-            }
+            self.to_self(self.inner.own_inbound.try_push(incoming))?;
             tokio::spawn(async move {
                 // A refused self-delivery is not retried here: callers of the non-waiting
                 // variant accept loss under overload.

@@ -373,3 +373,125 @@ async fn a_peer_that_does_not_drain_is_held_to_its_queue_bytes() {
         .send(NodeId(1), common::message(0, 0, 5_000))
         .is_ok());
 }
+
+/// Wait until `cond` holds, checking every 10 ms, for at most 30 s.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..3_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_member_waits_alone_and_loses_nothing() {
+    const FLOOD: u32 = 500;
+    let (committee, keys) = loopback_committee(3, 7);
+    let parameters = NetworkParameters {
+        inbound_peer_bytes: 64 << 10,
+        ..test_parameters()
+    };
+    let (n0, mut rx0) = start(&committee, &keys, 0, parameters.clone()).await;
+    let (n1, _rx1) = start(&committee, &keys, 1, parameters.clone()).await;
+    let (n2, _rx2) = start(&committee, &keys, 2, parameters).await;
+    let senders = [n0.sender(), n1.sender(), n2.sender()];
+    wait_connected(&senders).await;
+    // Node 1 floods node 0, which reads nothing: node 1's queue there fills (64 KiB)
+    // and its stream waits.
+    for seq in 0..FLOOD {
+        senders[1]
+            .send_queued(NodeId(0), message(1, seq, 4_096))
+            .await
+            .unwrap();
+    }
+    let queued = || n0.metrics().snapshot().inbound_queued_bytes;
+    eventually("node 1's queue at node 0 is full", || queued() >= 64 << 10).await;
+    let full = queued();
+    assert!(full < (64 << 10) + 4_096, "bounded per member: {full}");
+    // Node 2's message is admitted all the same, and taken within one turn.
+    senders[2].send(NodeId(0), message(2, 0, 100)).unwrap();
+    eventually("node 2's message is queued", || queued() > full).await;
+    let first: Vec<u16> = [rx0.recv().await.unwrap(), rx0.recv().await.unwrap()]
+        .iter()
+        .map(|m| m.from.0)
+        .collect();
+    assert_eq!(first, vec![1, 2]);
+    // Back-pressure, not loss: every flood message arrives, in order.
+    let mut next = 1;
+    while next < FLOOD {
+        let m = tokio::time::timeout(Duration::from_secs(30), rx0.recv())
+            .await
+            .expect("stalled")
+            .unwrap();
+        assert_eq!(parse(&m.payload), (1, next));
+        next += 1;
+    }
+    assert!(n0.metrics().snapshot().drops.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_lane_does_not_hold_up_another() {
+    let (committee, keys) = loopback_committee(3, 8);
+    let parameters = NetworkParameters {
+        inbound_peer_bytes: 16 << 10,
+        ..test_parameters()
+    };
+    let member = committee.member(NodeId(0)).unwrap();
+    let (n0, lanes) = network::Network::start_lanes(
+        network::NetworkConfig {
+            id: NodeId(0),
+            key: keys[0].ed25519.clone(),
+            committee: committee.clone(),
+            parameters: parameters.clone(),
+            environment: network::Environment::Udp,
+            bind: member.primary.parse().unwrap(),
+            rng_seed: None,
+        },
+        &[&[7], &[8, 9]],
+    )
+    .await
+    .unwrap();
+    let [mut fast, _slow]: [network::Receiver; 2] = lanes.try_into().ok().unwrap();
+    let (n1, _rx1) = start(&committee, &keys, 1, parameters.clone()).await;
+    let (n2, _rx2) = start(&committee, &keys, 2, parameters).await;
+    let senders = [n0.sender(), n1.sender(), n2.sender()];
+    wait_connected(&senders).await;
+    let on = |channel: u8, seq: u32, size: usize| {
+        let mut v = vec![channel];
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.resize(size, 0);
+        bytes::Bytes::from(v)
+    };
+    // Node 2 fills the unread lane.
+    for seq in 0..100 {
+        senders[2]
+            .send_queued(NodeId(0), on(8, seq, 2_048))
+            .await
+            .unwrap();
+    }
+    eventually("the slow lane is full", || {
+        n0.metrics().snapshot().inbound_queued_bytes >= 16 << 10
+    })
+    .await;
+    // Node 1's messages on the other lane get through; an unknown channel is counted.
+    senders[1].send(NodeId(0), on(99, 0, 10)).unwrap();
+    for seq in 0..10 {
+        senders[1].send(NodeId(0), on(7, seq, 10)).unwrap();
+    }
+    for seq in 0..10u32 {
+        let m = tokio::time::timeout(Duration::from_secs(30), fast.recv())
+            .await
+            .expect("the fast lane stalled")
+            .unwrap();
+        assert_eq!(
+            (m.from, &m.payload[1..5]),
+            (NodeId(1), &seq.to_be_bytes()[..])
+        );
+    }
+    eventually("the unknown channel is counted", || {
+        n0.metrics().dropped(DropReason::UnknownChannel) == 1
+    })
+    .await;
+}

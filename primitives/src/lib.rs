@@ -16,6 +16,7 @@ pub mod error;
 mod fixed_bytes;
 pub mod ids;
 pub mod parameters;
+pub mod rate;
 
 pub use committee::{Authority, Committee, WorkerAddresses};
 pub use digest::{Digest, Hasher};

@@ -45,8 +45,13 @@ pub struct NetworkParameters {
     pub peer_queue_bytes: usize,
     /// Reliable messages in flight per peer before senders wait. Default 1,000.
     pub max_inflight_reliable: usize,
-    /// Incoming messages buffered for the node before readers apply back-pressure. Default 10,000.
+    /// Incoming messages buffered per member and lane before that member's readers
+    /// apply back-pressure. Default 10,000.
     pub inbound_queue_capacity: usize,
+    /// Bytes of incoming messages buffered per member and lane before that member's
+    /// readers apply back-pressure (QUIC flow control then slows that member alone). A
+    /// message is always accepted into an empty queue. Default 8 MiB.
+    pub inbound_peer_bytes: usize,
     /// First reconnect / resend delay; doubles on each failure. Default 200 ms.
     pub retry_min_delay_ms: u64,
     /// Largest reconnect / resend delay. Default 5,000 ms.
@@ -109,6 +114,7 @@ impl Default for NetworkParameters {
             peer_queue_bytes: 64 << 20,
             max_inflight_reliable: 1_000,
             inbound_queue_capacity: 10_000,
+            inbound_peer_bytes: 8 << 20,
             retry_min_delay_ms: 200,
             retry_max_delay_ms: 5_000,
             keep_alive_ms: 1_000,
@@ -163,6 +169,7 @@ impl Parameters {
             || n.peer_queue_bytes == 0
             || n.max_inflight_reliable == 0
             || n.inbound_queue_capacity == 0
+            || n.inbound_peer_bytes == 0
         {
             return bad("network queue capacities must be at least 1");
         }

@@ -254,7 +254,7 @@ impl HotStuff {
             second_votes: self.window.sizes().1,
             refused_ahead: self.window.refused_ahead,
             refused_extra: self.window.refused_extra,
-            refused_requests: self.serve_rate.refused,
+            refused_requests: self.serve_rate.refused(),
         }
     }
 }

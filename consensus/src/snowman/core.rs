@@ -96,7 +96,8 @@ pub struct Snowman {
     proposed: Vec<Block>,
     /// The highest accepted height each peer reported.
     reports: BTreeMap<NodeId, u64>,
-    /// Catch-up: per height above ours, blocks peers said they accepted, with who said.
+    /// Catch-up: per height above ours, blocks peers said they accepted, with who said
+    /// (one block per peer and height, so at most one entry per member).
     vouched: BTreeMap<u64, BTreeMap<Digest, (BTreeSet<NodeId>, Block)>>,
     /// When accepted blocks were last asked for.
     catch_up_asked: Option<Time>,
@@ -683,8 +684,10 @@ impl Snowman {
                         continue;
                     }
                     self.report(from, b.height);
+                    // One vouch per peer and height (its first): a peer cannot fill a
+                    // height with variants and crowd out the block others vouch for.
                     let at = self.vouched.entry(b.height).or_default();
-                    if at.len() >= self.committee.size() && !at.contains_key(&b.digest()) {
+                    if at.values().any(|(who, _)| who.contains(&from)) {
                         continue;
                     }
                     at.entry(b.digest())

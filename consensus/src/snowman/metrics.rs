@@ -23,7 +23,7 @@ pub fn counters(r: &Snowman) -> Counters {
         ("votes_for_unknown_blocks", p.unknown_votes),
         ("blocks_dropped", p.dropped_blocks),
         ("invalid_payloads", p.invalid_payloads),
-        ("refused_requests", r.serve_rate.refused),
+        ("refused_requests", r.serve_rate.refused()),
         ("processing", r.tree.processing() as u64),
         ("root_confidence", r.tree.root_confidence()),
         ("certificates_held", held as u64),

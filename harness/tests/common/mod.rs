@@ -91,6 +91,11 @@ pub fn every_scenario(protocol: Option<&str>) {
 /// its counters; the others there are progress measures).
 pub const STATE_SIZES: &[&str] = &[
     "queued_bytes",
+    "inbound_queued_bytes",
+    // The mempool
+    "requested_certificates",
+    "suspended_headers",
+    "mempool_pending_certificates",
     // HotStuff
     "blocks",
     "history",
@@ -120,9 +125,10 @@ pub const STATE_SIZES: &[&str] = &[
 /// Below these, a peak is not compared with the happy path's (a queue that happened to
 /// be empty at every sample of the happy run is not a budget of zero): for queued bytes
 /// a worker's serve window for one peer (16 MiB: the flooder's requests are answered
-/// into it, however fast it asks), 64 of any count.
+/// into it, however fast it asks); for inbound bytes the flooder's own queues in the two
+/// lanes (2 x `inbound_peer_bytes`, 8 MiB each: it may fill them), 64 of any count.
 fn size_floor(key: &str) -> u64 {
-    if key == "queued_bytes" {
+    if key == "queued_bytes" || key == "inbound_queued_bytes" {
         16 << 20
     } else {
         64

@@ -204,16 +204,17 @@ impl Primary {
         }
     }
 
+    /// Keep `header` until what it misses arrives. Each author has
+    /// [`SUSPENDED_PER_MEMBER`] places: past them its lowest-round header is evicted (the
+    /// least likely to still matter), so one member's headers never evict another's.
     fn suspend(&mut self, header: Header, missing: BTreeSet<Digest>) {
-        let limit = self.ctx.committee.size() * SUSPENDED_PER_MEMBER;
-        if self.suspended.len() >= limit {
-            // Evict the lowest round: it is the least likely to still matter.
-            if let Some(oldest) = self
-                .suspended
-                .iter()
-                .min_by_key(|(_, s)| s.header.round)
-                .map(|(d, _)| *d)
-            {
+        let author = header.author;
+        let own = self
+            .suspended
+            .iter()
+            .filter(|(_, s)| s.header.author == author);
+        if own.clone().count() >= SUSPENDED_PER_MEMBER {
+            if let Some(oldest) = own.min_by_key(|(_, s)| s.header.round).map(|(d, _)| *d) {
                 self.suspended.remove(&oldest);
                 self.ctx.metrics.reject(Rejection::BufferFull);
             }

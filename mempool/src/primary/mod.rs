@@ -112,7 +112,7 @@ pub(crate) struct Primary {
     pending: BTreeMap<Digest, Pending>,
     waiters: BTreeMap<Digest, BTreeSet<Digest>>,
     // Synchronizer.
-    requested: BTreeMap<Digest, (Round, Instant)>,
+    requested: synchronizer::Requests,
     range_request_due: Option<Instant>,
     peer_horizons: BTreeMap<NodeId, Round>,
     rng: rand_chacha::ChaCha8Rng,
@@ -122,7 +122,7 @@ pub(crate) struct Primary {
     unreferenced: BTreeMap<Round, Certificate>,
     /// Per peer: the start of its current second, and the certificate requests served
     /// in it (at most [`SERVED_PER_SECOND`]).
-    served: BTreeMap<NodeId, (Instant, u32)>,
+    served: primitives::rate::PerMemberRate<std::time::Instant>,
 }
 
 /// Most headers suspended at once, per committee member.
@@ -221,25 +221,33 @@ impl Primary {
                     }
                     _ = sync_tick.tick() => primary.retry_sync(),
                 }
+                primary.report_sizes();
             }
         }
         .instrument(span)
         .await
     }
 
+    /// Publish the sizes of the maps peers can grow (the harness records their peaks).
+    fn report_sizes(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.ctx.metrics;
+        m.requested_certificates
+            .store(self.requested.len() as u64, Relaxed);
+        m.suspended_headers
+            .store(self.suspended.len() as u64, Relaxed);
+        m.pending_certificates
+            .store(self.pending.len() as u64, Relaxed);
+    }
+
     /// Whether a certificate request from `peer` may be served now (and count it).
     fn admit_request(&mut self, peer: NodeId) -> bool {
-        let now = Instant::now();
-        let window = self.served.entry(peer).or_insert((now, 0));
-        if now.duration_since(window.0) >= Duration::from_secs(1) {
-            *window = (now, 0);
+        // tokio's clock (simulated under turmoil), as a std instant.
+        if self.served.admit(peer, Instant::now().into_std()) {
+            return true;
         }
-        window.1 = window.1.saturating_add(1);
-        if window.1 > SERVED_PER_SECOND {
-            self.ctx.metrics.reject(crate::Rejection::OverBudget);
-            return false;
-        }
-        true
+        self.ctx.metrics.reject(crate::Rejection::OverBudget);
+        false
     }
 
     async fn handle(&mut self, from: NodeId, message: MempoolMessage) -> Result<(), MempoolError> {

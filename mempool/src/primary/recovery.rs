@@ -71,13 +71,13 @@ impl Primary {
             suspended: BTreeMap::new(),
             pending: BTreeMap::new(),
             waiters: BTreeMap::new(),
-            requested: BTreeMap::new(),
+            requested: Default::default(),
             range_request_due: None,
             peer_horizons: BTreeMap::new(),
             rng,
             hold: None,
             unreferenced: BTreeMap::new(),
-            served: BTreeMap::new(),
+            served: primitives::rate::PerMemberRate::new(super::SERVED_PER_SECOND),
             ctx,
         };
         if gc_round > Round(0) {
@@ -150,7 +150,7 @@ impl Primary {
         self.seen_headers = self.seen_headers.split_off(&(gc_round.next(), NodeId(0)));
         self.certificate_deliveries = self.certificate_deliveries.split_off(&gc_round.next());
         // Requests for certificates now below the horizon are moot.
-        self.requested.retain(|_, (round, _)| *round > gc_round);
+        self.requested.retain(|_, round| round > gc_round);
         // A batch stays while a certificate still in the DAG carries it (it may yet be
         // executed here or fetched by a peer), not only while it is young: a batch
         // stored long ago can be certified late, when its author re-proposes it (an

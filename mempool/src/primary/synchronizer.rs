@@ -6,6 +6,7 @@ use super::Primary;
 use crate::messages::{Certificate, MempoolMessage};
 use primitives::{Digest, NodeId, Round};
 use rand::seq::SliceRandom;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -20,13 +21,96 @@ const MAX_REQUEST: usize = 1_000;
 /// default), long enough for its peers to collect the batches it still had to execute.
 const CATCH_UP_RETRY: Duration = Duration::from_secs(1);
 
+/// Certificates asked for that may be charged to one member: what one member's
+/// messages (a header's parents, a certificate's parents, the payload of a block it
+/// proposed) can make this node ask for and retry. Twice a request's size: an honest
+/// member makes this node miss at most a few rounds' certificates at a time (a node far
+/// behind asks for ranges instead).
+pub(super) const REQUESTED_PER_MEMBER: usize = 2 * MAX_REQUEST;
+
+/// Certificates asked for and not yet received, each charged to the member whose
+/// message made this node want it, at most [`REQUESTED_PER_MEMBER`] per member.
+#[derive(Default)]
+pub(crate) struct Requests {
+    entries: BTreeMap<Digest, Request>,
+    per_member: BTreeMap<NodeId, usize>,
+}
+
+struct Request {
+    /// The round the certificate is needed for (collected with it).
+    round: Round,
+    /// When to ask again.
+    due: Instant,
+    /// Whose message made this node want it.
+    charged: NodeId,
+}
+
+impl Requests {
+    pub(super) fn contains(&self, digest: &Digest) -> bool {
+        self.entries.contains_key(digest)
+    }
+
+    /// Record a request charged to `charged`; false (nothing recorded) when that
+    /// member's share is used up.
+    fn insert(&mut self, digest: Digest, round: Round, due: Instant, charged: NodeId) -> bool {
+        let used = self.per_member.entry(charged).or_default();
+        if *used >= REQUESTED_PER_MEMBER {
+            return false;
+        }
+        *used += 1;
+        self.entries.insert(
+            digest,
+            Request {
+                round,
+                due,
+                charged,
+            },
+        );
+        true
+    }
+
+    pub(super) fn remove(&mut self, digest: &Digest) {
+        if let Some(r) = self.entries.remove(digest) {
+            self.uncharge(r.charged);
+        }
+    }
+
+    fn uncharge(&mut self, member: NodeId) {
+        if let Some(used) = self.per_member.get_mut(&member) {
+            *used = used.saturating_sub(1);
+        }
+    }
+
+    /// Keep the requests for which `keep(digest, round)` holds.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Digest, Round) -> bool) {
+        let mut dropped = Vec::new();
+        self.entries.retain(|d, r| {
+            let kept = keep(d, r.round);
+            if !kept {
+                dropped.push(r.charged);
+            }
+            kept
+        });
+        for member in dropped {
+            self.uncharge(member);
+        }
+    }
+
+    /// Requests outstanding now.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 impl Primary {
     fn retry_delay(&self) -> Duration {
         Duration::from_millis(self.ctx.params.sync_retry_delay_ms)
     }
 
     /// Ask `hint` for the certificates in `digests` (all of round `round`) not already
-    /// asked for.
+    /// asked for, charging them to `hint` (whose message made this node want them);
+    /// beyond its share ([`REQUESTED_PER_MEMBER`]) they are not asked for and counted
+    /// as `buffer_full`.
     pub(super) fn request_certificates(
         &mut self,
         digests: Vec<Digest>,
@@ -34,12 +118,16 @@ impl Primary {
         hint: NodeId,
     ) {
         let due = Instant::now() + self.retry_delay();
-        let fresh: Vec<Digest> = digests
-            .into_iter()
-            .filter(|d| !self.requested.contains_key(d))
-            .collect();
-        for d in &fresh {
-            self.requested.insert(*d, (round, due));
+        let mut fresh: Vec<Digest> = Vec::new();
+        for d in digests {
+            if self.requested.contains(&d) {
+                continue;
+            }
+            if self.requested.insert(d, round, due, hint) {
+                fresh.push(d);
+            } else {
+                self.ctx.metrics.reject(crate::Rejection::BufferFull);
+            }
         }
         if hint == self.ctx.id || fresh.is_empty() {
             return;
@@ -80,8 +168,9 @@ impl Primary {
             let dag = dag.read().unwrap_or_else(|e| e.into_inner());
             self.requested.retain(|d, _| !dag.contains(d));
             self.requested
+                .entries
                 .iter()
-                .filter(|(_, (_, at))| *at <= now)
+                .filter(|(_, r)| r.due <= now)
                 .map(|(d, _)| *d)
                 .collect()
         };
@@ -90,8 +179,8 @@ impl Primary {
         }
         let next = now + self.retry_delay();
         for d in &due {
-            if let Some(entry) = self.requested.get_mut(d) {
-                entry.1 = next;
+            if let Some(entry) = self.requested.entries.get_mut(d) {
+                entry.due = next;
             }
         }
         let mut peers = self.ctx.out.others();
@@ -213,5 +302,34 @@ impl Primary {
             Box::pin(self.on_certificate(c, me, false)).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(i: usize) -> Digest {
+        Digest::of(&i.to_le_bytes())
+    }
+
+    #[tokio::test]
+    async fn one_member_cannot_use_another_members_share() {
+        let mut r = Requests::default();
+        let now = Instant::now();
+        let (byzantine, honest) = (NodeId(3), NodeId(1));
+        for i in 0..REQUESTED_PER_MEMBER {
+            assert!(r.insert(digest(i), Round(5), now, byzantine));
+        }
+        assert!(!r.insert(digest(usize::MAX), Round(5), now, byzantine));
+        assert_eq!(r.len(), REQUESTED_PER_MEMBER);
+        assert!(r.insert(digest(usize::MAX), Round(5), now, honest));
+        // What arrives or is collected frees the share.
+        r.remove(&digest(0));
+        assert!(r.insert(digest(usize::MAX - 1), Round(9), now, byzantine));
+        r.retain(|_, round| round > Round(5));
+        assert_eq!(r.len(), 1);
+        assert!(r.insert(digest(7), Round(6), now, byzantine));
+        assert!(r.insert(digest(8), Round(6), now, honest));
     }
 }

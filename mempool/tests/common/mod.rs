@@ -226,7 +226,7 @@ pub async fn start_node(
     let mut rng_seed = [0u8; 32];
     rng_seed[..8].copy_from_slice(&seed.to_le_bytes());
     rng_seed[8..10].copy_from_slice(&id.0.to_le_bytes());
-    let (net, mut receiver) = Network::start(NetworkConfig {
+    let (net, receiver) = Network::start(NetworkConfig {
         id,
         key: keys.ed25519.clone(),
         committee: committee.clone(),
@@ -236,14 +236,6 @@ pub async fn start_node(
         rng_seed: Some(rng_seed),
     })
     .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel(10_000);
-    tokio::spawn(async move {
-        while let Some(m) = receiver.recv().await {
-            if tx.send(m).await.is_err() {
-                return;
-            }
-        }
-    });
     let (mempool, handle, certificates) = Mempool::start(
         MempoolConfig {
             id,
@@ -256,7 +248,7 @@ pub async fn start_node(
             seed,
             faults: Default::default(),
         },
-        rx,
+        receiver,
     )
     .await?;
     Ok((mempool, handle, certificates, net))
