@@ -154,6 +154,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             "nodes": report.logs.iter().map(|l| json!({
                 "delivered_certificates": l.sequence.len(),
                 "delivered_transactions": l.transactions.len(),
+                "skipped": l.skips.iter().map(|(from, to, chain)| json!({"from": from, "to": to, "chain": chain.to_hex()})).collect::<Vec<_>>(),
                 "last_delivery_s": l.progress.last().map(|(t, _)| t.as_secs_f64()),
                 "blocks_committed": l.counters.blocks_committed,
                 "certificates_committed": l.counters.certificates_committed,

@@ -804,6 +804,14 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                     let local = self.local_sequence();
                     queue.extend(self.catchup.after_install(now, local));
                 }
+                Output::Skip { from, to, chain } => {
+                    if !self.skip(from, to, chain) {
+                        return false;
+                    }
+                    let now = self.now();
+                    let local = self.local_sequence();
+                    queue.extend(self.catchup.after_install(now, local));
+                }
             }
         }
         true
@@ -835,16 +843,18 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         let mut peers = self.ctx.sender.others();
         peers.retain(|p| *p != source);
         peers.insert(0, source);
-        let mut wanted: Vec<Vec<(Digest, primitives::WorkerId)>> = vec![Vec::new(); peers.len()];
+        let mut wanted: Vec<Vec<(Digest, primitives::WorkerId, Round)>> =
+            vec![Vec::new(); peers.len()];
         for (i, e) in installed.iter().enumerate() {
             if let Err(missing) = self.ctx.mempool.batches(&e.certificate, &e.duplicates) {
+                let round = e.certificate.round();
                 wanted[i % peers.len()].extend(
                     e.certificate
                         .header
                         .payload
                         .iter()
                         .filter(|(d, _)| missing.contains(d))
-                        .copied(),
+                        .map(|(d, w)| (*d, *w, round)),
                 );
             }
         }
@@ -873,6 +883,33 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             return false;
         }
         self.after_delivery().await
+    }
+
+    /// Install a checkpoint vouched for by f+1 weight: positions `from..to` are skipped,
+    /// recorded as a gap in the history (the executor delivers it as such), and the
+    /// linearizer continues at `to` with `chain`; false when the node must stop.
+    fn skip(&mut self, from: u64, to: u64, chain: Digest) -> bool {
+        // Everything delivered before the gap is in the history first.
+        if !self.flush_history() {
+            return false;
+        }
+        if let Err(e) = self.linearizer.skip_to(from, to, chain) {
+            // Checked by the client before; only a bug gets here.
+            warn!(node = %self.ctx.id, error = %e, "checkpoint refused");
+            return true;
+        }
+        let executed = self.ctx.metrics.executed_position.load(Ordering::Relaxed);
+        let gap = history::Gap { from, to, chain };
+        if let Err(e) = self.history.skip(gap, executed) {
+            warn!(node = %self.ctx.id, error = %e, "cannot record the gap in the committed history; stopping");
+            return false;
+        }
+        warn!(node = %self.ctx.id, from, to, chain = %chain, "installed a checkpoint: positions {from}..{to} skipped (beyond the peers' history retention)");
+        if !self.persist_linearizer() {
+            return false;
+        }
+        self.committed.send_replace(self.linearizer.next_position());
+        !self.committed.is_closed()
     }
 
     /// Counts a state-transfer request dropped (undecodable, or over the serve limit).
@@ -940,6 +977,8 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                     Some(self.linearizer.chain())
                 } else if position == 0 {
                     Some(Digest::default())
+                } else if position == self.history.floor() {
+                    self.history.floor_chain()
                 } else if position < self.linearizer.next_position() {
                     self.history.get(position - 1).map(|e| e.chain)
                 } else {

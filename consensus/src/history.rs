@@ -15,6 +15,11 @@
 //!   so a restarted linearizer can rebuild what it remembers from what is kept), never
 //!   at or above the executor's position or the last durably written linearizer
 //!   position. The mempool keeps their batches at least as long.
+//! - **Checkpoints.** The chain hash before the floor is kept (pruning records it), so a
+//!   node can vouch for the first position it keeps; and a node that skipped positions
+//!   beyond every peer's retention records the gap explicitly ([`Gap`]): its executor
+//!   delivers it as one entry that names the skipped positions and the chain hash that
+//!   ends them, never as a silent hole.
 
 use crate::linearizer::Committed;
 use mempool::store::{StoreOp, Table};
@@ -24,6 +29,12 @@ use std::sync::Arc;
 
 /// Meta key: the lowest position still kept (8 bytes, little-endian).
 pub const FLOOR_KEY: &[u8] = b"history_floor";
+/// Meta key: the chain hash of every position below the floor (32 bytes; absent when
+/// unknown, e.g. below a floor that was never moved).
+pub const FLOOR_CHAIN_KEY: &[u8] = b"history_floor_chain";
+/// Meta key prefix of gap records (the prefix, then the gap's first position, 8 bytes
+/// big-endian).
+const GAP_PREFIX: &[u8] = b"history_gap/";
 /// Meta key: the position the executor delivers next (8 bytes, little-endian).
 pub const EXECUTED_KEY: &[u8] = b"executed_position";
 /// Most entries pruned per call, so pruning never stalls the driver.
@@ -69,10 +80,39 @@ pub fn read(store: &dyn Store, position: u64) -> Result<Option<Committed>, Store
     Ok(entry)
 }
 
+/// Positions `[from, to)` that this node skipped: beyond every peer's history retention
+/// when it caught up, it installed a checkpoint instead, the chain hash `chain` of the
+/// committed sequence before `to`, vouched for by members holding f+1 weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Gap {
+    /// The first position skipped.
+    pub from: u64,
+    /// The first position after the gap.
+    pub to: u64,
+    /// The chain hash of the sequence before `to`.
+    pub chain: primitives::Digest,
+}
+
+fn gap_key(from: u64) -> Vec<u8> {
+    let mut k = GAP_PREFIX.to_vec();
+    k.extend_from_slice(&from.to_be_bytes());
+    k
+}
+
+/// The gap that starts at `position`, if this node skipped from there.
+pub fn read_gap(store: &dyn Store, position: u64) -> Result<Option<Gap>, StoreError> {
+    Ok(store
+        .read(Table::Meta, &gap_key(position))?
+        .and_then(|b| codec::decode::<Gap>(&b, 64).ok())
+        .filter(|g| g.from == position && g.to > g.from))
+}
+
 /// The committed history of one node.
 pub struct History {
     store: Arc<dyn Store>,
     floor: u64,
+    /// The chain hash before `floor`, when known.
+    floor_chain: Option<primitives::Digest>,
     /// Rounds kept below the committed round (see the module documentation).
     keep_rounds: u64,
 }
@@ -82,9 +122,18 @@ impl History {
     /// round.
     pub fn open(store: Arc<dyn Store>, keep_rounds: u64) -> Result<Self, StoreError> {
         let floor = read_position(store.as_ref(), FLOOR_KEY)?;
+        let floor_chain = if floor == 0 {
+            Some(primitives::Digest::default())
+        } else {
+            store
+                .read(Table::Meta, FLOOR_CHAIN_KEY)?
+                .and_then(|b| <[u8; 32]>::try_from(b.as_ref()).ok())
+                .map(primitives::Digest)
+        };
         Ok(History {
             store,
             floor,
+            floor_chain,
             keep_rounds,
         })
     }
@@ -92,6 +141,38 @@ impl History {
     /// The lowest position kept.
     pub fn floor(&self) -> u64 {
         self.floor
+    }
+
+    /// The chain hash of the sequence below the floor, when known.
+    pub fn floor_chain(&self) -> Option<primitives::Digest> {
+        self.floor_chain
+    }
+
+    /// Record that positions `[gap.from, gap.to)` were skipped (see [`Gap`]): the gap
+    /// record, and the floor moved to `gap.to` with `gap.chain` below it (peers are no
+    /// longer told this node keeps anything before). Entries below `gap.from` and
+    /// `below` (positions the executor has executed) are deleted; those the executor has
+    /// still to execute stay until it has (they are below the floor, so never served).
+    /// Not waiting for stable storage: the next durable write (the linearizer state past
+    /// the gap) makes it durable first.
+    pub fn skip(&mut self, gap: Gap, below: u64) -> Result<(), StoreError> {
+        let bytes = codec::encode(&gap).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut ops = vec![
+            StoreOp::Put(Table::Meta, gap_key(gap.from), bytes.into()),
+            position_op(FLOOR_KEY, gap.to),
+            StoreOp::Put(
+                Table::Meta,
+                FLOOR_CHAIN_KEY.to_vec(),
+                gap.chain.as_bytes().to_vec().into(),
+            ),
+        ];
+        ops.extend(
+            (self.floor..gap.from.min(below)).map(|p| StoreOp::Delete(Table::History, key(p))),
+        );
+        self.store.write_relaxed(ops)?;
+        self.floor = gap.to;
+        self.floor_chain = Some(gap.chain);
+        Ok(())
     }
 
     /// The store operations that write `entries`: the driver writes them in the same
@@ -160,13 +241,19 @@ impl History {
     pub fn prune(&mut self, committed_round: Round, below: u64) -> Result<usize, StoreError> {
         let mut ops = Vec::new();
         let mut floor = self.floor;
+        let mut floor_chain = self.floor_chain;
         while floor < below && ops.len() < PRUNE_STEP {
-            // Missing or undecodable below the executed position: nothing to keep.
-            if let Some(e) = read(self.store.as_ref(), floor)? {
-                let reached = e.committed_round.max(e.anchor_round);
-                if reached.0 + self.keep_rounds > committed_round.0 {
-                    break;
+            // Missing or undecodable below the executed position: nothing to keep (and
+            // the chain hash below the floor is then unknown).
+            match read(self.store.as_ref(), floor)? {
+                Some(e) => {
+                    let reached = e.committed_round.max(e.anchor_round);
+                    if reached.0 + self.keep_rounds > committed_round.0 {
+                        break;
+                    }
+                    floor_chain = Some(e.chain);
                 }
+                None => floor_chain = None,
             }
             ops.push(StoreOp::Delete(Table::History, key(floor)));
             floor += 1;
@@ -176,8 +263,17 @@ impl History {
         }
         let pruned = ops.len();
         ops.push(position_op(FLOOR_KEY, floor));
+        ops.push(match floor_chain {
+            Some(chain) => StoreOp::Put(
+                Table::Meta,
+                FLOOR_CHAIN_KEY.to_vec(),
+                chain.as_bytes().to_vec().into(),
+            ),
+            None => StoreOp::Delete(Table::Meta, FLOOR_CHAIN_KEY.to_vec()),
+        });
         self.store.write_relaxed(ops)?;
         self.floor = floor;
+        self.floor_chain = floor_chain;
         Ok(pruned)
     }
 }

@@ -262,6 +262,26 @@ impl Linearizer {
         Ok(())
     }
 
+    /// Skip positions `from..to` (a checkpoint beyond every peer's retention): the next
+    /// position becomes `to`, with `chain` as the chain hash of the sequence before it.
+    /// What the skipped positions delivered is not known here: the node installs the
+    /// entries from `to` on next ([`Linearizer::install`]), which carry the committed
+    /// rounds, before it delivers from the DAG again (the peers' retention spans
+    /// thousands of rounds, far beyond the `gc_depth` rounds in which a certificate
+    /// delivered before `to` could still be met in the DAG).
+    pub fn skip_to(&mut self, from: u64, to: u64, chain: Digest) -> Result<(), InstallError> {
+        if from != self.next_position || to <= from {
+            return Err(InstallError::NotNext {
+                expected: self.next_position,
+                got: from,
+            });
+        }
+        self.next_position = to;
+        self.chain = chain;
+        self.dirty = true;
+        Ok(())
+    }
+
     /// The highest round among the anchors delivered so far.
     pub fn committed_round(&self) -> Round {
         self.committed_round

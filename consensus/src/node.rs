@@ -64,6 +64,15 @@ pub struct Delivered {
     pub block: Digest,
     /// That block's view, height or round (the protocol's own numbering).
     pub height: u64,
+    /// The chain hash of the committed sequence up to and including this position
+    /// ([`crate::linearizer::chain_after`]): equal on two nodes exactly when their
+    /// sequences agree up to here.
+    pub chain: Digest,
+    /// `Some(to)`: this is not a certificate but a gap, positions `position..to` that
+    /// this node skipped by installing a checkpoint (they were beyond every peer's
+    /// history retention); `chain` is then the chain hash of the sequence before `to`,
+    /// vouched for by members holding f+1 weight, and the other fields are empty.
+    pub skipped_until: Option<u64>,
 }
 
 /// A running node. Dropping it stops everything.
@@ -300,6 +309,12 @@ async fn execute(
             let entry = match history::read(executor.store.as_ref(), next) {
                 Ok(Some(entry)) => entry,
                 Ok(None) => {
+                    if let Ok(Some(gap)) = history::read_gap(executor.store.as_ref(), next) {
+                        if !executor.skip(gap, &mut next).await {
+                            return;
+                        }
+                        continue;
+                    }
                     tracing::error!(node = %id, position = next, "a committed position is missing from the history; skipping it");
                     next += 1;
                     continue;
@@ -346,6 +361,7 @@ impl Executor {
             block,
             height,
             duplicates,
+            chain,
             ..
         } = entry;
         let (id, mempool) = (self.id, &self.mempool);
@@ -397,6 +413,8 @@ impl Executor {
             transactions,
             block,
             height,
+            chain,
+            skipped_until: None,
         };
         if self.out.send(delivered).await.is_err() {
             return false;
@@ -410,6 +428,31 @@ impl Executor {
             return self.record(*next);
         }
         true
+    }
+
+    /// Deliver a gap in the sequence (a checkpoint was installed): one entry that names
+    /// the skipped positions and the chain hash ending them; false when the node stops.
+    async fn skip(&mut self, gap: history::Gap, next: &mut u64) -> bool {
+        tracing::warn!(node = %self.id, from = gap.from, to = gap.to, "delivering a gap: positions skipped by a checkpoint");
+        let delivered = Delivered {
+            position: gap.from,
+            certificate: Digest::default(),
+            round: Round(0),
+            author: self.id,
+            transactions: Vec::new(),
+            block: Digest::default(),
+            height: 0,
+            chain: gap.chain,
+            skipped_until: Some(gap.to),
+        };
+        if self.out.send(delivered).await.is_err() {
+            return false;
+        }
+        *next = gap.to;
+        self.metrics
+            .executed_position
+            .store(*next, std::sync::atomic::Ordering::Relaxed);
+        self.record(*next)
     }
 
     /// Record the executed position, not waiting for stable storage (a crash

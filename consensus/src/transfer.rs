@@ -20,9 +20,16 @@
 //!    ([`crate::core::Event::Installed`]).
 //!
 //! Entries are served from [`crate::history::History`], which peers keep for
-//! `history_retention_rounds`. A node further behind than every peer's retention cannot
-//! catch up this way; it reports so (a certified checkpoint with an explicit gap is not
-//! built yet).
+//! `history_retention_rounds`. A node further behind than the retention of members
+//! holding f+1 weight installs a **checkpoint** instead: a position `c` that members
+//! with f+1 weight still keep (a third of the way from the lowest such position to the
+//! target, so that the batches of what it then fetches are not collected before they
+//! arrive), and the chain hash of the sequence before it,
+//! asked of every peer and taken once members holding f+1 weight report the same hash
+//! (so an honest one has that sequence). It skips positions up to `c`, explicitly: the
+//! history records the gap ([`crate::history::Gap`]) and the executor delivers it as
+//! one entry naming the skipped positions and that chain hash, which checkers compare
+//! with the other nodes' sequences. Then it fetches entries from `c` on as above.
 
 use crate::core::Time;
 use crate::linearizer::{chain_after, Committed};
@@ -104,6 +111,12 @@ pub struct TransferMetrics {
     pub dropped: AtomicU64,
     /// Times the peers no longer kept what this node needs (beyond their retention).
     pub beyond_retention: AtomicU64,
+    /// Checkpoints installed (gaps in this node's sequence).
+    pub checkpoints_installed: AtomicU64,
+    /// Positions skipped by checkpoints.
+    pub positions_skipped: AtomicU64,
+    /// Checkpoints not vouched for by f+1 weight in time.
+    pub checkpoints_refused: AtomicU64,
 }
 
 impl TransferMetrics {
@@ -131,6 +144,23 @@ pub enum Output {
     /// Install these entries, in order (they start at the node's next position and are
     /// vouched for by f+1 weight), fetched from this peer.
     Install(NodeId, Vec<Committed>),
+    /// Skip positions `from..to`: `chain` is the chain hash of the committed sequence
+    /// before `to`, vouched for by f+1 weight (a checkpoint beyond the peers' retention).
+    Skip {
+        /// The node's next position (the first skipped).
+        from: u64,
+        /// The first position after the gap.
+        to: u64,
+        /// The chain hash before `to`.
+        chain: Digest,
+    },
+}
+
+/// A checkpoint asked about: the position, and the chain hash each peer reported.
+struct Checkpoint {
+    position: u64,
+    vouches: BTreeMap<NodeId, Digest>,
+    at: Time,
 }
 
 /// A fetch in flight (the peer asked is in `Catchup::asked`).
@@ -157,6 +187,7 @@ pub struct Catchup {
     probed_at: Option<Time>,
     fetching: Option<Fetching>,
     pending: Option<Pending>,
+    checkpoint: Option<Checkpoint>,
     /// Which of the peers at the target is asked next.
     turn: usize,
     /// Peers asked for entries recently, and when: a late answer is still taken.
@@ -181,6 +212,7 @@ impl Catchup {
             probed_at: None,
             fetching: None,
             pending: None,
+            checkpoint: None,
             turn: 0,
             asked: BTreeMap::new(),
             heard: false,
@@ -193,9 +225,9 @@ impl Catchup {
         self.heard
     }
 
-    /// Whether a fetch or a vouch is under way.
+    /// Whether a fetch, a vouch or a checkpoint is under way.
     pub fn busy(&self) -> bool {
-        self.fetching.is_some() || self.pending.is_some()
+        self.fetching.is_some() || self.pending.is_some() || self.checkpoint.is_some()
     }
 
     /// Called regularly. `needed`: the node cannot deliver from its DAG (or has been
@@ -218,6 +250,15 @@ impl Catchup {
             tracing::debug!(node = %self.id, "state transfer: chunk not vouched for in time");
             self.pending = None;
             TransferMetrics::add(&self.metrics.chunks_refused, 1);
+        }
+        if self
+            .checkpoint
+            .as_ref()
+            .is_some_and(|c| now.since(c.at) >= REQUEST_TIMEOUT)
+        {
+            tracing::debug!(node = %self.id, "state transfer: checkpoint not vouched for in time");
+            self.checkpoint = None;
+            TransferMetrics::add(&self.metrics.checkpoints_refused, 1);
         }
         // Peers reported being ahead at the last probe: keep going (after a timeout,
         // with the next of them) even if nothing else says the node lags.
@@ -279,10 +320,7 @@ impl Catchup {
         );
         if keeping < self.committee.validity_threshold() {
             TransferMetrics::add(&self.metrics.beyond_retention, 1);
-            let n = self.metrics.beyond_retention.load(Ordering::Relaxed);
-            if n.is_power_of_two() {
-                tracing::warn!(node = %self.id, position = local.next_position, target, "the peers ahead no longer keep this node's next position (beyond their history retention): it cannot catch up by state transfer");
-            }
+            return self.ask_checkpoint(now, local, target);
         }
         if sources.is_empty() {
             return vec![];
@@ -300,6 +338,77 @@ impl Catchup {
                 from: local.next_position,
             },
         )]
+    }
+
+    /// Peers holding f+1 weight no longer keep the next position: ask every peer for the
+    /// chain hash before the lowest position members with f+1 weight still keep.
+    fn ask_checkpoint(&mut self, now: Time, local: Local, target: u64) -> Vec<Output> {
+        let mut floors: Vec<(u64, NodeId)> = self
+            .statuses
+            .iter()
+            .map(|(n, (_, floor))| (*floor, *n))
+            .collect();
+        floors.sort();
+        let mut weight = Weight(0);
+        let mut position = None;
+        for (floor, node) in floors {
+            weight += self.committee.weight(node);
+            if weight >= self.committee.validity_threshold() {
+                position = Some(floor);
+                break;
+            }
+        }
+        // Not the lowest kept position itself but a third of the way from it to the
+        // target: the batches of the first entries installed must still be held when
+        // their fetches arrive, and peers keep batches only about `gc_depth` rounds
+        // longer than the history entries that name them (a node that skipped to the
+        // very floor was seen waiting forever for batches its peers collected meanwhile).
+        let Some(position) = position
+            .map(|p| p + target.saturating_sub(p) / 3)
+            .filter(|p| *p > local.next_position && *p < target)
+        else {
+            return vec![];
+        };
+        tracing::warn!(node = %self.id, from = local.next_position, to = position, target, "the peers no longer keep this node's next position (beyond their history retention): asking for a checkpoint; the positions before it will be skipped");
+        self.checkpoint = Some(Checkpoint {
+            position,
+            vouches: BTreeMap::new(),
+            at: now,
+        });
+        vec![Output::Broadcast(TransferMessage::VouchRequest {
+            position,
+        })]
+    }
+
+    /// A vouch for the checkpoint asked about: skip to it once f+1 weight agree.
+    fn on_checkpoint_vouch(&mut self, from: NodeId, chain: Digest, local: Local) -> Vec<Output> {
+        let Some(checkpoint) = &mut self.checkpoint else {
+            return vec![];
+        };
+        checkpoint.vouches.insert(from, chain);
+        let backers = checkpoint
+            .vouches
+            .iter()
+            .filter(|(_, c)| **c == chain)
+            .map(|(n, _)| n);
+        if self.committee.weight_of(backers) < self.committee.validity_threshold() {
+            return vec![];
+        }
+        let position = checkpoint.position;
+        self.checkpoint = None;
+        if position <= local.next_position {
+            return vec![];
+        }
+        TransferMetrics::add(&self.metrics.checkpoints_installed, 1);
+        TransferMetrics::add(
+            &self.metrics.positions_skipped,
+            position - local.next_position,
+        );
+        vec![Output::Skip {
+            from: local.next_position,
+            to: position,
+            chain,
+        }]
     }
 
     /// A peer's answer (the requests it makes of us are the driver's to serve).
@@ -402,8 +511,13 @@ impl Catchup {
         from: NodeId,
         position: u64,
         chain: Option<Digest>,
-        _local: Local,
+        local: Local,
     ) -> Vec<Output> {
+        if let (Some(checkpoint), Some(chain)) = (&self.checkpoint, chain) {
+            if checkpoint.position == position && from != self.id {
+                return self.on_checkpoint_vouch(from, chain, local);
+            }
+        }
         let Some(pending) = &mut self.pending else {
             return vec![];
         };

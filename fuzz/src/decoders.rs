@@ -50,7 +50,7 @@ const CODEC_TYPES: u8 = 6;
 
 /// `primitives::codec::decode` of the wire types of `primitives` (the first byte picks
 /// the type: quorum certificate, partial signature, digest, ids, a payload list, a
-/// string). Oracle: anything decoded encodes again (and a different re-encoding is
+/// digest list with an optional signature). Oracle: anything decoded encodes again (and a different re-encoding is
 /// counted in [`NON_CANONICAL`]); a decoded quorum certificate is checked against the
 /// committee without panicking.
 pub fn codec(data: &[u8]) {
@@ -80,7 +80,9 @@ pub fn codec(data: &[u8]) {
             let _ = decode_and_reencode::<Vec<(Digest, Round)>>(data, body);
         }
         _ => {
-            let _ = decode_and_reencode::<(String, Option<ed25519::Signature>)>(data, body);
+            // No wire type carries a `String` (it is decoded into an owned buffer, which
+            // bincode sizes by the claimed length): a list and an optional signature.
+            let _ = decode_and_reencode::<(Vec<Digest>, Option<ed25519::Signature>)>(data, body);
         }
     }
 }

@@ -1,6 +1,5 @@
-//! Findings in production code, kept as `#[ignore]`d regression tests (production
-//! crates are not edited from here): each fails today and should pass once fixed.
-//! Run with `cargo test -p fuzz --test regressions -- --ignored`.
+//! Findings of the fuzz targets in production code, kept as regression tests (each
+//! failed when found and passes since its fix).
 
 use fuzz::runner::{run_one, Kind};
 
@@ -16,11 +15,11 @@ fn passes(target: &str, hex_input: &str) {
 }
 
 /// network/src/frame.rs: a stream that ends right after a 4-byte length prefix (5
-/// bytes announced, none sent) is reported as a clean end, not `FrameError::Truncated`:
-/// tokio-util consumes the prefix, `decode_eof` then sees an empty buffer.
+/// bytes announced, none sent) was reported as a clean end, not `FrameError::Truncated`
+/// (tokio-util consumed the prefix, `decode_eof` then saw an empty buffer). Fixed: the
+/// codec is our own and consumes nothing until a whole frame is there.
 /// Input: limit selector 1 (16 bytes), chunking 3, stream `00000005`.
 #[test]
-#[ignore = "finding: FrameCodec::decode_eof misses a stream cut after a length prefix"]
 fn frame_cut_after_length_prefix_is_truncated() {
     passes("frames", "010300000005");
 }
@@ -30,7 +29,6 @@ fn frame_cut_after_length_prefix_is_truncated() {
 /// before finding the input too short (bincode reserves a byte buffer's claimed length,
 /// up to the 64 MiB `HARD_LIMIT`, not the input's remaining length).
 #[test]
-#[ignore = "finding: codec::decode allocates a length prefix's claim (up to 64 MiB) before checking the input holds it"]
 fn a_short_batch_does_not_allocate_its_claimed_length() {
     passes("mempool-batch", "02fc00010001000101");
 }
@@ -39,7 +37,6 @@ fn a_short_batch_does_not_allocate_its_claimed_length() {
 /// claims 16 MiB is not the fast path's shape, falls back to `codec::decode`, and
 /// allocates the 16 MiB.
 #[test]
-#[ignore = "finding: MempoolMessage::decode falls back to codec::decode, which allocates a claimed length"]
 fn a_short_mempool_message_does_not_allocate_its_claimed_length() {
     let t = fuzz::find("mempool-message").unwrap_or_else(|| panic!("no target"));
     let bytes = hex::decode("0000fc00000001").unwrap_or_default();

@@ -1,6 +1,6 @@
 //! Safety and liveness checkers over a [`Report`].
 
-use crate::runner::Report;
+use crate::runner::{Report, SKIPPED};
 use crate::scenario::Scenario;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,6 +36,14 @@ pub enum Violation {
         /// The node.
         node: usize,
     },
+    /// A node skipped positions by a checkpoint whose chain hash differs from another
+    /// honest node's chain hash at the gap's end: it skipped to another sequence.
+    Checkpoint {
+        /// The node that skipped, and the node it disagrees with.
+        nodes: (usize, usize),
+        /// The last position of the gap.
+        position: usize,
+    },
     /// A node committed nothing new within the bound after stabilisation.
     Liveness {
         /// The node.
@@ -66,7 +74,11 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
     for (k, &i) in honest.iter().enumerate() {
         for &j in &honest[k + 1..] {
             let (a, b) = (&report.logs[i].sequence, &report.logs[j].sequence);
-            if let Some(position) = (0..a.len().min(b.len())).find(|p| a[*p] != b[*p]) {
+            // Positions one of them skipped by a checkpoint are compared below, by the
+            // chain hash at the gap's end.
+            if let Some(position) = (0..a.len().min(b.len()))
+                .find(|p| a[*p] != b[*p] && a[*p] != SKIPPED && b[*p] != SKIPPED)
+            {
                 violations.push(Violation::Agreement {
                     nodes: (i, j),
                     position,
@@ -83,6 +95,21 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
                     nodes: (i, j),
                     height: *height,
                 });
+            }
+        }
+        for &j in &honest {
+            if j == i {
+                continue;
+            }
+            for &(_, to, chain) in &report.logs[i].skips {
+                let end = to as usize - 1;
+                let theirs = report.logs[j].chains.get(end).copied();
+                if theirs.is_some_and(|c| c != SKIPPED && c != chain) {
+                    violations.push(Violation::Checkpoint {
+                        nodes: (i, j),
+                        position: end,
+                    });
+                }
             }
         }
         let mut seen = BTreeSet::new();
@@ -142,7 +169,9 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
             .map(|j| reached(&report.logs[*j], cutoff))
             .max()
             .unwrap_or(0);
-        if report.logs[i].transactions.len() < target {
+        // What this node skipped by a checkpoint (explicitly) counts as committed.
+        let skipped = skipped_transactions(report, i, &live);
+        if report.logs[i].transactions.len() + skipped.len() < target {
             violations.push(Violation::Liveness { node: i });
             continue;
         }
@@ -155,6 +184,7 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
             *sent <= cutoff
                 && client_of(tx).is_some_and(|c| reliable.contains(&c))
                 && !committed.contains(tx)
+                && !skipped.contains(tx)
         });
         if missing {
             violations.push(Violation::Liveness { node: i });
@@ -162,6 +192,35 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
     }
 
     Verdict { violations }
+}
+
+/// The transactions at the positions node `i` skipped by checkpoints, as another node
+/// of `others` that delivered those positions itself committed them.
+fn skipped_transactions<'a>(
+    report: &'a Report,
+    i: usize,
+    others: &[usize],
+) -> BTreeSet<&'a bytes::Bytes> {
+    let mut out = BTreeSet::new();
+    for &(from, to, _) in &report.logs[i].skips {
+        let (from, to) = (from as usize, to as usize);
+        let witness = others
+            .iter()
+            .filter(|j| **j != i)
+            .map(|j| &report.logs[*j])
+            .find(|log| {
+                log.sequence.len() >= to && log.sequence[from..to].iter().all(|d| *d != SKIPPED)
+            });
+        let Some(log) = witness else { continue };
+        let start = log.first_tx[from];
+        let end = log
+            .first_tx
+            .get(to)
+            .copied()
+            .unwrap_or(log.transactions.len());
+        out.extend(log.transactions[start..end].iter());
+    }
+    out
 }
 
 /// The client (node index) that made a harness transaction: its first 8 bytes.

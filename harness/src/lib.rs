@@ -16,7 +16,7 @@ mod scenario;
 
 pub use checkers::{check, Verdict, Violation};
 pub use metrics::{measure, Percentiles, RunMetrics};
-pub use runner::{run, run_with_progress, Counters, NodeLog, Report, RunError};
+pub use runner::{run, run_with_progress, Counters, NodeLog, Report, RunError, SKIPPED};
 pub use scenario::{
     ByzantineNode, Fault, FaultKind, LinkOverride, Misbehaviour, Scenario, ScenarioError,
 };

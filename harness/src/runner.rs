@@ -37,8 +37,17 @@ pub struct Counters {
 /// What one node committed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeLog {
-    /// Committed certificates, in order (a restarted node continues its sequence).
+    /// Committed certificates, in order (a restarted node continues its sequence);
+    /// positions skipped by a checkpoint hold [`SKIPPED`].
     pub sequence: Vec<Digest>,
+    /// The chain hash after each position (for a gap's positions: unknown, [`SKIPPED`],
+    /// but the last, which holds the checkpoint's chain hash).
+    pub chains: Vec<Digest>,
+    /// Per position, the index in `transactions` of its first transaction.
+    pub first_tx: Vec<usize>,
+    /// Gaps delivered: positions `from..to` skipped by a checkpoint whose chain hash
+    /// (before `to`) is the third field.
+    pub skips: Vec<(u64, u64, Digest)>,
     /// Committed transactions, in order.
     pub transactions: Vec<Bytes>,
     /// (simulated time, transactions committed so far) after each delivery.
@@ -68,6 +77,9 @@ pub struct NodeLog {
     /// maps peers can grow (requested, suspended, pending): what a flood made it hold.
     pub peaks: BTreeMap<&'static str, u64>,
 }
+
+/// The placeholder of a skipped position in [`NodeLog::sequence`] and [`NodeLog::chains`].
+pub const SKIPPED: Digest = Digest([0; 32]);
 
 /// The outcome of one run.
 #[derive(Clone, Debug, PartialEq)]
@@ -346,6 +358,19 @@ pub fn run_with_progress(
                     if d.position as usize > log.sequence.len() {
                         log.gaps += 1;
                     }
+                    if let Some(to) = d.skipped_until {
+                        // A gap, explicit: the checkers compare its chain hash with the
+                        // other nodes' at its end.
+                        let first = log.transactions.len();
+                        for p in d.position..to {
+                            log.sequence.push(SKIPPED);
+                            log.chains.push(if p + 1 == to { d.chain } else { SKIPPED });
+                            log.first_tx.push(first);
+                        }
+                        log.skips.push((d.position, to, d.chain));
+                        log.progress.push((now, first));
+                        continue;
+                    }
                     if log.last_block.is_none_or(|(b, _)| b != d.block) {
                         log.blocks_delivering += 1;
                     }
@@ -354,6 +379,9 @@ pub fn run_with_progress(
                         log.block_conflicts += 1;
                     }
                     log.sequence.push(d.certificate);
+                    log.chains.push(d.chain);
+                    let first = log.transactions.len();
+                    log.first_tx.push(first);
                     log.transactions.extend(d.transactions);
                     let total = log.transactions.len();
                     log.progress.push((now, total));

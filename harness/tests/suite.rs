@@ -321,6 +321,66 @@ fn the_checkers_can_fail() {
     assert!(v.contains(&Violation::Liveness { node: 3 }));
 }
 
+#[test]
+fn a_checkpoint_to_another_sequence_is_caught_and_a_true_one_excuses_the_gap() {
+    use bytes::Bytes;
+    use harness::{NodeLog, Report, Violation, SKIPPED};
+    use primitives::Digest;
+    use std::time::Duration;
+    let s = scenario("happy-n4.toml");
+    let tx = |i: u8| Bytes::from(vec![i; 16]);
+    let at = Duration::from_millis(10);
+    let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+    let (chain_a, chain_b, chain_c) = (Digest::of(b"1"), Digest::of(b"2"), Digest::of(b"3"));
+    let full = NodeLog {
+        sequence: vec![a, b, c],
+        chains: vec![chain_a, chain_b, chain_c],
+        first_tx: vec![0, 1, 2],
+        transactions: vec![tx(1), tx(2), tx(3)],
+        progress: vec![(Duration::from_secs(1), 3)],
+        ..NodeLog::default()
+    };
+    // Node 3 skipped positions 0 and 1 with the chain hash the others have there.
+    let skipper = |chain: Digest| NodeLog {
+        sequence: vec![SKIPPED, SKIPPED, c],
+        chains: vec![SKIPPED, chain, chain_c],
+        first_tx: vec![0, 0, 0],
+        transactions: vec![tx(3)],
+        skips: vec![(0, 2, chain)],
+        progress: vec![(Duration::from_secs(1), 1)],
+        ..NodeLog::default()
+    };
+    let report = |last: NodeLog| Report {
+        scenario: s.name.clone(),
+        seed: 0,
+        logs: vec![full.clone(), full.clone(), full.clone(), last],
+        submitted: [(tx(1), at), (tx(2), at), (tx(3), at)]
+            .into_iter()
+            .collect(),
+        down: vec![],
+        byzantine: vec![],
+        duration: Duration::from_secs(20),
+    };
+    let v = harness::check(&s, &report(skipper(chain_b))).violations;
+    assert!(v.is_empty(), "a true checkpoint: {v:?}");
+    let v = harness::check(&s, &report(skipper(Digest::of(b"forged")))).violations;
+    assert!(
+        v.contains(&Violation::Checkpoint {
+            nodes: (3, 0),
+            position: 1
+        }),
+        "{v:?}"
+    );
+}
+
+/// Issue 11: a node down longer than its peers keep the committed history installs a
+/// checkpoint vouched for by f+1 of them, delivers the skipped positions as one
+/// explicit gap (checked against the others' chain hash), and catches up from there.
+#[test]
+fn a_node_down_beyond_the_retention_installs_a_checkpoint() {
+    passes("crash-restart-beyond-retention.toml");
+}
+
 /// Issue 10: batches sealed just before a node was cut off were re-proposed and
 /// certified late, after every holder had collected them by their storage round, so no
 /// node could execute that certificate. Batches now stay while a certificate in the DAG

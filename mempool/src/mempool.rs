@@ -175,12 +175,13 @@ impl MempoolHandle {
     /// [`MempoolHandle::batches`] reported; first from its author, the workers retry
     /// with other peers).
     pub async fn fetch_batches(&self, certificate: &Certificate, missing: &[Digest]) {
-        let wanted: Vec<(Digest, WorkerId)> = certificate
+        let round = certificate.round();
+        let wanted: Vec<(Digest, WorkerId, Round)> = certificate
             .header
             .payload
             .iter()
             .filter(|(d, _)| missing.contains(d))
-            .copied()
+            .map(|(d, w)| (*d, *w, round))
             .collect();
         let _ = self
             .commands
@@ -190,8 +191,10 @@ impl MempoolHandle {
 
     /// Ask the workers to fetch these batches, first from `from` (then from other peers,
     /// as for [`MempoolHandle::fetch_batches`]): for certificates whose batches this
-    /// node never received, such as committed history fetched from `from`.
-    pub async fn fetch_batches_from(&self, wanted: Vec<(Digest, WorkerId)>, from: NodeId) {
+    /// node never received, such as committed history fetched from `from`. Each with
+    /// the round of its certificate: it is kept at least as long as a batch stored in
+    /// that round.
+    pub async fn fetch_batches_from(&self, wanted: Vec<(Digest, WorkerId, Round)>, from: NodeId) {
         if wanted.is_empty() {
             return;
         }

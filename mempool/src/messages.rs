@@ -12,7 +12,96 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
     /// The transactions, in arrival order.
+    #[serde(with = "checked_bytes::many")]
     pub transactions: Vec<Bytes>,
+}
+
+/// Byte strings decoded only once the input is seen to hold them: serde's `Bytes`
+/// asks for an owned buffer, for which bincode allocates the length a prefix claims
+/// (up to the codec's 64 MiB hard limit) before it reads the bytes, so a 9-byte input
+/// could cost 16 MiB (found by fuzzing). Here the bytes are borrowed from the input,
+/// then copied. The encoding is unchanged (a length-prefixed byte string).
+mod checked_bytes {
+    use bytes::Bytes;
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Bytes;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a byte string")
+        }
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+            Ok(Bytes::copy_from_slice(v))
+        }
+        fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Bytes, E> {
+            Ok(Bytes::copy_from_slice(v))
+        }
+        fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+            Ok(Bytes::from(v))
+        }
+    }
+
+    /// One byte string.
+    pub(super) fn serialize<S: Serializer>(v: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        d.deserialize_bytes(BytesVisitor)
+    }
+
+    /// A sequence of byte strings.
+    pub(super) mod many {
+        use super::*;
+        use serde::ser::SerializeSeq;
+
+        pub(in super::super) fn serialize<S: Serializer>(
+            v: &[Bytes],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(v.len()))?;
+            // `Bytes` serializes as a byte string.
+            for b in v {
+                seq.serialize_element(b)?;
+            }
+            seq.end()
+        }
+
+        struct One(Bytes);
+
+        impl<'de> serde::Deserialize<'de> for One {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<One, D::Error> {
+                super::deserialize(d).map(One)
+            }
+        }
+
+        struct ManyVisitor;
+
+        impl<'de> Visitor<'de> for ManyVisitor {
+            type Value = Vec<Bytes>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of byte strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Bytes>, A::Error> {
+                // Every element takes at least one byte: a claimed count is not trusted
+                // for more than a modest reservation.
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4_096));
+                while let Some(One(b)) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<Bytes>, D::Error> {
+            d.deserialize_seq(ManyVisitor)
+        }
+    }
 }
 
 /// Encode a batch for the wire and the store.
@@ -305,6 +394,7 @@ pub enum MempoolMessage {
         /// The worker (shard) index.
         worker: WorkerId,
         /// The encoded batch.
+        #[serde(with = "checked_bytes")]
         batch: Bytes,
     },
     /// Ask the receiving node's worker `worker` for these batches.

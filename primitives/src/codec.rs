@@ -5,7 +5,12 @@
 //! - Input longer than the caller's limit is refused before any decoding.
 //! - No single decode claims more than [`HARD_LIMIT`] bytes: a length prefix that
 //!   promises more (a hostile `Vec` or byte-string length) fails with
-//!   [`CodecError::Decode`] before anything is allocated for it.
+//!   [`CodecError::Decode`] before anything is allocated for it. Decoding borrows from
+//!   the input, so a byte string read through `deserialize_bytes` is allocated only
+//!   once the input is seen to hold it; a type that asks for an owned buffer (`String`,
+//!   serde's own `Bytes`) still gets the claimed length allocated, up to the hard
+//!   limit, before the input is found short. No wire type does: the mempool's byte
+//!   strings go through `deserialize_bytes`.
 //! - Bytes left over after the value are an error, so one value has one encoding.
 
 use serde::de::DeserializeOwned;
@@ -64,7 +69,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Code
             limit: limit.min(HARD_LIMIT),
         });
     }
-    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
+    // Borrowing from the input: a byte string or string is taken from the slice once
+    // the slice is known to hold it, then copied; the owned decoder would allocate the
+    // length its prefix claims (up to the hard limit) before finding the input short
+    // (found by fuzzing: a 9-byte batch allocated 16 MiB).
+    let (value, read) = bincode::serde::borrow_decode_from_slice::<T, _>(bytes, config())
         .map_err(|e| CodecError::Decode(e.to_string()))?;
     if read != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - read));

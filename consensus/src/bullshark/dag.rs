@@ -138,6 +138,11 @@ impl LocalDag {
             .unwrap_or(Round(0))
     }
 
+    /// The lowest round holding a certificate, if any.
+    pub fn lowest_round(&self) -> Option<Round> {
+        self.by_round.keys().next().copied()
+    }
+
     /// The mempool collected every round at or below `gc_round`: forget them.
     pub fn prune(&mut self, gc_round: Round) {
         if gc_round <= self.gc_round {

@@ -46,6 +46,15 @@ impl Primary {
                 return Ok(());
             }
         }
+        // A quorum certified this round, so the committee has reached it: batches stored
+        // from now on are tagged no lower (a node far behind, restarted or cut off, would
+        // tag what it receives with its own stale round, and collect it at its next
+        // garbage collection, before executing the certificates that carry it).
+        for shared in &self.ctx.worker_shared {
+            shared
+                .round
+                .fetch_max(certificate.round().0, std::sync::atomic::Ordering::Relaxed);
+        }
         let missing = self.dag().missing_parents(&certificate);
         if !missing.is_empty() {
             if self.pending.len() >= self.max_pending() {

@@ -38,7 +38,7 @@ pub(crate) enum PrimaryCommand {
     Fetch(Vec<Digest>, NodeId),
     /// The executor needs these batches of a committed certificate (by worker), first
     /// from the certificate's author.
-    FetchBatches(Vec<(Digest, WorkerId)>, NodeId),
+    FetchBatches(Vec<(Digest, WorkerId, Round)>, NodeId),
     /// Make no header above this round until told otherwise (`None`: no bound). A
     /// DAG-native consensus core's timing rule (liveness only).
     HoldProposer(Option<Round>),
@@ -189,9 +189,9 @@ impl Primary {
                             primary.request_certificates(wanted, round, from);
                         }
                         Some(PrimaryCommand::FetchBatches(batches, from)) => {
-                            let mut by_worker: BTreeMap<WorkerId, Vec<Digest>> = BTreeMap::new();
-                            for (digest, worker) in batches {
-                                by_worker.entry(worker).or_default().push(digest);
+                            let mut by_worker: BTreeMap<WorkerId, Vec<(Digest, Round)>> = BTreeMap::new();
+                            for (digest, worker, round) in batches {
+                                by_worker.entry(worker).or_default().push((digest, round));
                             }
                             for (worker, digests) in by_worker {
                                 if let Some(w) = primary.ctx.workers.get(worker.0 as usize) {

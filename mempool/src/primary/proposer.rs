@@ -251,7 +251,7 @@ impl Primary {
         self.requeue_orphans();
         self.ctx.metrics.round.store(round.0, Ordering::Relaxed);
         for shared in &self.ctx.worker_shared {
-            shared.round.store(round.0, Ordering::Relaxed);
+            shared.round.fetch_max(round.0, Ordering::Relaxed);
         }
     }
 }

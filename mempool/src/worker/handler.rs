@@ -32,6 +32,9 @@ const SERVE_WINDOW_BYTES: usize = 16 << 20;
 /// Most batches being fetched at once.
 const MAX_PENDING_SYNC: usize = 100_000;
 
+/// A batch wanted, with the round of the certificate that carries it.
+type Wanted = (Digest, primitives::Round);
+
 /// Handles one worker's inbound messages and its primary's commands.
 pub(crate) struct WorkerHandler {
     pub(crate) worker: WorkerId,
@@ -81,16 +84,26 @@ impl WorkerHandler {
                         self.request(target, missing);
                     }
                     Some(WorkerCommand::Refetch(digests, target)) => {
-                        let (again, new): (Vec<Digest>, Vec<Digest>) = digests
+                        let (again, new): (Vec<Wanted>, Vec<Wanted>) = digests
                             .into_iter()
-                            .filter(|d| !self.has(d))
-                            .partition(|d| pending.contains_key(d));
+                            .filter(|(d, _)| !self.has(d))
+                            .partition(|(d, _)| pending.contains_key(d));
                         let next = Instant::now() + self.sync_retry_delay;
-                        for d in &new {
+                        for (d, round) in &new {
                             if pending.len() < MAX_PENDING_SYNC {
-                                pending.insert(*d, (self.shared.tag(), next));
+                                pending.insert(*d, (self.shared.tag().max(*round), next));
                             }
                         }
+                        let new: Vec<Digest> = new.into_iter().map(|(d, _)| d).collect();
+                        let again: Vec<Digest> = again
+                            .into_iter()
+                            .map(|(d, round)| {
+                                if let Some(entry) = pending.get_mut(&d) {
+                                    entry.0 = entry.0.max(round);
+                                }
+                                d
+                            })
+                            .collect();
                         if !new.is_empty() {
                             self.request(target, new);
                         }
@@ -119,7 +132,10 @@ impl WorkerHandler {
                         let from = incoming.from;
                         match message {
                             MempoolMessage::Batch { batch, .. } => {
-                                if let Some(digest) = self.on_batch(from, batch)? {
+                                // A batch fetched for a certificate is kept at least as
+                                // long as one stored in that certificate's round.
+                                let wanted = |d: &Digest| pending.get(d).map(|(tag, _)| *tag);
+                                if let Some(digest) = self.on_batch(from, batch, wanted)? {
                                     pending.remove(&digest);
                                 }
                             }
@@ -177,7 +193,12 @@ impl WorkerHandler {
     }
 
     /// Check, store and announce a batch; returns its digest if it was accepted.
-    fn on_batch(&self, from: NodeId, batch: Bytes) -> Result<Option<Digest>, MempoolError> {
+    fn on_batch(
+        &self,
+        from: NodeId,
+        batch: Bytes,
+        wanted: impl Fn(&Digest) -> Option<primitives::Round>,
+    ) -> Result<Option<Digest>, MempoolError> {
         if batch.len() > self.max_batch_bytes {
             self.metrics.reject(Rejection::Oversized);
             return Ok(None);
@@ -199,7 +220,7 @@ impl WorkerHandler {
         }
         let digest = Digest::of(&batch);
         if !self.has(&digest) {
-            let tag = self.shared.tag();
+            let tag = wanted(&digest).map_or(self.shared.tag(), |t| t.max(self.shared.tag()));
             self.store.write_relaxed(vec![StoreOp::Put(
                 Table::Batches,
                 batch_key(self.worker, &digest),

@@ -30,7 +30,10 @@ pub(crate) enum WorkerCommand {
     /// from `target`; those asked for before are asked of other peers at once (not at
     /// the next retry tick: the author may be withholding them, and the peers that
     /// hold them collect them once the committee's commits move past their round).
-    Refetch(Vec<Digest>, NodeId),
+    /// Each with the round of the certificate that carries it: the batch is stored
+    /// (and the fetch kept) under at least that round, so a node far behind, whose own
+    /// round is still low, does not collect it again at its next GC.
+    Refetch(Vec<(Digest, Round)>, NodeId),
     /// Delete batches stored before `gc_round`, except those listed (batches of
     /// certificates still in the DAG, and batches waiting for one of our headers).
     Cleanup(Round, std::collections::BTreeSet<Digest>),
@@ -46,7 +49,8 @@ pub(crate) fn batch_key(worker: WorkerId, digest: &Digest) -> Vec<u8> {
 /// State shared between a worker's tasks and its primary.
 #[derive(Default)]
 pub(crate) struct WorkerShared {
-    /// The primary's current round; a stored batch is tagged with it for garbage collection.
+    /// The primary's current round, or the highest round of a certificate it received
+    /// if that is higher; a stored batch is tagged with it for garbage collection.
     pub(crate) round: AtomicU64,
     /// Stored batches by tag round, for garbage collection.
     pub(crate) index: Mutex<BTreeMap<Round, Vec<Digest>>>,
