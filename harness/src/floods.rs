@@ -1,6 +1,6 @@
 //! The traffic a Byzantine member floods its peers with, beside its node: bytes no
-//! decoder accepts, requests for every batch it knows, and requests for more history
-//! than anyone holds. Each flood is a task on the Byzantine node's host that sends
+//! decoder accepts, requests for every batch it knows, requests for more history than
+//! anyone holds, and batches it never proposes. Each flood is a task on the Byzantine node's host that sends
 //! through its own authenticated transport, so the frames arrive from a committee
 //! member, as they would from a compromised one.
 
@@ -115,6 +115,36 @@ pub(crate) async fn sync_spam(sender: network::Sender, seed: u64) {
             for frame in &frames {
                 let _ = sender.send(*peer, frame.clone());
             }
+        }
+    }
+}
+
+/// Every 10 ms, push a batch of 20 random 512-byte transactions to every peer's worker
+/// 0, which no header of the flooder ever names. An honest worker must not store
+/// without bound what it is pushed and nothing certifies.
+pub(crate) async fn batches(sender: network::Sender, seed: u64) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6261_7463_6873);
+    let peers = sender.others().to_vec();
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let transactions = (0..20)
+            .map(|_| {
+                let mut tx = vec![0u8; 512];
+                rng.fill(&mut tx[..]);
+                Bytes::from(tx)
+            })
+            .collect();
+        let Ok(batch) = mempool::encode_batch(&mempool::Batch { transactions }) else {
+            continue;
+        };
+        let Some(frame) = mempool_frame(&MempoolMessage::Batch {
+            worker: WorkerId(0),
+            batch: batch.into(),
+        }) else {
+            continue;
+        };
+        for peer in &peers {
+            let _ = sender.send(*peer, frame.clone());
         }
     }
 }

@@ -256,6 +256,7 @@ pub fn run_with_progress(
         let garbage = behaviours.contains(&Misbehaviour::Garbage);
         let batch_request_flood = behaviours.contains(&Misbehaviour::BatchRequestFlood);
         let sync_spam = behaviours.contains(&Misbehaviour::SyncSpam);
+        let batch_flood = behaviours.contains(&Misbehaviour::BatchFlood);
         let is_silent = silent.contains(&i);
         sim.host(host(i), move || {
             let (committee, keys, parameters, protocol, log, store, adversary) = (
@@ -302,6 +303,9 @@ pub fn run_with_progress(
                 if sync_spam {
                     flood.push(tokio::spawn(floods::sync_spam(node.sender(), seed)));
                 }
+                if batch_flood {
+                    flood.push(tokio::spawn(floods::batches(node.sender(), seed)));
+                }
                 let sampler = {
                     let log = log.clone();
                     let driver = node.driver_metrics.clone();
@@ -321,6 +325,7 @@ pub fn run_with_progress(
                                     ("requested_certificates", pool.requested_certificates),
                                     ("suspended_headers", pool.suspended_headers),
                                     ("mempool_pending_certificates", pool.pending_certificates),
+                                    ("unsolicited_batches", pool.unsolicited_batches),
                                 ]);
                                 for (key, value) in sizes {
                                     let peak = log.peaks.entry(key).or_default();

@@ -138,6 +138,9 @@ pub enum Misbehaviour {
     /// `u64::MAX`, for 1,000 unknown certificates, and for the committed history from
     /// position 0.
     SyncSpam,
+    /// Pushes a batch of random transactions to every peer's worker 0, 100 times a
+    /// second, and never proposes them.
+    BatchFlood,
 }
 
 /// One fault at a simulated time. (Unknown keys inside a fault are not detected: serde

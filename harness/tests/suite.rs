@@ -405,6 +405,13 @@ fn a_batch_request_flood_leaves_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-batch-request-flood.toml", None);
 }
 
+/// Issue 11: pushed batches that no certificate names have 256 places per sender and
+/// are collected at the GC round, not kept for the history retention.
+#[test]
+fn a_batch_flood_leaves_the_committee_live_and_its_state_bounded() {
+    common::stays_bounded("byzantine-batch-flood.toml", None);
+}
+
 #[test]
 fn sync_spam_leaves_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-sync-spam.toml", None);

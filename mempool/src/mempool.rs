@@ -360,6 +360,7 @@ impl Mempool {
                 metrics: metrics.clone(),
                 rng_seed: seed ^ ((id.0 as u64) << 32) ^ (index as u64) << 48,
                 withhold: faults.withhold_batches,
+                unsolicited_reported: Default::default(),
             };
             tasks.push(spawn_logged(handler.run(msg_rx, cmd_rx), span));
             worker_commands.push(cmd_tx);

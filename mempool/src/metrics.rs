@@ -113,6 +113,9 @@ pub struct MempoolMetrics {
     pub suspended_headers: AtomicU64,
     /// Certificates waiting for their parents, now.
     pub pending_certificates: AtomicU64,
+    /// Batches peers pushed that no header or certificate named yet, now (at most 256
+    /// per sender and worker).
+    pub unsolicited_batches: AtomicU64,
     /// Seal-to-certificate latency of this node's own batches.
     pub batch_latency: BatchLatency,
     rejections: [AtomicU64; Rejection::ALL.len()],
@@ -159,6 +162,8 @@ pub struct MetricsSnapshot {
     pub suspended_headers: u64,
     /// See [`MempoolMetrics::pending_certificates`].
     pub pending_certificates: u64,
+    /// See [`MempoolMetrics::unsolicited_batches`].
+    pub unsolicited_batches: u64,
     /// Rejections by reason (zero counts omitted).
     pub rejections: Vec<(Rejection, u64)>,
 }
@@ -209,6 +214,7 @@ impl MempoolMetrics {
             requested_certificates: get(&self.requested_certificates),
             suspended_headers: get(&self.suspended_headers),
             pending_certificates: get(&self.pending_certificates),
+            unsolicited_batches: get(&self.unsolicited_batches),
             rejections: Rejection::ALL
                 .iter()
                 .enumerate()

@@ -96,6 +96,7 @@ pub const STATE_SIZES: &[&str] = &[
     "requested_certificates",
     "suspended_headers",
     "mempool_pending_certificates",
+    "unsolicited_batches",
     // HotStuff
     "blocks",
     "history",
@@ -126,12 +127,14 @@ pub const STATE_SIZES: &[&str] = &[
 /// be empty at every sample of the happy run is not a budget of zero): for queued bytes
 /// a worker's serve window for one peer (16 MiB: the flooder's requests are answered
 /// into it, however fast it asks); for inbound bytes the flooder's own queues in the two
-/// lanes (2 x `inbound_peer_bytes`, 8 MiB each: it may fill them), 64 of any count.
+/// lanes (2 x `inbound_peer_bytes`, 8 MiB each: it may fill them), for pushed batches
+/// nothing named the flooder's 256 places, 64 of any count.
 fn size_floor(key: &str) -> u64 {
-    if key == "queued_bytes" || key == "inbound_queued_bytes" {
-        16 << 20
-    } else {
-        64
+    match key {
+        "queued_bytes" | "inbound_queued_bytes" => 16 << 20,
+        // A member's places for pushed batches no certificate named (it may fill them).
+        "unsolicited_batches" => 256,
+        _ => 64,
     }
 }
 

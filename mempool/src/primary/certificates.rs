@@ -137,8 +137,27 @@ impl Primary {
         Ok(())
     }
 
-    /// Ask our workers for any batch of `certificate` we do not store (needed to execute it).
+    /// Tell the workers a certificate carries these batches: a peer's push of one is no
+    /// longer unsolicited (it is kept like any certified batch).
+    fn name_batches(&self, payload: &[(Digest, WorkerId)]) {
+        let mut by_worker: BTreeMap<WorkerId, Vec<Digest>> = BTreeMap::new();
+        for (batch, worker) in payload {
+            by_worker.entry(*worker).or_default().push(*batch);
+        }
+        for (worker, digests) in by_worker {
+            if let Some(w) = self.ctx.workers.get(worker.0 as usize) {
+                // Lost only when the worker's queue is full; the batch then leaves the
+                // unsolicited set at the next GC anyway, kept while its certificate is
+                // in the DAG.
+                let _ = w.try_send(WorkerCommand::Named(digests));
+            }
+        }
+    }
+
+    /// Ask our workers for any batch of `certificate` we do not store (needed to execute
+    /// it), and tell them the rest is named by a certificate.
     fn fetch_payload(&self, certificate: &Certificate) {
+        self.name_batches(&certificate.header.payload);
         let mut missing: BTreeMap<WorkerId, Vec<Digest>> = BTreeMap::new();
         for (batch, worker) in &certificate.header.payload {
             let have = self

@@ -196,7 +196,9 @@ impl Primary {
                 self.ctx.params.gc_depth + self.ctx.params.history_retention_rounds,
             ));
         for (worker, keep) in self.ctx.workers.iter().zip(keep) {
-            let _ = worker.send(WorkerCommand::Cleanup(batch_gc, keep)).await;
+            let _ = worker
+                .send(WorkerCommand::Cleanup(batch_gc, gc_round, keep))
+                .await;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! A worker's handling of peers' messages (batches, batch requests) and of its
 //! primary's commands (synchronize, clean up).
 
+use super::unsolicited::Unsolicited;
 use super::{batch_key, split_stored, stored_value, WorkerCommand, WorkerEvent, WorkerShared};
 use crate::error::Rejection;
 use crate::messages::{decode_batch, MempoolMessage};
@@ -50,6 +51,8 @@ pub(crate) struct WorkerHandler {
     pub(crate) rng_seed: u64,
     /// Byzantine: never answer batch requests (see [`crate::MempoolFaults`]).
     pub(crate) withhold: bool,
+    /// What [`WorkerHandler::report_unsolicited`] last added to the node's gauge.
+    pub(crate) unsolicited_reported: std::cell::Cell<u64>,
 }
 
 impl WorkerHandler {
@@ -62,6 +65,8 @@ impl WorkerHandler {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.rng_seed);
         // Batches being fetched: digest -> (round tag when asked, when to ask again).
         let mut pending: BTreeMap<Digest, (primitives::Round, Instant)> = BTreeMap::new();
+        // Pushed batches no header or certificate named yet, per sender.
+        let mut unsolicited = Unsolicited::default();
         let mut retry = tokio::time::interval(self.sync_retry_delay);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -120,10 +125,17 @@ impl WorkerHandler {
                             }
                         }
                     }
-                    Some(WorkerCommand::Cleanup(gc_round, keep)) => {
+                    Some(WorkerCommand::Named(digests)) => {
+                        unsolicited.named(&digests);
+                        self.report_unsolicited(&unsolicited);
+                    }
+                    Some(WorkerCommand::Cleanup(batch_gc, gc_round, keep)) => {
                         // Batches asked for before the horizon are no longer needed.
-                        pending.retain(|_, (tag, _)| *tag >= gc_round);
-                        self.cleanup(gc_round, keep)?;
+                        pending.retain(|_, (tag, _)| *tag >= batch_gc);
+                        let unnamed = unsolicited.collect(gc_round, &keep);
+                        self.report_unsolicited(&unsolicited);
+                        self.delete(&unnamed)?;
+                        self.cleanup(batch_gc, keep)?;
                     }
                     None => return Ok(()),
                 },
@@ -132,11 +144,24 @@ impl WorkerHandler {
                         let from = incoming.from;
                         match message {
                             MempoolMessage::Batch { batch, .. } => {
+                                let digest = Digest::of(&batch);
+                                let pushed = !pending.contains_key(&digest) && !self.has(&digest);
+                                if pushed && !unsolicited.has_room(from) {
+                                    // Back-pressure on a member whose pushed batches no
+                                    // header names: a reliable sender retries later.
+                                    self.metrics.reject(Rejection::OverBudget);
+                                    incoming.reject();
+                                    continue;
+                                }
                                 // A batch fetched for a certificate is kept at least as
                                 // long as one stored in that certificate's round.
-                                let wanted = |d: &Digest| pending.get(d).map(|(tag, _)| *tag);
-                                if let Some(digest) = self.on_batch(from, batch, wanted)? {
+                                let wanted = pending.get(&digest).map(|(tag, _)| *tag);
+                                if let Some(tag) = self.on_batch(from, batch, digest, wanted)? {
                                     pending.remove(&digest);
+                                    if pushed {
+                                        unsolicited.add(digest, from, tag);
+                                        self.report_unsolicited(&unsolicited);
+                                    }
                                 }
                             }
                             MempoolMessage::BatchRequest { digests, .. } => self.on_request(from, digests),
@@ -193,12 +218,16 @@ impl WorkerHandler {
     }
 
     /// Check, store and announce a batch; returns its digest if it was accepted.
+    /// Store a batch received from `from` (its digest computed by the caller); `wanted`:
+    /// the tag of a fetch for it. Returns the tag it is stored under (`None`: refused,
+    /// counted).
     fn on_batch(
         &self,
         from: NodeId,
         batch: Bytes,
-        wanted: impl Fn(&Digest) -> Option<primitives::Round>,
-    ) -> Result<Option<Digest>, MempoolError> {
+        digest: Digest,
+        wanted: Option<primitives::Round>,
+    ) -> Result<Option<primitives::Round>, MempoolError> {
         if batch.len() > self.max_batch_bytes {
             self.metrics.reject(Rejection::Oversized);
             return Ok(None);
@@ -218,9 +247,8 @@ impl WorkerHandler {
             self.metrics.reject(Rejection::Oversized);
             return Ok(None);
         }
-        let digest = Digest::of(&batch);
+        let tag = wanted.map_or(self.shared.tag(), |t| t.max(self.shared.tag()));
         if !self.has(&digest) {
-            let tag = wanted(&digest).map_or(self.shared.tag(), |t| t.max(self.shared.tag()));
             self.store.write_relaxed(vec![StoreOp::Put(
                 Table::Batches,
                 batch_key(self.worker, &digest),
@@ -231,7 +259,7 @@ impl WorkerHandler {
             debug!(peer = %from, %digest, "stored batch");
         }
         let _ = self.primary.try_send(WorkerEvent::Stored(digest));
-        Ok(Some(digest))
+        Ok(Some(tag))
     }
 
     fn on_request(&self, from: NodeId, digests: Vec<Digest>) {
@@ -272,6 +300,33 @@ impl WorkerHandler {
                     batch,
                 },
             );
+        }
+    }
+
+    /// Delete these batches (pushed, never named, now below the GC round).
+    fn delete(&self, digests: &[Digest]) -> Result<(), MempoolError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        MempoolMetrics::add(&self.metrics.batches_collected, digests.len() as u64);
+        let ops = digests
+            .iter()
+            .map(|d| StoreOp::Delete(Table::Batches, batch_key(self.worker, d)))
+            .collect();
+        self.store.write_relaxed(ops)?;
+        Ok(())
+    }
+
+    /// Publish how many pushed batches nothing named this worker holds (summed over the
+    /// node's workers in the metrics).
+    fn report_unsolicited(&self, unsolicited: &Unsolicited) {
+        let now = unsolicited.len() as u64;
+        let before = self.unsolicited_reported.replace(now);
+        let gauge = &self.metrics.unsolicited_batches;
+        if now >= before {
+            gauge.fetch_add(now - before, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            gauge.fetch_sub(before - now, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

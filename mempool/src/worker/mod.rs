@@ -3,6 +3,7 @@
 
 mod batch_maker;
 mod handler;
+mod unsolicited;
 
 pub(crate) use batch_maker::BatchMaker;
 pub(crate) use handler::WorkerHandler;
@@ -34,9 +35,14 @@ pub(crate) enum WorkerCommand {
     /// (and the fetch kept) under at least that round, so a node far behind, whose own
     /// round is still low, does not collect it again at its next GC.
     Refetch(Vec<(Digest, Round)>, NodeId),
-    /// Delete batches stored before `gc_round`, except those listed (batches of
-    /// certificates still in the DAG, and batches waiting for one of our headers).
-    Cleanup(Round, std::collections::BTreeSet<Digest>),
+    /// A certificate names these batches: peers' pushes of them are no longer
+    /// unsolicited.
+    Named(Vec<Digest>),
+    /// Delete batches stored before the first round (the batch horizon), except those
+    /// listed (batches of certificates still in the DAG, and batches waiting for one of
+    /// our headers); and pushed batches nothing named, stored before the second (the
+    /// GC round).
+    Cleanup(Round, Round, std::collections::BTreeSet<Digest>),
 }
 
 /// The store key of a batch: worker index then digest.
