@@ -32,9 +32,12 @@ def main(folder):
         m = [r["metrics"] for r in runs]
         finality = [x["finality_ms"] or {} for x in m]
         verdicts = [r["passed"] for r in runs]
-        agreement = sum(any(v.startswith("Agreement") for v in r["violations"]) for r in runs)
+        broken = sum(
+            any(v.startswith(("Agreement", "ConflictingBlocks")) for v in r["violations"])
+            for r in runs
+        )
         if record.get("expect_violation"):
-            verdict = f"{agreement}/{len(runs)} break agreement (expected)"
+            verdict = f"{broken}/{len(runs)} break agreement (expected)"
         else:
             verdict = f"{sum(verdicts)}/{len(runs)} pass"
         rows.append((
@@ -43,12 +46,12 @@ def main(folder):
             fmt([x["throughput_tps"] for x in m]),
             fmt([f.get("p50") for f in finality]),
             fmt([f.get("p99") for f in finality]),
-            fmt([x["views"] for x in m]),
+            fmt([x["blocks_committed"] for x in m]),
             fmt([x["messages_per_tx"] for x in m], 1),
             fmt([x["recovery_s"] for x in m], 2),
             fmt([r["wall_seconds"] for r in runs], 1),
         ))
-    print("| scenario | seeds | tx/s | finality p50 ms | p99 ms | views | msgs/tx | recovery s | wall s |")
+    print("| scenario | seeds | tx/s | finality p50 ms | p99 ms | blocks | msgs/tx | recovery s | wall s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -437,6 +437,15 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             self.unwritten_since = self.now();
         }
         let count = items.len() as u64;
+        // Their batches are committed: a worker that holds one as a peer's unsolicited
+        // push (its certificate never entered this node's DAG: installed from the
+        // history, or below a horizon jump) keeps it now.
+        self.ctx.mempool.note_committed(
+            items
+                .iter()
+                .flat_map(|e| e.certificate.header.payload.iter().copied())
+                .collect(),
+        );
         self.ctx.recent.push(&items);
         self.unwritten.extend(items);
         if self.unwritten.len() >= UNWRITTEN_MAX && !self.flush_history() {

@@ -204,6 +204,16 @@ impl MempoolHandle {
             .await;
     }
 
+    /// These batches belong to committed certificates (delivered, or installed from the
+    /// committed history, whose certificates never entered this node's DAG): the
+    /// workers keep them like certified batches, not as unsolicited pushes. Never waits;
+    /// lost only when the primary's command queue is full.
+    pub fn note_committed(&self, payload: Vec<(Digest, WorkerId)>) {
+        if !payload.is_empty() {
+            let _ = self.commands.try_send(PrimaryCommand::Committed(payload));
+        }
+    }
+
     /// Ask the mempool to fetch certificates consensus needs (first from `from`).
     pub async fn fetch_certificates(&self, digests: Vec<Digest>, from: NodeId) {
         let _ = self

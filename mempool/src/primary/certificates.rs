@@ -139,7 +139,7 @@ impl Primary {
 
     /// Tell the workers a certificate carries these batches: a peer's push of one is no
     /// longer unsolicited (it is kept like any certified batch).
-    fn name_batches(&self, payload: &[(Digest, WorkerId)]) {
+    pub(super) fn name_batches(&self, payload: &[(Digest, WorkerId)]) {
         let mut by_worker: BTreeMap<WorkerId, Vec<Digest>> = BTreeMap::new();
         for (batch, worker) in payload {
             by_worker.entry(*worker).or_default().push(*batch);

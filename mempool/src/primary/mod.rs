@@ -42,6 +42,9 @@ pub(crate) enum PrimaryCommand {
     /// Make no header above this round until told otherwise (`None`: no bound). A
     /// DAG-native consensus core's timing rule (liveness only).
     HoldProposer(Option<Round>),
+    /// These batches belong to committed certificates (delivered or installed from the
+    /// committed history): they are no longer unsolicited pushes.
+    Committed(Vec<(Digest, WorkerId)>),
 }
 
 /// A header waiting for parents or batches before this node can vote on it.
@@ -176,6 +179,7 @@ impl Primary {
                     biased;
                     command = commands.recv() => match command {
                         Some(PrimaryCommand::CommittedRound(round)) => primary.collect_garbage(round).await?,
+                        Some(PrimaryCommand::Committed(payload)) => primary.name_batches(&payload),
                         Some(PrimaryCommand::HoldProposer(max_round)) => {
                             primary.hold = max_round;
                             primary.maybe_propose(false).await?;

@@ -9,8 +9,9 @@
 //!   yet; past them its pushes are refused (a reliable sender retries after its
 //!   backoff, so an honest author slowed by a stalled DAG is held back, not lost: its
 //!   batch is fetched from a voter once a certificate names it);
-//! - a batch leaves the set when a certificate names it (it is then kept like any
-//!   certified batch);
+//! - a batch leaves the set when a certificate in the DAG names it, or a committed
+//!   entry (delivered, or installed from the committed history) does: it is then kept
+//!   like any certified batch;
 //! - one still unnamed when its tag falls to the GC round is deleted then, not
 //!   `history_retention_rounds` later: no certificate of a round the DAG still holds
 //!   carries it (those are kept by the caller), and should a late certificate name it,
