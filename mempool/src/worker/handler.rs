@@ -303,7 +303,7 @@ impl WorkerHandler {
         }
     }
 
-    /// Delete these batches (pushed, never named, now below the GC round).
+    /// Delete these batches from the store (counted as collected).
     fn delete(&self, digests: &[Digest]) -> Result<(), MempoolError> {
         if digests.is_empty() {
             return Ok(());
@@ -344,15 +344,6 @@ impl WorkerHandler {
             }
             !kept
         });
-        if old.is_empty() {
-            return Ok(());
-        }
-        MempoolMetrics::add(&self.metrics.batches_collected, old.len() as u64);
-        let ops = old
-            .iter()
-            .map(|d| StoreOp::Delete(Table::Batches, batch_key(self.worker, d)))
-            .collect();
-        self.store.write_relaxed(ops)?;
-        Ok(())
+        self.delete(&old)
     }
 }
