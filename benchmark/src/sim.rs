@@ -85,8 +85,8 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         seeds.len()
     );
     println!(
-        "{:>6}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>14}  {:>8}  violations",
-        "seed", "verdict", "committed", "tx/s", "p50 ms", "p99 ms", "progress", "recovery"
+        "{:>6}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>14}  {:>8}  {:>8}  violations",
+        "seed", "verdict", "committed", "tx/s", "p50 ms", "p99 ms", "progress", "recovery", "stall"
     );
     let mut runs = Vec::new();
     let mut failed = Vec::new();
@@ -119,7 +119,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
                 .unwrap_or_else(|| "-".into())
         };
         println!(
-            "{:>6}  {:>7}  {:>9}  {:>8.0}  {:>8}  {:>8}  {:>14}  {:>8}  {:?}   ({}/{}, {:.1} s wall)",
+            "{:>6}  {:>7}  {:>9}  {:>8.0}  {:>8}  {:>8}  {:>14}  {:>8}  {:>8}  {:?}   ({}/{}, {:.1} s wall)",
             seed,
             if verdict.passed() { "pass" } else { "FAIL" },
             metrics.committed_transactions,
@@ -133,6 +133,10 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
                 .unwrap_or_else(|| "-".into()),
             metrics
                 .recovery_s
+                .map(|r| format!("{r:.2} s"))
+                .unwrap_or_else(|| "-".into()),
+            metrics
+                .longest_stall_s
                 .map(|r| format!("{r:.2} s"))
                 .unwrap_or_else(|| "-".into()),
             verdict.violations,

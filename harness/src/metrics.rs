@@ -66,6 +66,12 @@ pub struct RunMetrics {
     /// From the last fault to the moment the last honest live node committed again, in
     /// seconds; `None` without faults, or if some node never recovered.
     pub recovery_s: Option<f64>,
+    /// The longest time any honest node that never crashed went without delivering,
+    /// from its first delivery until clients stop submitting (a stall still open then
+    /// counts up to that moment), in seconds; `None` if no such node delivered. Unlike
+    /// `recovery_s`, which ends at the first commit after the last fault, it also sees
+    /// the stalls every cycle of leaders brings when a crashed member leads.
+    pub longest_stall_s: Option<f64>,
 }
 
 /// Measure a run.
@@ -117,7 +123,16 @@ pub fn measure(scenario: &Scenario, report: &Report) -> RunMetrics {
             })
             .try_fold(0.0f64, |acc, r| r.map(|r| acc.max(r)))
     };
+    let crashed = scenario.ever_crashed();
+    let submit_end = Duration::from_secs(scenario.submit_until_s);
+    let longest_stall_s = live
+        .iter()
+        .filter(|i| !crashed.contains(i))
+        .filter_map(|i| longest_stall(&report.logs[*i].progress, submit_end))
+        .max()
+        .map(|d| d.as_secs_f64());
     RunMetrics {
+        longest_stall_s,
         finality_ms: Percentiles::of(latencies),
         committed_transactions: committed,
         throughput_tps: tps,
@@ -132,5 +147,43 @@ pub fn measure(scenario: &Scenario, report: &Report) -> RunMetrics {
         messages_per_tx: per_tx(messages),
         bytes_per_tx: per_tx(bytes),
         recovery_s,
+    }
+}
+
+/// The longest interval without a delivery in `progress` (times of deliveries), from the
+/// first delivery until `end` (`None` if nothing was delivered before `end`).
+fn longest_stall(progress: &[(Duration, usize)], end: Duration) -> Option<Duration> {
+    let times: Vec<Duration> = progress
+        .iter()
+        .map(|(t, _)| *t)
+        .take_while(|t| *t <= end)
+        .collect();
+    let first = *times.first()?;
+    let mut longest = Duration::ZERO;
+    let mut previous = first;
+    for t in times.iter().skip(1).chain(std::iter::once(&end)) {
+        longest = longest.max(t.saturating_sub(previous));
+        previous = *t;
+    }
+    Some(longest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn the_longest_stall_counts_from_the_first_delivery_to_the_end() {
+        assert_eq!(longest_stall(&[], s(10_000)), None);
+        let p = [(s(1_000), 1), (s(1_200), 2), (s(4_200), 3), (s(4_300), 4)];
+        assert_eq!(longest_stall(&p, s(5_000)), Some(s(3_000)));
+        // A node that stopped delivering: the open stall runs to the end.
+        assert_eq!(longest_stall(&p, s(9_000)), Some(s(4_700)));
+        // Deliveries after the end are not looked at.
+        assert_eq!(longest_stall(&p, s(1_100)), Some(s(100)));
     }
 }

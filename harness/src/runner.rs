@@ -206,6 +206,23 @@ fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Advers
     })
 }
 
+/// The one-way latency of every pair of nodes `(a, b)`, `a < b`, in ms, when the
+/// scenario models a WAN (`link_latency_ms`): drawn uniformly from its range by the seed.
+pub fn wan_latencies(scenario: &Scenario, seed: u64) -> BTreeMap<(usize, usize), u64> {
+    use rand::{Rng, SeedableRng};
+    let Some((lo, hi)) = scenario.link_latency_ms else {
+        return BTreeMap::new();
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7761_6e5f_6c61_7473);
+    let mut out = BTreeMap::new();
+    for a in 0..scenario.nodes {
+        for b in a + 1..scenario.nodes {
+            out.insert((a, b), rng.gen_range(lo..=hi));
+        }
+    }
+    out
+}
+
 /// Run `scenario` with `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Report, RunError> {
     run_with_progress(scenario, seed, &mut |_| {})
@@ -487,6 +504,10 @@ pub fn run_with_progress(
             Ok(())
         });
     }
+    let wan = wan_latencies(scenario, seed);
+    for ((a, b), ms) in &wan {
+        sim.set_link_latency(host(*a), host(*b), Duration::from_millis(*ms));
+    }
     for link in &scenario.links {
         for a in &link.a {
             for b in &link.b {
@@ -526,14 +547,23 @@ pub fn run_with_progress(
                             }
                         }
                     }
-                    // turmoil cannot give a link its random range back: a slowed link
-                    // gets the scenario's largest latency, fixed.
+                    // A slowed link gets its own latency back: its override, its WAN
+                    // latency, or (turmoil cannot give a link its random range back)
+                    // the scenario's largest latency, fixed.
                     for (x, y) in std::mem::take(&mut slowed) {
-                        sim.set_link_latency(
-                            host(x),
-                            host(y),
-                            Duration::from_millis(scenario.latency_ms.1),
-                        );
+                        let ms = scenario
+                            .links
+                            .iter()
+                            .rev()
+                            .find(|l| {
+                                l.latency_ms.is_some()
+                                    && ((l.a.contains(&x) && l.b.contains(&y))
+                                        || (l.a.contains(&y) && l.b.contains(&x)))
+                            })
+                            .and_then(|l| l.latency_ms)
+                            .or_else(|| wan.get(&(x.min(y), x.max(y))).copied())
+                            .unwrap_or(scenario.latency_ms.1);
+                        sim.set_link_latency(host(x), host(y), Duration::from_millis(ms));
                     }
                 }
                 FaultKind::Crash { node } => sim.crash(host(*node)),

@@ -34,6 +34,13 @@ pub struct Scenario {
     /// Smallest and largest one-way message latency, in milliseconds.
     #[serde(default = "default_latency")]
     pub latency_ms: (u64, u64),
+    /// A WAN: every pair of nodes gets its own fixed one-way latency, drawn once per
+    /// seed uniformly from `(min, max)` ms (the same both ways). Datagrams on a link
+    /// keep their order, as on a real path; `latency_ms` (which gives every datagram its
+    /// own random delay, and so reorders a flow's packets by up to its range) then
+    /// applies only to the clients' links. `links` overrides it per pair.
+    #[serde(default)]
+    pub link_latency_ms: Option<(u64, u64)>,
     /// Per-millisecond probability that a link fails (every datagram in flight on it
     /// is lost; it comes back the next millisecond): turmoil's link failure model.
     #[serde(default)]
@@ -261,6 +268,11 @@ impl Scenario {
         }
         if s.latency_ms.0 > s.latency_ms.1 {
             return bad("latency_ms must be (min, max) with min <= max");
+        }
+        if let Some((lo, hi)) = s.link_latency_ms {
+            if lo > hi || hi > 60_000 {
+                return bad("link_latency_ms must be (min, max) with min <= max <= 60,000 ms");
+            }
         }
         if s.tx_size < 16 {
             return bad("tx_size must be at least 16");

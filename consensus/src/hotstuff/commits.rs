@@ -26,7 +26,7 @@ impl HotStuff {
             self.persist(out);
         }
         if qc.view >= self.view() {
-            self.pacemaker.on_progress();
+            self.pacemaker.on_progress(qc.view, self.now);
             self.enter_view(qc.view.next(), out);
         }
     }

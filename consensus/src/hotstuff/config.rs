@@ -45,8 +45,22 @@ pub struct Config {
     /// suspected: it let a view of its own end in a timeout certificate without any
     /// proposal seen from it. Such views do not grow the backoff. A suspicion ends
     /// with the leader's next valid proposal. Timeouts are local choices, so this
-    /// changes liveness only, never safety. Default 250 ms.
+    /// changes liveness only, never safety. Default 250 ms; the least such timeout when
+    /// `suspect_round_trips` adapts it to the network.
     pub suspect_timeout_ms: u64,
+    /// The base view timeout is at least this many measured round trips (the median
+    /// duration of recent views that ended with their own QC, see the pacemaker's
+    /// `round_trip` module), within `timeout_ms..=max_timeout_ms`; 0 keeps it fixed at
+    /// `timeout_ms`. Default 3 (ours): below round trips of a third of `timeout_ms` it
+    /// changes nothing; above, live views stop timing out. (5 made recovery from a crash
+    /// slower on a 200-600 ms WAN, see docs/benchmarks.md.)
+    pub timeout_round_trips: u32,
+    /// A suspected leader's view waits at least this many measured round trips (and at
+    /// least `suspect_timeout_ms`, at most the base view timeout); 0 keeps it fixed at
+    /// `suspect_timeout_ms`. Default 1 (ours): one round trip is the least a live leader
+    /// needs to be heard; more only lengthens every view of a dead leader (2 and 3 cost
+    /// 10-30 % in end-to-end latency with a crashed and a Byzantine member on a WAN).
+    pub suspect_round_trips: u32,
 }
 
 impl Default for Config {
@@ -59,19 +73,48 @@ impl Default for Config {
             max_block_payload: 1_000,
             views_per_leader: 2,
             suspect_timeout_ms: 250,
+            timeout_round_trips: 3,
+            suspect_round_trips: 1,
         }
     }
 }
 
 impl Config {
-    /// The timeout of a view entered after `consecutive` timed-out views.
-    pub fn view_timeout(&self, consecutive: u32) -> Duration {
+    /// The base view timeout given the measured round trip (`None`: nothing measured
+    /// yet): `timeout_round_trips` of it, within `timeout_ms..=max_timeout_ms`.
+    pub fn base_timeout(&self, round_trip: Option<Duration>) -> Duration {
+        let floor = Duration::from_millis(self.timeout_ms);
+        match round_trip {
+            Some(rt) if self.timeout_round_trips > 0 => rt
+                .saturating_mul(self.timeout_round_trips)
+                .clamp(floor, Duration::from_millis(self.max_timeout_ms)),
+            _ => floor,
+        }
+    }
+
+    /// The timeout of a view entered after `consecutive` timed-out views, from the base
+    /// timeout: backed off by `timeout_backoff` per view, at most `max_timeout_ms`.
+    pub fn view_timeout(&self, base: Duration, consecutive: u32) -> Duration {
         let factor = self
             .timeout_backoff
             .max(1.0)
             .powi(consecutive.min(64) as i32);
-        let ms = (self.timeout_ms as f64 * factor).min(self.max_timeout_ms as f64);
+        let ms = (base.as_millis() as f64 * factor).min(self.max_timeout_ms as f64);
         Duration::from_millis(ms as u64)
+    }
+
+    /// The timeout of a view that depends on a suspected leader, given the measured
+    /// round trip and the base timeout: `suspect_round_trips` of it, at least
+    /// `suspect_timeout_ms`, at most the base (unless `suspect_timeout_ms` exceeds it).
+    pub fn suspect_timeout(&self, round_trip: Option<Duration>, base: Duration) -> Duration {
+        let floor = Duration::from_millis(self.suspect_timeout_ms);
+        match round_trip {
+            Some(rt) if self.suspect_round_trips > 0 => rt
+                .saturating_mul(self.suspect_round_trips)
+                .min(base)
+                .max(floor),
+            _ => floor,
+        }
     }
 }
 
@@ -100,7 +143,15 @@ impl crate::ProtocolConfig for Config {
         ),
         (
             "suspect_timeout_ms",
-            "timeout of views led by (or voting to) a leader suspected of silence, ms",
+            "timeout of views led by (or voting to) a leader suspected of silence, ms (the least, when adapted)",
+        ),
+        (
+            "timeout_round_trips",
+            "base view timeout in measured round trips (median view), within timeout_ms..=max_timeout_ms; 0: fixed",
+        ),
+        (
+            "suspect_round_trips",
+            "suspected leader's view timeout in measured round trips, at least suspect_timeout_ms; 0: fixed",
         ),
     ];
 
@@ -117,6 +168,9 @@ impl crate::ProtocolConfig for Config {
                 "views_per_leader, suspect_timeout_ms and max_block_payload must be at least 1"
                     .into(),
             );
+        }
+        if self.timeout_round_trips > 100 || self.suspect_round_trips > 100 {
+            return Err("timeout_round_trips and suspect_round_trips must be at most 100".into());
         }
         Ok(())
     }

@@ -48,6 +48,8 @@ pub struct HotStuff {
     pub(super) window: super::window::Window,
     /// Block requests answered per peer per second.
     pub(super) serve_rate: crate::serve_rate::ServeRate,
+    /// The time of the event being handled (the pacemaker times views with it).
+    pub(super) now: Time,
 }
 
 /// Block requests (`SyncRequest`, each answered with up to 64 blocks) answered per peer
@@ -77,7 +79,7 @@ impl HotStuff {
         };
         Ok(HotStuff {
             id,
-            pacemaker: Pacemaker::new(committee.clone(), config.clone()),
+            pacemaker: Pacemaker::new(id, committee.clone(), config.clone()),
             tree: BlockTree::new(safety.committed),
             committee,
             keys,
@@ -93,6 +95,7 @@ impl HotStuff {
             first_vote: BTreeMap::new(),
             window: Default::default(),
             serve_rate: crate::serve_rate::ServeRate::new(SYNC_SERVES_PER_SECOND),
+            now: Time::default(),
             safety,
         })
     }
@@ -183,6 +186,7 @@ impl Protocol for HotStuff {
     }
 
     fn handle(&mut self, now: Time, event: Event<Message>) -> Vec<Action<Message>> {
+        self.now = self.now.max(now);
         let mut out = Vec::new();
         match event {
             Event::Start => {
@@ -255,6 +259,11 @@ impl HotStuff {
             refused_ahead: self.window.refused_ahead,
             refused_extra: self.window.refused_extra,
             refused_requests: self.serve_rate.refused(),
+            round_trip_ms: self
+                .pacemaker
+                .round_trip()
+                .map_or(0, |d| d.as_millis() as u64),
+            base_timeout_ms: self.pacemaker.base_timeout().as_millis() as u64,
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct StateSizes {
     pub refused_extra: u64,
     /// Block requests refused over a peer's rate.
     pub refused_requests: u64,
+    /// The measured round trip (median recent view), ms; 0 before the first.
+    pub round_trip_ms: u64,
+    /// The base view timeout it gives, ms.
+    pub base_timeout_ms: u64,
 }
 
 /// The replica's counters, view first.
@@ -64,5 +68,7 @@ pub fn counters(replica: &HotStuff) -> Counters {
         ("refused_ahead", s.refused_ahead),
         ("refused_extra", s.refused_extra),
         ("refused_requests", s.refused_requests),
+        ("round_trip_ms", s.round_trip_ms),
+        ("base_timeout_ms", s.base_timeout_ms),
     ]
 }

@@ -25,7 +25,9 @@
 //!   out stops voting in that view, broadcasts its timeout, and re-broadcasts it if the
 //!   view does not end; f+1 timeouts for its view make it time out too. The timeout
 //!   doubles (by `timeout_backoff`) per consecutive timed-out view, up to a cap, and
-//!   resets after a view ends with a QC.
+//!   resets after a view ends with a QC. Timeouts are local choices: the base and the
+//!   short timeout of a suspected leader's views follow the measured round trip (the
+//!   median recent view), never the safety rules.
 //!
 //! Safety state (last voted view, lock, highest QC) is emitted as [`crate::Action::Persist`]
 //! before any vote or timeout that depends on it; a replica whose persisted state cannot
@@ -52,6 +54,7 @@ mod core;
 mod messages;
 mod metrics;
 mod pacemaker;
+mod round_trip;
 mod safety;
 #[cfg(test)]
 mod tests;

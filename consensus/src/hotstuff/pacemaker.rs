@@ -6,15 +6,21 @@
 //! - A view's timeout is the base timeout times `timeout_backoff` per consecutive
 //!   timed-out view (capped), reset by a QC; a view led by (or voting to) a suspected
 //!   leader gets the short suspicion timeout and does not grow the backoff.
+//! - Both follow the measured round trip ([`super::round_trip`]): the base is at least
+//!   `timeout_round_trips` of it and the suspicion timeout `suspect_round_trips` of it
+//!   (within the configured floors and cap), so a WAN does not turn a slow but live
+//!   leader into a suspected one.
 //! - A leader is suspected when one of its views ends in a TC with no proposal seen from
-//!   it; its next valid proposal clears the suspicion (and gives the current view, if
+//!   it, or when the view before its own (whose votes it collects) ends in a TC that it
+//!   sent no timeout for; its next valid proposal clears the suspicion (and gives the current view, if
 //!   it had the short timeout for that reason, the normal one again).
 //! - f+1 timeouts for the current view make a replica time out too (at least one honest
 //!   replica gave up); 2f+1 form a TC.
 
 use super::config::Config;
 use super::messages::{leader, Tc, Timeout};
-use crate::core::{Action, TimerId};
+use super::round_trip::RoundTrip;
+use crate::core::{Action, Time, TimerId};
 use primitives::{Committee, NodeId, View};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -39,6 +45,8 @@ pub enum TimeoutOutcome {
 
 /// Views, timers and timeouts.
 pub struct Pacemaker {
+    /// This replica (never suspects itself).
+    me: NodeId,
     committee: Arc<Committee>,
     config: Config,
     view: View,
@@ -54,12 +62,15 @@ pub struct Pacemaker {
     suspected: BTreeSet<NodeId>,
     /// The highest view in which we saw a valid proposal.
     proposal_seen: View,
+    /// Durations of recent views that ended with their own QC.
+    round_trip: RoundTrip,
 }
 
 impl Pacemaker {
     /// A pacemaker at view 0 (the core enters its first view on start).
-    pub fn new(committee: Arc<Committee>, config: Config) -> Self {
+    pub fn new(me: NodeId, committee: Arc<Committee>, config: Config) -> Self {
         Pacemaker {
+            me,
             committee,
             config,
             view: View(0),
@@ -71,6 +82,7 @@ impl Pacemaker {
             tc_sent: View(0),
             suspected: BTreeSet::new(),
             proposal_seen: View(0),
+            round_trip: RoundTrip::default(),
         }
     }
 
@@ -89,12 +101,13 @@ impl Pacemaker {
         self.high_tc.as_ref()
     }
 
-    /// Enter `view` if it is above the current one: swap the view timers and forget
-    /// timeouts of views before the previous one. Returns whether the view changed.
-    pub fn enter(&mut self, view: View, out: &mut Vec<Action<super::Message>>) -> bool {
+    /// Enter `view` at `now` if it is above the current one: swap the view timers and
+    /// forget timeouts of views before the previous one. Returns whether the view changed.
+    pub fn enter(&mut self, view: View, now: Time, out: &mut Vec<Action<super::Message>>) -> bool {
         if view <= self.view {
             return false;
         }
+        self.round_trip.entered(view, now);
         out.push(Action::CancelTimer {
             id: view_timer(self.view),
         });
@@ -116,10 +129,32 @@ impl Pacemaker {
 
     fn timeout_for(&self, view: View) -> Duration {
         if self.view_suspected(view) {
-            Duration::from_millis(self.config.suspect_timeout_ms)
+            self.suspect_timeout()
         } else {
-            self.config.view_timeout(self.consecutive_timeouts)
+            self.normal_timeout()
         }
+    }
+
+    /// The base view timeout now (adapted to the measured round trip).
+    pub fn base_timeout(&self) -> Duration {
+        self.config.base_timeout(self.round_trip.estimate())
+    }
+
+    /// The timeout of a view with a live leader after the current run of timeouts.
+    fn normal_timeout(&self) -> Duration {
+        self.config
+            .view_timeout(self.base_timeout(), self.consecutive_timeouts)
+    }
+
+    /// The timeout of a view that depends on a suspected leader.
+    pub fn suspect_timeout(&self) -> Duration {
+        self.config
+            .suspect_timeout(self.round_trip.estimate(), self.base_timeout())
+    }
+
+    /// The measured round trip (median recent view), if any view was measured yet.
+    pub fn round_trip(&self) -> Option<Duration> {
+        self.round_trip.estimate()
     }
 
     /// The current view timed out here: count it for the backoff (unless a suspected
@@ -137,7 +172,7 @@ impl Pacemaker {
         }
         out.push(Action::SetTimer {
             id: view_timer(view),
-            after: Duration::from_millis(self.config.timeout_ms),
+            after: self.base_timeout(),
         });
     }
 
@@ -177,8 +212,7 @@ impl Pacemaker {
         if tc.view < self.view {
             return None;
         }
-        if self.proposal_seen < tc.view {
-            let silent = self.leader_of(tc.view);
+        if let Some(silent) = self.silent_member(&tc) {
             self.suspected.insert(silent);
             if self.backoff_counted == tc.view {
                 self.consecutive_timeouts = self.consecutive_timeouts.saturating_sub(1);
@@ -190,6 +224,30 @@ impl Pacemaker {
             self.high_tc = Some(tc);
         }
         Some(next)
+    }
+
+    /// The member a TC for `tc.view` shows silent, if any: its leader, if no proposal
+    /// of the view was seen; else the next view's leader (who collects the view's
+    /// votes), if it is another member and neither signed the TC nor sent this replica
+    /// a timeout for the view. A live collector would have timed out with everyone
+    /// else, so the missing timeout is what tells a crashed collector from a slow
+    /// network; a wrong guess costs only the short timeout, and its next proposal
+    /// clears it.
+    fn silent_member(&self, tc: &Tc) -> Option<NodeId> {
+        let leader = self.leader_of(tc.view);
+        if self.proposal_seen < tc.view {
+            return Some(leader);
+        }
+        let collector = self.leader_of(tc.view.next());
+        let heard = tc
+            .timeouts
+            .iter()
+            .any(|(signer, _, _)| *signer == collector)
+            || self
+                .timeouts
+                .get(&tc.view)
+                .is_some_and(|t| t.contains_key(&collector));
+        (collector != leader && collector != self.me && !heard).then_some(collector)
     }
 
     /// A valid proposal of `view` by its leader `author`: clears any suspicion of it.
@@ -215,14 +273,18 @@ impl Pacemaker {
         {
             out.push(Action::SetTimer {
                 id: view_timer(self.view),
-                after: self.config.view_timeout(self.consecutive_timeouts),
+                after: self.normal_timeout(),
             });
         }
     }
 
-    /// A view ended with a QC: the network works, reset the backoff.
-    pub fn on_progress(&mut self) {
+    /// A QC for `view` (at or above the current view) arrived at `now`: the network
+    /// works, reset the backoff; if it ends the current view, the view's duration is a
+    /// round-trip sample.
+    pub fn on_progress(&mut self, view: View, now: Time) {
         self.consecutive_timeouts = 0;
+        let cap = Duration::from_millis(self.config.max_timeout_ms);
+        self.round_trip.certified(view, now, cap);
     }
 
     /// Sizes: (views with timeouts held, suspected leaders).

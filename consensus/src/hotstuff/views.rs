@@ -15,7 +15,7 @@ pub(super) const EVIDENCE_VIEWS: u64 = 8;
 
 impl HotStuff {
     pub(super) fn enter_view(&mut self, view: View, out: &mut Vec<Action<Message>>) {
-        if !self.pacemaker.enter(view, out) {
+        if !self.pacemaker.enter(view, self.now, out) {
             return;
         }
         // Proposals of earlier views can no longer get our vote.

@@ -83,10 +83,16 @@ impl Fixture {
     }
 
     pub(super) fn tc(&self, view: u64, high_qc_view: u64) -> Tc {
+        self.tc_by(view, high_qc_view, &[0, 1, 2])
+    }
+
+    /// A TC for `view` signed by `signers`.
+    pub(super) fn tc_by(&self, view: u64, high_qc_view: u64, signers: &[u16]) -> Tc {
         Tc {
             view: View(view),
-            timeouts: (0..3u16)
-                .map(|i| {
+            timeouts: signers
+                .iter()
+                .map(|&i| {
                     let t = Timeout::new(
                         &self.keys[i as usize],
                         NodeId(i),

@@ -179,9 +179,12 @@ fn a_timed_out_view_gets_no_vote_and_a_tc_moves_on_with_backoff() {
     assert!(actions.iter().any(|a| matches!(a, Action::Persist { .. })));
     let b1 = f.block(1, Qc::genesis(), None, vec![]);
     assert!(votes_in(&propose(&mut r, b1.author, &b1)).is_empty());
-    // Timeouts from two others complete a quorum with ours: view 2, doubled timeout.
+    // Timeouts from two others, one of them view 2's leader (so nobody is shown
+    // silent), complete a quorum with ours: view 2, doubled timeout.
+    let collector = leader(&f.committee, View(2), 1).0;
+    let other = (0..3u16).find(|i| *i != collector).unwrap();
     let mut actions = Vec::new();
-    for i in [0u16, 1] {
+    for i in [collector, other] {
         let t = Timeout::new(&f.keys[i as usize], NodeId(i), View(1), Qc::genesis());
         actions.extend(r.handle(
             T,
@@ -549,6 +552,104 @@ fn a_silent_leader_is_suspected_and_its_views_get_the_short_timeout() {
             |a| matches!(a, Action::SetTimer { id, after } if *id == TimerId::new(3) && *after == short)
         ),
         "{actions:?}"
+    );
+}
+
+#[test]
+fn a_collector_missing_from_a_tc_is_suspected_and_its_view_gets_the_short_timeout() {
+    let f = fixture();
+    let l1 = leader(&f.committee, View(1), 1);
+    let collector = leader(&f.committee, View(2), 1);
+    let me = (0..4u16)
+        .find(|i| NodeId(*i) != l1 && NodeId(*i) != collector)
+        .unwrap();
+    let others: Vec<u16> = (0..4u16).filter(|i| NodeId(*i) != collector).collect();
+    let short = Duration::from_millis(Config::default().suspect_timeout_ms);
+    let timer_of = |actions: &[Action<Message>], view: u64| {
+        actions.iter().find_map(|a| match a {
+            Action::SetTimer { id, after } if *id == TimerId::new(view) => Some(*after),
+            _ => None,
+        })
+    };
+    for (signers, suspected) in [(others.clone(), true), (vec![], false)] {
+        let mut r = f.replica(me, CommitRule::ThreeChain);
+        r.handle(T, Event::Start);
+        // View 1's leader proposes (so it is not the silent one) and we vote.
+        let b = f.block(1, Qc::genesis(), None, vec![]);
+        assert_eq!(votes_in(&propose(&mut r, b.author, &b)).len(), 1);
+        r.handle(T, Event::Timer(TimerId::new(1)));
+        // Second case: the collector's own timeout reached us before the TC.
+        let signers = if signers.is_empty() {
+            let heard = Timeout::new(
+                &f.keys[collector.0 as usize],
+                collector,
+                View(1),
+                Qc::genesis(),
+            );
+            r.handle(
+                T,
+                Event::Message {
+                    from: collector,
+                    message: Message::Timeout(heard),
+                },
+            );
+            others.clone()
+        } else {
+            signers
+        };
+        let actions = r.handle(
+            T,
+            Event::Message {
+                from: NodeId(signers[0]),
+                message: Message::Tc(f.tc_by(1, 0, &signers)),
+            },
+        );
+        assert_eq!(r.view(), View(2));
+        let timer = timer_of(&actions, 2).expect("view 2 is timed");
+        assert_eq!(timer == short, suspected, "{actions:?}");
+    }
+}
+
+#[test]
+fn the_pacemaker_times_out_after_the_measured_round_trip_on_a_slow_network() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    let at = |ms: u64| Time(Duration::from_millis(ms));
+    r.handle(at(0), Event::Start);
+    // Views that each take 900 ms from entering to their QC (a slow network): after a
+    // few, the base timeout is three of them, not the configured 1,000 ms.
+    let mut qc = Qc::genesis();
+    let mut last = Vec::new();
+    for v in 1..=8u64 {
+        let b = f.block(v, qc.clone(), None, vec![]);
+        let now = at(v * 900);
+        r.handle(
+            now,
+            Event::Message {
+                from: b.author,
+                message: Message::Propose(b.clone()),
+            },
+        );
+        qc = f.qc(&b);
+        let next = f.block(v + 1, qc.clone(), None, vec![]);
+        last = r.handle(
+            at(v * 900 + 900),
+            Event::Message {
+                from: next.author,
+                message: Message::Propose(next),
+            },
+        );
+    }
+    assert!(
+        last.iter().any(|a| matches!(a, Action::SetTimer { after, .. } if *after == Duration::from_millis(2_700))),
+        "{last:?}"
+    );
+    assert_eq!(
+        r.metrics()
+            .iter()
+            .find(|(k, _)| *k == "round_trip_ms")
+            .map(|(_, v)| *v),
+        Some(900)
     );
 }
 
