@@ -130,7 +130,7 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
         }
     }
     let from = Duration::from_secs_f64(scenario.stabilised_at());
-    let bound = from + Duration::from_secs(scenario.liveness_bound_s);
+    let bound = from + Duration::from_secs(scenario.liveness_bound());
     let submit_end = Duration::from_secs(scenario.submit_until_s);
     let live = report.honest_up();
     // Clients whose transactions must all commit: those of nodes never crashed.
@@ -155,7 +155,7 @@ pub fn check(scenario: &Scenario, report: &Report) -> Verdict {
         // what the most advanced honest node had committed one bound earlier.
         let cutoff = report
             .duration
-            .saturating_sub(Duration::from_secs(scenario.liveness_bound_s));
+            .saturating_sub(Duration::from_secs(scenario.liveness_bound()));
         let reached = |log: &crate::runner::NodeLog, at: Duration| {
             log.progress
                 .iter()

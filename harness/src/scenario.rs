@@ -1,6 +1,7 @@
 //! Scenario files.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A scenario, as written in TOML.
@@ -78,6 +79,11 @@ pub struct Scenario {
     /// transactions within this many simulated seconds.
     #[serde(default = "default_liveness")]
     pub liveness_bound_s: u64,
+    /// The liveness bound under particular protocols, by name, for a scenario whose
+    /// bound is "a few base timeouts": each core's own (Tendermint's 3 s propose
+    /// timeout, Snowman's 5 s proposer window) rather than the fastest core's.
+    #[serde(default)]
+    pub liveness_bound_under: BTreeMap<String, u64>,
 }
 
 /// Latency and loss of the links between two groups (both directions), from the start.
@@ -257,8 +263,11 @@ impl Scenario {
         if s.submit_until_s > s.duration_s {
             return bad("submit_until_s must not exceed duration_s");
         }
-        if s.liveness_bound_s == 0 || s.liveness_bound_s > MAX_DURATION_S {
-            return bad(&format!("liveness_bound_s must be in 1..={MAX_DURATION_S}"));
+        if std::iter::once(&s.liveness_bound_s)
+            .chain(s.liveness_bound_under.values())
+            .any(|b| *b == 0 || *b > MAX_DURATION_S)
+        {
+            return bad(&format!("liveness bounds must be in 1..={MAX_DURATION_S}"));
         }
         if s.latency_ms.1 > 60_000 {
             return bad("latency_ms must be at most 60,000 ms");
@@ -413,6 +422,15 @@ impl Scenario {
             .filter(|b| b.node == node)
             .flat_map(|b| b.behaviours.iter().copied())
             .collect()
+    }
+
+    /// The liveness bound of the scenario's protocol, in simulated seconds
+    /// (`liveness_bound_under` for it, else `liveness_bound_s`).
+    pub fn liveness_bound(&self) -> u64 {
+        self.liveness_bound_under
+            .get(&self.protocol)
+            .copied()
+            .unwrap_or(self.liveness_bound_s)
     }
 
     /// The time the last fault ends (its stabilisation time), in simulated seconds.

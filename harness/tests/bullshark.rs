@@ -80,3 +80,12 @@ fn floods_leave_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-batch-request-flood.toml", BULLSHARK);
     common::stays_bounded("byzantine-sync-spam.toml", TUSK);
 }
+
+/// Issue 10: a WAN committee of 7 with a crash and a Byzantine member. Bullshark only:
+/// under Tusk a member on slow links has its certificates never referenced (no weak
+/// links yet). Heavy: run with `--ignored`.
+#[test]
+#[ignore]
+fn a_wan_committee_of_seven_recovers_from_a_crash_beside_a_byzantine_member() {
+    common::passes("wan-n7-crash-byzantine.toml", BULLSHARK);
+}

@@ -84,3 +84,11 @@ fn sync_spam_leaves_the_committee_live_and_its_state_bounded() {
 fn a_future_flood_leaves_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-future-flood.toml", P);
 }
+
+/// Issue 10: a WAN committee of 7 with a crash and a Byzantine member (its bound is three
+/// of this core's own base timeouts; see the scenario). Heavy: run with `--ignored`.
+#[test]
+#[ignore]
+fn a_wan_committee_of_seven_recovers_from_a_crash_beside_a_byzantine_member() {
+    common::passes("wan-n7-crash-byzantine.toml", P);
+}
