@@ -61,6 +61,10 @@ pub struct Config {
     /// needs to be heard; more only lengthens every view of a dead leader (2 and 3 cost
     /// 10-30 % in end-to-end latency with a crashed and a Byzantine member on a WAN).
     pub suspect_round_trips: u32,
+    /// Also suspect the next view's leader when a view whose proposal was seen ends in a
+    /// TC it neither signed nor sent a timeout for (a crashed vote collector). Default
+    /// true (ours); false keeps only the silent-leader rule, for comparison.
+    pub suspect_silent_collector: bool,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             suspect_timeout_ms: 250,
             timeout_round_trips: 3,
             suspect_round_trips: 1,
+            suspect_silent_collector: true,
         }
     }
 }
@@ -152,6 +157,10 @@ impl crate::ProtocolConfig for Config {
         (
             "suspect_round_trips",
             "suspected leader's view timeout in measured round trips, at least suspect_timeout_ms; 0: fixed",
+        ),
+        (
+            "suspect_silent_collector",
+            "also suspect a vote collector missing from the TC of the view before its own",
         ),
     ];
 

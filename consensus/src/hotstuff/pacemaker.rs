@@ -238,6 +238,9 @@ impl Pacemaker {
         if self.proposal_seen < tc.view {
             return Some(leader);
         }
+        if !self.config.suspect_silent_collector {
+            return None;
+        }
         let collector = self.leader_of(tc.view.next());
         let heard = tc
             .timeouts
