@@ -121,15 +121,20 @@ impl Fuzzed for HotStuff {
             n * (HS_EVIDENCE_VIEWS + HS_MAX_VIEWS_AHEAD + 1),
         )?;
         at_most(c, "history", hotstuff::COMMITTED_BLOCKS_KEPT as u64)?;
-        for name in [
-            "known_certificates",
-            "pending_certificates",
-            "carried_certificates",
-        ] {
-            at_most(c, name, consensus::payload::MAX_KNOWN as u64)?;
-        }
-        Ok(())
+        payload_bounds(c)
     }
+}
+
+/// The shared payload tracker's maps (`consensus/src/payload.rs`), as a core reports them.
+fn payload_bounds(c: &Counters) -> Result<(), String> {
+    for name in [
+        "known_certificates",
+        "pending_certificates",
+        "carried_certificates",
+    ] {
+        at_most(c, name, consensus::payload::MAX_KNOWN as u64)?;
+    }
+    Ok(())
 }
 
 /// Per-sender buffer of future-height messages (`tendermint/sync.rs`, private).
@@ -167,14 +172,7 @@ impl Fuzzed for Tendermint {
         at_most(c, "buffered_messages", TM_MAX_BUFFERED_PER_SENDER * n)?;
         at_most(c, "decisions_kept", tendermint::DECISIONS_KEPT as u64)?;
         at_most(c, "pending_decisions", tendermint::DECISIONS_KEPT as u64)?;
-        for name in [
-            "known_certificates",
-            "pending_certificates",
-            "carried_certificates",
-        ] {
-            at_most(c, name, consensus::payload::MAX_KNOWN as u64)?;
-        }
-        Ok(())
+        payload_bounds(c)
     }
 }
 
