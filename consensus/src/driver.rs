@@ -91,6 +91,13 @@ pub struct DriverMetrics {
     pub executed_position: AtomicU64,
     /// State transfer.
     pub transfer: Arc<TransferMetrics>,
+    /// Stall warnings (see [`STALL_WARNING`]) by what the node waited for: committed
+    /// anchor certificates not in its DAG.
+    pub stalls_waiting_certificates: AtomicU64,
+    /// ... the core (no block committed: a leader, votes or a quorum of timeouts).
+    pub stalls_waiting_core: AtomicU64,
+    /// ... batches of a committed certificate (the executor's warning).
+    pub stalls_waiting_batches: AtomicU64,
 }
 
 impl DriverMetrics {
@@ -667,13 +674,20 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             return; // nothing new to commit: an idle committee is not stalled
         }
         let waiting = self.linearizer.waiting();
-        let waits_for = if !waiting.is_empty() {
+        let waits_for = if let Some(first) = waiting.first() {
+            self.ctx
+                .metrics
+                .stalls_waiting_certificates
+                .fetch_add(1, Ordering::Relaxed);
             format!(
-                "{} committed anchor certificate(s) not in the DAG yet (first {})",
+                "{} committed anchor certificate(s) not in the DAG yet (first {first})",
                 waiting.len(),
-                waiting[0]
             )
         } else {
+            self.ctx
+                .metrics
+                .stalls_waiting_core
+                .fetch_add(1, Ordering::Relaxed);
             "the core: no block committed (a leader, votes or a quorum of timeouts)".to_string()
         };
         warn!(

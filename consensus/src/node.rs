@@ -381,6 +381,9 @@ impl Executor {
                 Err(missing) => {
                     if warned.elapsed() >= crate::driver::STALL_WARNING {
                         warned = tokio::time::Instant::now();
+                        self.metrics
+                            .stalls_waiting_batches
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::warn!(
                             node = %id,
                             certificate = %certificate.digest(),

@@ -26,6 +26,11 @@ struct ProbeConfig {
     release_ms: u64,
     /// Broadcast a reliable hello at this tick (of 100 ms).
     hello_tick: u64,
+    /// Commit nothing (the driver must warn that it waits for the core).
+    no_commits: bool,
+    /// Commit, with the first own certificate, an anchor nobody has (the driver must
+    /// warn that it waits for certificates).
+    phantom_anchor: bool,
 }
 
 impl ProtocolConfig for ProbeConfig {
@@ -33,6 +38,8 @@ impl ProtocolConfig for ProbeConfig {
         ("hold_round", "round the proposer is held at"),
         ("release_ms", "when the hold is lifted"),
         ("hello_tick", "when the reliable hello goes out"),
+        ("no_commits", "commit nothing"),
+        ("phantom_anchor", "commit an anchor nobody has"),
     ];
     fn validate(&self) -> Result<(), String> {
         Ok(())
@@ -55,6 +62,7 @@ struct Probe {
     bad_certificates: u64,
     horizon: u64,
     hellos: BTreeSet<u16>,
+    phantom_committed: bool,
 }
 
 const TICK: TimerId = TimerId::new(1);
@@ -76,6 +84,7 @@ impl Protocol for Probe {
             bad_certificates: 0,
             horizon: 0,
             hellos: BTreeSet::new(),
+            phantom_committed: false,
         })
     }
 
@@ -117,7 +126,16 @@ impl Protocol for Probe {
             Event::Certificate(c) => {
                 // Commit our own certificates as anchors, so the linearizer delivers and
                 // the mempool collects garbage (which the horizon event reports).
-                if c.author == self.id {
+                if c.author == self.id && self.config.phantom_anchor {
+                    if !self.phantom_committed {
+                        self.phantom_committed = true;
+                        out.push(Action::Commit {
+                            block: c.digest,
+                            height: c.round.0,
+                            anchors: vec![(primitives::Digest::of(b"nobody has it"), c.round)],
+                        });
+                    }
+                } else if c.author == self.id && !self.config.no_commits {
                     out.push(Action::Commit {
                         block: c.digest,
                         height: c.round.0,
@@ -233,7 +251,17 @@ fn run(secs: u64, isolated: (Duration, Duration), config: &str) -> Vec<Counters>
                 .await?;
                 loop {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    *seen.lock().unwrap() = node.driver_metrics.core_counters();
+                    let d = &node.driver_metrics;
+                    let mut counters = d.core_counters();
+                    let load = |c: &std::sync::atomic::AtomicU64| {
+                        c.load(std::sync::atomic::Ordering::Relaxed)
+                    };
+                    counters.extend([
+                        ("stalls_certificates", load(&d.stalls_waiting_certificates)),
+                        ("stalls_core", load(&d.stalls_waiting_core)),
+                        ("stalls_batches", load(&d.stalls_waiting_batches)),
+                    ]);
+                    *seen.lock().unwrap() = counters;
                 }
             }
         });
@@ -291,5 +319,37 @@ fn the_driver_keeps_its_promises_to_a_core() {
         assert_eq!(get(c, "bad_certificates"), 0, "node {i}: {c:?}");
         // Commits moved the GC horizon (gc_depth 5), and the core heard of it.
         assert!(get(c, "horizon") > 0, "node {i}: {c:?}");
+    }
+}
+
+/// Issue 10: a node that commits nothing for several timeouts while the DAG grows warns
+/// (and counts) what it waits for: the core, or committed anchors missing from its DAG.
+#[test]
+fn a_stalled_node_says_what_it_waits_for() {
+    let none = (Duration::from_secs(100), Duration::from_secs(100));
+    for (config, cause) in [
+        ("no_commits = true", "stalls_core"),
+        ("phantom_anchor = true", "stalls_certificates"),
+    ] {
+        let nodes = run(12, none, config);
+        for (i, c) in nodes.iter().enumerate() {
+            assert!(get(c, "max_round") > 10, "{config}, node {i}: {c:?}");
+            // One warning per 5 s stalled: at 5 s and at 10 s.
+            assert!(get(c, cause) >= 1, "{config}, node {i}: {c:?}");
+            for other in ["stalls_core", "stalls_certificates", "stalls_batches"] {
+                if other != cause {
+                    assert_eq!(get(c, other), 0, "{config}, node {i}: {c:?}");
+                }
+            }
+        }
+    }
+    // A committee that commits does not warn.
+    let nodes = run(12, none, "");
+    for (i, c) in nodes.iter().enumerate() {
+        assert_eq!(
+            get(c, "stalls_core") + get(c, "stalls_certificates"),
+            0,
+            "node {i}: {c:?}"
+        );
     }
 }
