@@ -602,6 +602,7 @@ mod tests {
                     primitives::WorkerId(0),
                 )],
                 parents: vec![],
+                weak_parents: vec![],
                 signature: ed25519::Signature([0; 64]),
             },
             votes: QuorumCertificate::Ed25519(vec![]),

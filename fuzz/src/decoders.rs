@@ -7,7 +7,7 @@ use crate::fixture::{self, committee, max_message};
 use bytes::{Bytes, BytesMut};
 use consensus::linearizer::Committed;
 use consensus::transfer::{TransferMessage, CHANNEL_TRANSFER};
-use mempool::{decode_batch, encode_batch, Batch, Certificate, MempoolMessage, Vote};
+use mempool::{decode_batch, encode_batch, Batch, Certificate, Header, MempoolMessage, Vote};
 use network::{FrameCodec, FrameError};
 use primitives::codec;
 use primitives::crypto::{ed25519, PartialSignature, QuorumCertificate, SignatureScheme};
@@ -276,6 +276,7 @@ fn check_mempool_message(m: &MempoolMessage) {
         }
         MempoolMessage::Header(h) => {
             let _ = h.verify_signature(c);
+            let _ = h.check_weak_parents(c);
             let _ = h.digest();
         }
         MempoolMessage::Vote(v) => {
@@ -340,6 +341,19 @@ pub fn mempool_message_seeds() -> Vec<Vec<u8>> {
             digests: vec![Digest::of(b"x"), Digest::of(b"y")],
         },
         MempoolMessage::Header(header.clone()),
+        // A round-3 header with a weak link to a round-1 certificate.
+        MempoolMessage::Header(Header::with_weak_parents(
+            &keys[3],
+            NodeId(3),
+            Round(3),
+            vec![],
+            vec![header.digest()],
+            certs
+                .first()
+                .map(|c| (c.round(), c.digest()))
+                .into_iter()
+                .collect(),
+        )),
         MempoolMessage::Vote(Vote::new(
             &keys[2],
             NodeId(2),

@@ -409,6 +409,14 @@ fn a_wan_committee_of_seven_recovers_from_a_crash_beside_a_byzantine_member() {
     passes("wan-n7-crash-byzantine.toml");
 }
 
+/// Issue 10: slow members of a WAN committee have their transactions ordered (Tusk,
+/// which starved them before weak links, runs it in the default run, see bullshark.rs).
+#[test]
+#[ignore]
+fn slow_members_of_a_wan_committee_are_not_starved() {
+    passes("wan-n7-slow-members.toml");
+}
+
 #[test]
 fn a_batch_request_flood_leaves_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-batch-request-flood.toml", None);

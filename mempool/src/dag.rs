@@ -7,14 +7,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Certificates by round and author, with an index by digest.
 ///
-/// Invariant: a certificate is inserted only after all its parents are present or
-/// below [`Dag::gc_round`]; so walking parents from any certificate stays inside the
-/// DAG until the horizon.
+/// Invariant: a certificate is inserted only after all its parents (strong and weak)
+/// are present or below [`Dag::gc_round`]; so walking parents from any certificate
+/// stays inside the DAG until the horizon.
 #[derive(Debug)]
 pub struct Dag {
     rounds: BTreeMap<Round, BTreeMap<NodeId, Certificate>>,
     index: HashMap<Digest, (Round, NodeId)>,
     gc_round: Round,
+    /// Certificates above round 0 that no certificate held links to (strongly or
+    /// weakly): the candidates for this node's next weak links.
+    sinks: BTreeSet<(Round, Digest)>,
 }
 
 impl Dag {
@@ -24,6 +27,7 @@ impl Dag {
             rounds: BTreeMap::new(),
             index: HashMap::new(),
             gc_round: Round(0),
+            sinks: BTreeSet::new(),
         };
         for c in Certificate::genesis(committee) {
             dag.insert(c);
@@ -73,17 +77,29 @@ impl Dag {
         self.rounds.len()
     }
 
-    /// Digests of `certificate`'s parents that are neither present nor below the horizon.
+    /// Digests of `certificate`'s parents (strong and weak) that are neither present
+    /// nor below the horizon.
     pub fn missing_parents(&self, certificate: &Certificate) -> BTreeSet<Digest> {
-        let parent_round = certificate.round().prev();
-        if parent_round <= self.gc_round && parent_round != Round(0) {
-            return BTreeSet::new();
-        }
         certificate
             .header
-            .parents
+            .all_parents()
+            .filter(|(round, _)| *round > self.gc_round || *round == Round(0))
+            .filter(|(_, p)| !self.index.contains_key(*p))
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    /// Up to `limit` weak links for a header of `round`: the certificates of rounds 1 to
+    /// `round - 2` that no certificate held links to, oldest first (those nearest the
+    /// horizon, past which they could no longer be ordered). By induction every
+    /// certificate held is then reachable from the header, from a certificate of
+    /// `round - 1` (all of which an honest header takes as strong parents), or from one
+    /// of a higher round.
+    pub fn weak_links(&self, round: Round, limit: usize) -> Vec<(Round, Digest)> {
+        self.sinks
             .iter()
-            .filter(|p| !self.index.contains_key(*p))
+            .take_while(|(r, _)| r.0.saturating_add(2) <= round.0)
+            .take(limit)
             .copied()
             .collect()
     }
@@ -91,6 +107,12 @@ impl Dag {
     pub(crate) fn insert(&mut self, certificate: Certificate) {
         let digest = certificate.digest();
         let (round, author) = (certificate.round(), certificate.author());
+        for (r, parent) in certificate.header.all_parents() {
+            self.sinks.remove(&(r, *parent));
+        }
+        if round > Round(0) {
+            self.sinks.insert((round, digest));
+        }
         self.index.insert(digest, (round, author));
         if let Some(old) = self
             .rounds
@@ -102,6 +124,7 @@ impl Dag {
             // votes, impossible with at most f faulty; keep the index consistent anyway.
             if old.digest() != digest {
                 self.index.remove(&old.digest());
+                self.sinks.remove(&(round, old.digest()));
             }
         }
     }
@@ -112,6 +135,7 @@ impl Dag {
             return vec![];
         }
         self.gc_round = gc_round;
+        self.sinks = self.sinks.split_off(&(gc_round.next(), Digest::default()));
         let keep = self.rounds.split_off(&gc_round.next());
         let dropped = std::mem::replace(&mut self.rounds, keep);
         let mut out = Vec::new();
@@ -124,7 +148,8 @@ impl Dag {
         out
     }
 
-    /// The causal history of `root` (itself included) that is still in the DAG, except
+    /// The causal history of `root` (itself included, through strong and weak links)
+    /// that is still in the DAG, except
     /// certificates for which `skip` is true and their ancestors reached only through
     /// them, in a deterministic order: by round, then by author.
     pub fn causal_history(
@@ -145,10 +170,106 @@ impl Dag {
             if c.round() == Round(0) {
                 continue;
             }
-            stack.extend(c.header.parents.iter().copied());
+            stack.extend(c.header.all_parents().map(|(_, d)| *d));
             out.push(c.clone());
         }
         out.sort_by_key(|c| (c.round(), c.author()));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Header;
+    use primitives::crypto::{ed25519, QuorumCertificate};
+
+    fn committee() -> Committee {
+        let hosts: Vec<String> = (0..4).map(|i| format!("node{i}")).collect();
+        Committee::generate(4, 1, &hosts, 7000, Some(1)).unwrap().0
+    }
+
+    /// An unsigned certificate (the DAG checks no signatures).
+    fn cert(round: u64, author: u16, parents: &[Digest], weak: &[&Certificate]) -> Certificate {
+        Certificate {
+            header: Header {
+                author: NodeId(author),
+                round: Round(round),
+                payload: vec![],
+                parents: parents.to_vec(),
+                weak_parents: weak.iter().map(|c| (c.round(), c.digest())).collect(),
+                signature: ed25519::Signature([0; 64]),
+            },
+            votes: QuorumCertificate::Ed25519(vec![]),
+        }
+    }
+
+    fn genesis(committee: &Committee) -> Vec<Digest> {
+        Certificate::genesis(committee)
+            .iter()
+            .map(|c| c.digest())
+            .collect()
+    }
+
+    #[test]
+    fn a_certificate_nobody_links_to_is_offered_as_a_weak_link_until_one_does() {
+        let committee = committee();
+        let mut dag = Dag::new(&committee);
+        let genesis = genesis(&committee);
+        let ones: Vec<Certificate> = (0..4).map(|a| cert(1, a, &genesis, &[])).collect();
+        for c in &ones {
+            dag.insert(c.clone());
+        }
+        // Round 2 refers to the first three; the fourth came too late.
+        let late = &ones[3];
+        let strong: Vec<Digest> = ones[..3].iter().map(|c| c.digest()).collect();
+        let twos: Vec<Certificate> = (0..3).map(|a| cert(2, a, &strong, &[])).collect();
+        for c in &twos {
+            dag.insert(c.clone());
+        }
+        // Nothing is offered to a header of round 2 (round 1 would be a strong parent).
+        assert!(dag.weak_links(Round(2), 4).is_empty());
+        assert_eq!(dag.weak_links(Round(3), 4), vec![(Round(1), late.digest())]);
+        assert!(dag.weak_links(Round(3), 0).is_empty());
+
+        // A round-3 certificate links to it weakly: it is in that certificate's causal
+        // history, and no longer offered.
+        let twos_digests: Vec<Digest> = twos.iter().map(|c| c.digest()).collect();
+        let three = cert(3, 0, &twos_digests, &[late]);
+        assert!(dag.missing_parents(&three).is_empty());
+        dag.insert(three.clone());
+        let history: Vec<Digest> = dag
+            .causal_history(&three.digest(), |_| false)
+            .iter()
+            .map(|c| c.digest())
+            .collect();
+        assert!(history.contains(&late.digest()));
+        assert_eq!(history.len(), 4 + 3 + 1);
+        // Every round-2 certificate has a child now: nothing for round 4; for round 5,
+        // the round-3 certificate nobody refers to yet.
+        assert_eq!(dag.weak_links(Round(4), 4), vec![]);
+        assert_eq!(
+            dag.weak_links(Round(5), 1),
+            vec![(Round(3), three.digest())]
+        );
+    }
+
+    #[test]
+    fn weak_parents_are_waited_for_above_the_horizon_only() {
+        let committee = committee();
+        let mut dag = Dag::new(&committee);
+        let genesis = genesis(&committee);
+        let absent = cert(2, 3, &[], &[]);
+        let parent = cert(1, 0, &genesis, &[]);
+        dag.insert(parent.clone());
+        let child = cert(4, 1, &[Digest::of(b"round 3")], &[&absent, &parent]);
+        assert_eq!(
+            dag.missing_parents(&child),
+            [Digest::of(b"round 3"), absent.digest()].into()
+        );
+        dag.collect_garbage(Round(2));
+        assert_eq!(dag.missing_parents(&child), [Digest::of(b"round 3")].into());
+        // Collected sinks are never offered again.
+        assert!(dag.weak_links(Round(9), 4).is_empty());
     }
 }

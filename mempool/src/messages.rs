@@ -178,8 +178,16 @@ pub struct Header {
     pub round: Round,
     /// Batch digests and the worker (shard) holding each.
     pub payload: Vec<(Digest, WorkerId)>,
-    /// Digests of certificates of round `round - 1`.
+    /// Digests of certificates of round `round - 1` (strong links: the header's votes
+    /// for them, and the only edges the commit rules count).
     pub parents: Vec<Digest>,
+    /// Weak links (DAG-Rider, Keidar et al., PODC 2021, Section 4): certificates of
+    /// rounds below `round - 1`, each with its round, that the author held and that no
+    /// certificate it held referenced. They carry no vote; they only put a certificate
+    /// that formed too late to be anyone's strong parent into this header's causal
+    /// history, so that it is ordered with it instead of never. At most the committee's
+    /// size, distinct, of rounds 1 to `round - 2` (see [`Header::check_weak_parents`]).
+    pub weak_parents: Vec<(Round, Digest)>,
     /// The author's ed25519 signature over [`Header::signing_message`].
     pub signature: ed25519::Signature,
 }
@@ -199,7 +207,45 @@ impl Header {
         for parent in &self.parents {
             h.update(parent.as_bytes());
         }
+        h.update_u64(self.weak_parents.len() as u64);
+        for (round, parent) in &self.weak_parents {
+            h.update_u64(round.0).update(parent.as_bytes());
+        }
         h.finalize()
+    }
+
+    /// The structural rule for weak links, checkable without the DAG: at most the
+    /// committee's size, no digest twice, none among the strong parents, and each of a
+    /// round from 1 to `round - 2` (a certificate of `round - 1` is a strong parent or
+    /// nothing).
+    pub fn check_weak_parents(&self, committee: &Committee) -> Result<(), crate::Rejection> {
+        if self.weak_parents.is_empty() {
+            return Ok(());
+        }
+        if self.weak_parents.len() > committee.size() {
+            return Err(crate::Rejection::BadParents);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (round, digest) in &self.weak_parents {
+            if round.0 == 0
+                || round.0.saturating_add(2) > self.round.0
+                || !seen.insert(*digest)
+                || self.parents.contains(digest)
+            {
+                return Err(crate::Rejection::BadParents);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every certificate this header links to, strong parents (of `round - 1`) and
+    /// weak ones, with their rounds.
+    pub fn all_parents(&self) -> impl Iterator<Item = (Round, &Digest)> + '_ {
+        let previous = self.round.prev();
+        self.parents
+            .iter()
+            .map(move |d| (previous, d))
+            .chain(self.weak_parents.iter().map(|(r, d)| (*r, d)))
     }
 
     /// What the author signs.
@@ -207,7 +253,7 @@ impl Header {
         [b"bftlab.header.sig.v1".as_slice(), digest.as_bytes()].concat()
     }
 
-    /// Build and sign a header.
+    /// Build and sign a header without weak links.
     pub fn new(
         key: &KeyPair,
         author: NodeId,
@@ -215,11 +261,24 @@ impl Header {
         payload: Vec<(Digest, WorkerId)>,
         parents: Vec<Digest>,
     ) -> Header {
+        Self::with_weak_parents(key, author, round, payload, parents, Vec::new())
+    }
+
+    /// Build and sign a header with weak links (see [`Header::weak_parents`]).
+    pub fn with_weak_parents(
+        key: &KeyPair,
+        author: NodeId,
+        round: Round,
+        payload: Vec<(Digest, WorkerId)>,
+        parents: Vec<Digest>,
+        weak_parents: Vec<(Round, Digest)>,
+    ) -> Header {
         let mut header = Header {
             author,
             round,
             payload,
             parents,
+            weak_parents,
             signature: ed25519::Signature([0; 64]),
         };
         header.signature = ed25519::sign(&key.ed25519, &Self::signing_message(&header.digest()));
@@ -317,6 +376,7 @@ impl Certificate {
                     round: Round(0),
                     payload: vec![],
                     parents: vec![],
+                    weak_parents: vec![],
                     signature: ed25519::Signature([0; 64]),
                 },
                 votes: QuorumCertificate::Ed25519(vec![]),
@@ -451,6 +511,46 @@ mod tests {
                     Bytes::from((0..len).map(|_| rng.gen::<u8>()).collect::<Vec<u8>>())
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn weak_links_must_be_few_distinct_and_below_the_previous_round() {
+        let hosts: Vec<String> = (0..4).map(|i| format!("node{i}")).collect();
+        let (committee, keys) = Committee::generate(4, 1, &hosts, 7000, Some(1)).unwrap();
+        let strong = vec![Digest::of(b"s")];
+        let header = |round: u64, weak: Vec<(Round, Digest)>| {
+            Header::with_weak_parents(
+                &keys[0],
+                NodeId(0),
+                Round(round),
+                vec![],
+                strong.clone(),
+                weak,
+            )
+        };
+        let d = |i: u8| Digest::of(&[i]);
+        let ok = header(5, vec![(Round(3), d(1)), (Round(1), d(2))]);
+        assert_eq!(ok.check_weak_parents(&committee), Ok(()));
+        assert!(ok.verify_signature(&committee).is_ok());
+        // The weak links are signed: changing one breaks the signature.
+        let mut forged = ok.clone();
+        forged.weak_parents[0].0 = Round(2);
+        assert_eq!(
+            forged.verify_signature(&committee),
+            Err(crate::Rejection::BadSignature)
+        );
+        for bad in [
+            header(5, vec![(Round(4), d(1))]), // the previous round: a strong parent
+            header(5, vec![(Round(0), d(1))]), // genesis
+            header(5, vec![(Round(2), d(1)), (Round(3), d(1))]), // twice
+            header(5, vec![(Round(2), strong[0])]), // also a strong parent
+            header(9, (0..5).map(|i| (Round(1), d(i))).collect()), // more than n
+        ] {
+            assert_eq!(
+                bad.check_weak_parents(&committee),
+                Err(crate::Rejection::BadParents)
+            );
         }
     }
 

@@ -103,6 +103,9 @@ pub struct MempoolMetrics {
     /// too late, e.g. after this node could not hear its votes): their batches were put
     /// into a later header so their transactions are not lost.
     pub orphans_requeued: AtomicU64,
+    /// Weak links this node's headers carried: certificates, its own or others', that
+    /// no certificate it held referenced (see [`crate::Header::weak_parents`]).
+    pub weak_links: AtomicU64,
     /// The primary's current round.
     pub round: AtomicU64,
     /// Certificates asked of peers and not yet received, now (at most
@@ -154,6 +157,8 @@ pub struct MetricsSnapshot {
     pub horizon_jumps: u64,
     /// See [`MempoolMetrics::orphans_requeued`].
     pub orphans_requeued: u64,
+    /// See [`MempoolMetrics::weak_links`].
+    pub weak_links: u64,
     /// See [`MempoolMetrics::round`].
     pub round: u64,
     /// See [`MempoolMetrics::requested_certificates`].
@@ -210,6 +215,7 @@ impl MempoolMetrics {
             batches_collected: get(&self.batches_collected),
             horizon_jumps: get(&self.horizon_jumps),
             orphans_requeued: get(&self.orphans_requeued),
+            weak_links: get(&self.weak_links),
             round: get(&self.round),
             requested_certificates: get(&self.requested_certificates),
             suspended_headers: get(&self.suspended_headers),

@@ -129,6 +129,26 @@ fn every_bad_input_is_rejected_and_counted_while_rounds_continue() {
                 payload,
                 parents.clone(),
             )));
+            // Weak links (each in a round of its own, so none is an equivocation): of the
+            // previous round; a real certificate under a false round; more than n.
+            let real = certs[0].digest();
+            for (round, weak) in [
+                (r.0 + 3, vec![(Round(r.0 + 2), real)]),
+                (r.0 + 4, vec![(r.prev(), real)]),
+                (
+                    r.0 + 5,
+                    (0..5u8).map(|i| (r.prev(), Digest::of(&[i]))).collect(),
+                ),
+            ] {
+                attacks.push(MempoolMessage::Header(Header::with_weak_parents(
+                    &key,
+                    NodeId(3),
+                    Round(round),
+                    vec![],
+                    parents.clone(),
+                    weak,
+                )));
+            }
             // A certificate whose "quorum" is one signature.
             let sig = ed25519::sign(&key.ed25519, &mempool::Vote::signing_message(&h1.digest()));
             attacks.push(MempoolMessage::Certificate(Certificate {
@@ -199,6 +219,8 @@ fn every_bad_input_is_rejected_and_counted_while_rounds_continue() {
                 m.rejections
             );
         }
+        // One header below quorum, three with bad weak links.
+        assert!(count(BadParents) >= 4, "{:?}", m.rejections);
         assert!(o.equivocations >= 1);
         // The honest nodes kept making rounds after the attack (8 s) until the end (30 s).
         assert!(o.highest.0 > 250, "node {i} only reached {}", o.highest);

@@ -24,7 +24,15 @@ pub fn scenario(name: &str, protocol: Option<&str>) -> Scenario {
 /// something; for a scenario beyond the protocol's bound (`expect_violation`), some seed
 /// violates a property instead.
 pub fn passes(name: &str, protocol: Option<&str>) {
-    let s = scenario(name, protocol);
+    passes_seeds(name, protocol, None);
+}
+
+/// [`passes`] over `seeds` instead of the scenario's own (all of them if `None`).
+pub fn passes_seeds(name: &str, protocol: Option<&str>, seeds: Option<&[u64]>) {
+    let mut s = scenario(name, protocol);
+    if let Some(seeds) = seeds {
+        s.seeds = seeds.to_vec();
+    }
     let mut violated = 0;
     for seed in &s.seeds {
         let report = run(&s, *seed).unwrap();

@@ -41,6 +41,10 @@ impl Primary {
                 self.ctx.metrics.reject(Rejection::Oversized);
                 return Ok(());
             }
+            if let Err(reason) = certificate.header.check_weak_parents(&self.ctx.committee) {
+                self.ctx.metrics.reject(reason);
+                return Ok(());
+            }
             if let Err(reason) = certificate.verify(&self.ctx.committee, self.ctx.scheme) {
                 self.ctx.metrics.reject(reason);
                 return Ok(());
@@ -66,7 +70,16 @@ impl Primary {
             for parent in &missing {
                 self.waiters.entry(*parent).or_default().insert(digest);
             }
-            self.request_certificates(missing.iter().copied().collect(), round.prev(), from);
+            // Asked for by the round each is of (requests are dropped with it at GC).
+            let mut by_round: BTreeMap<primitives::Round, Vec<Digest>> = BTreeMap::new();
+            for (r, parent) in certificate.header.all_parents() {
+                if missing.contains(parent) {
+                    by_round.entry(r).or_default().push(*parent);
+                }
+            }
+            for (r, wanted) in by_round {
+                self.request_certificates(wanted, r, from);
+            }
             if round.0 > self.dag().highest_round().0 + 2 {
                 self.catch_up(round, from);
             }

@@ -1,7 +1,9 @@
 //! Checking others' headers and voting on them, by the rules of the Narwhal paper:
 //! at most one vote per (author, round); parents must be a quorum of certificates of
-//! the previous round that this node holds (or fetches first); the payload must be in
-//! this node's workers' store (they fetch it first).
+//! the previous round that this node holds (or fetches first); weak links must be
+//! certificates of the rounds they claim, below the previous one, held or fetched
+//! first (DAG-Rider's weak edges); the payload must be in this node's workers' store
+//! (they fetch it first).
 
 use super::{Equivocation, Primary, Suspended, SUSPENDED_PER_MEMBER};
 use crate::error::Rejection;
@@ -59,6 +61,7 @@ impl Primary {
         {
             return Err(Rejection::BadParents);
         }
+        header.check_weak_parents(&self.ctx.committee)?;
         header.verify_signature(&self.ctx.committee)
     }
 
@@ -106,14 +109,25 @@ impl Primary {
     /// Vote if parents and payload are in hand; otherwise fetch them and wait.
     async fn try_vote(&mut self, header: Header, _from: NodeId) -> Result<(), MempoolError> {
         let digest = header.digest();
-        // Parents: certificates of the previous round that we hold.
+        // Parents: certificates of the previous round; weak links: certificates of the
+        // rounds they claim (DAG-Rider's weak edges). Each held or fetched first; a weak
+        // link below the horizon is not checked (ordered or skipped everywhere already).
         let mut missing = BTreeSet::new();
+        let mut wanted: BTreeMap<Round, Vec<Digest>> = BTreeMap::new();
         let mut parent_authors = Vec::new();
         {
             let dag = self.dag();
-            for parent in &header.parents {
+            let gc_round = dag.gc_round();
+            for (round, parent) in header.all_parents() {
+                if round <= gc_round && round != Round(0) {
+                    continue;
+                }
                 match dag.get(parent) {
-                    Some(c) if c.round() == header.round.prev() => parent_authors.push(c.author()),
+                    Some(c) if c.round() == round => {
+                        if round == header.round.prev() {
+                            parent_authors.push(c.author());
+                        }
+                    }
                     Some(_) => {
                         drop(dag);
                         self.ctx.metrics.reject(Rejection::BadParents);
@@ -121,13 +135,15 @@ impl Primary {
                     }
                     None => {
                         missing.insert(*parent);
+                        wanted.entry(round).or_default().push(*parent);
                     }
                 }
             }
         }
         if !missing.is_empty() {
-            let wanted: Vec<Digest> = missing.iter().copied().collect();
-            self.request_certificates(wanted, header.round.prev(), header.author);
+            for (round, digests) in wanted {
+                self.request_certificates(digests, round, header.author);
+            }
             self.suspend(header, missing);
             return Ok(());
         }

@@ -57,7 +57,20 @@ impl Primary {
             .map(|certs| certs.values().map(|c| c.digest()).collect())
             .unwrap_or_else(|| self.parents.clone());
         parents.sort();
-        let header = Header::new(&self.ctx.key, self.ctx.id, self.round, payload, parents);
+        // Weak links to what nobody we know of links to: a late certificate (its author
+        // slow or briefly cut off) is then ordered with this header instead of never.
+        let weak = self.dag().weak_links(self.round, self.ctx.committee.size());
+        if !weak.is_empty() {
+            MempoolMetrics::add(&self.ctx.metrics.weak_links, weak.len() as u64);
+        }
+        let header = Header::with_weak_parents(
+            &self.ctx.key,
+            self.ctx.id,
+            self.round,
+            payload,
+            parents,
+            weak,
+        );
         // Persist before it leaves: a restarted node re-sends this header, never another.
         self.ctx.store.write(vec![StoreOp::Put(
             Table::Meta,
@@ -91,20 +104,22 @@ impl Primary {
         // for the same round with the payload left out (it is re-queued, so nothing is
         // lost); colluders get both.
         let (low, high) = self.equivocation_sides();
-        let twin = Header::new(
+        let twin = Header::with_weak_parents(
             &self.ctx.key,
             self.ctx.id,
             header.round,
             Vec::new(),
             header.parents.clone(),
+            header.weak_parents.clone(),
         );
         let twin = if twin.digest() == header.digest() {
-            Header::new(
+            Header::with_weak_parents(
                 &self.ctx.key,
                 self.ctx.id,
                 header.round,
                 Vec::new(),
                 header.parents.iter().take(1).copied().collect(),
+                header.weak_parents.clone(),
             )
         } else {
             twin
@@ -148,10 +163,14 @@ impl Primary {
     /// from round k+1 on delivers it. A certificate that formed late (its votes reached
     /// us after the others moved on, as after we could not hear) may be referenced by
     /// nobody, or only by our own next one: no anchor's history would ever hold it, and
-    /// its transactions would be lost. So when we enter round R, an own certificate is
-    /// settled once f+1 weight of round R-1 descends from it; one still unsettled three
-    /// rounds later is an orphan, and its batches go into our next header. If the orphan
-    /// is committed after all, the linearizer delivers each batch only once.
+    /// its transactions would be lost. Weak links (every honest header links to the
+    /// certificates nobody it knows of links to) normally settle such a certificate within
+    /// two rounds; this is the fallback for when they could not (its author was cut off
+    /// so long that nobody held it in time). So when we enter round R, an own certificate
+    /// is settled once f+1 weight of round R-1 descends from it (through strong or weak
+    /// links); one still unsettled three rounds later is an orphan, and its batches go
+    /// into our next header. If the orphan is committed after all, the linearizer
+    /// delivers each batch only once.
     fn requeue_orphans(&mut self) {
         let gc_round = self.gc_round();
         let top = self.round.prev();
@@ -183,23 +202,25 @@ impl Primary {
         }
     }
 
-    /// The weight of the certificates of round `at` in our DAG that descend from `root`.
+    /// The weight of the certificates of round `at` in our DAG that descend from `root`
+    /// (through strong or weak links).
     fn descendant_weight(&self, root: &Certificate, at: Round) -> primitives::Weight {
         let dag = self.dag();
         let mut reaching: std::collections::BTreeSet<Digest> = [root.digest()].into();
         let mut round = root.round();
-        while round < at && !reaching.is_empty() {
+        while round < at {
             round = round.next();
-            reaching = dag
+            let next: Vec<Digest> = dag
                 .round(round)
                 .map(|certs| {
                     certs
                         .values()
-                        .filter(|c| c.header.parents.iter().any(|p| reaching.contains(p)))
+                        .filter(|c| c.header.all_parents().any(|(_, p)| reaching.contains(p)))
                         .map(|c| c.digest())
                         .collect()
                 })
                 .unwrap_or_default();
+            reaching.extend(next);
         }
         let authors: Vec<primitives::NodeId> = dag
             .round(at)
