@@ -13,10 +13,13 @@ mod floods;
 mod metrics;
 mod runner;
 mod scenario;
+pub mod wan;
 
 pub use checkers::{check, Verdict, Violation};
 pub use metrics::{measure, Percentiles, RunMetrics};
-pub use runner::{run, run_with_progress, Counters, NodeLog, Report, RunError, SKIPPED};
+pub use runner::{
+    run, run_with_progress, wan_latencies, Counters, NodeLog, Report, RunError, SKIPPED,
+};
 pub use scenario::{
     ByzantineNode, Fault, FaultKind, LinkOverride, Misbehaviour, Scenario, ScenarioError,
 };

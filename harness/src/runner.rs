@@ -207,9 +207,24 @@ fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Advers
 }
 
 /// The one-way latency of every pair of nodes `(a, b)`, `a < b`, in ms, when the
-/// scenario models a WAN (`link_latency_ms`): drawn uniformly from its range by the seed.
+/// scenario models a WAN: from its matrix (`latency_matrix`, rounded to the millisecond,
+/// at least 1), or drawn uniformly from `link_latency_ms` by the seed.
 pub fn wan_latencies(scenario: &Scenario, seed: u64) -> BTreeMap<(usize, usize), u64> {
     use rand::{Rng, SeedableRng};
+    if let Some(matrix) = &scenario.matrix {
+        // Checked by `Scenario::load`; a scenario built otherwise gets round robin.
+        let placed = matrix
+            .place(scenario.nodes, scenario.regions.as_deref())
+            .unwrap_or_else(|_| matrix.place(scenario.nodes, None).unwrap_or_default());
+        let mut out = BTreeMap::new();
+        for a in 0..placed.len() {
+            for b in a + 1..placed.len() {
+                let ms = matrix.one_way_ms(placed[a], placed[b]).round().max(1.0);
+                out.insert((a, b), ms as u64);
+            }
+        }
+        return out;
+    }
     let Some((lo, hi)) = scenario.link_latency_ms else {
         return BTreeMap::new();
     };
@@ -505,8 +520,20 @@ pub fn run_with_progress(
         });
     }
     let wan = wan_latencies(scenario, seed);
+    let set_wan_link = |sim: &mut turmoil::Sim, a: usize, b: usize, ms: u64| {
+        sim.set_link_latency(host(a), host(b), Duration::from_millis(ms));
+        if scenario.jitter_ms > 0 {
+            let max = Duration::from_millis(ms + scenario.jitter_ms);
+            sim.set_link_max_message_latency(host(a), host(b), max);
+        }
+    };
+    if scenario.latency_matrix.is_some() && scenario.matrix.is_none() {
+        return Err(fail(
+            "latency_matrix is not loaded (load the scenario with Scenario::load)".into(),
+        ));
+    }
     for ((a, b), ms) in &wan {
-        sim.set_link_latency(host(*a), host(*b), Duration::from_millis(*ms));
+        set_wan_link(&mut sim, *a, *b, *ms);
     }
     for link in &scenario.links {
         for a in &link.a {
@@ -551,7 +578,7 @@ pub fn run_with_progress(
                     // latency, or (turmoil cannot give a link its random range back)
                     // the scenario's largest latency, fixed.
                     for (x, y) in std::mem::take(&mut slowed) {
-                        let ms = scenario
+                        let own = scenario
                             .links
                             .iter()
                             .rev()
@@ -560,10 +587,15 @@ pub fn run_with_progress(
                                     && ((l.a.contains(&x) && l.b.contains(&y))
                                         || (l.a.contains(&y) && l.b.contains(&x)))
                             })
-                            .and_then(|l| l.latency_ms)
-                            .or_else(|| wan.get(&(x.min(y), x.max(y))).copied())
-                            .unwrap_or(scenario.latency_ms.1);
-                        sim.set_link_latency(host(x), host(y), Duration::from_millis(ms));
+                            .and_then(|l| l.latency_ms);
+                        match (own, wan.get(&(x.min(y), x.max(y)))) {
+                            (None, Some(ms)) => set_wan_link(&mut sim, x, y, *ms),
+                            (ms, _) => sim.set_link_latency(
+                                host(x),
+                                host(y),
+                                Duration::from_millis(ms.unwrap_or(scenario.latency_ms.1)),
+                            ),
+                        }
                     }
                 }
                 FaultKind::Crash { node } => sim.crash(host(*node)),

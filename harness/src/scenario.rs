@@ -42,6 +42,25 @@ pub struct Scenario {
     /// applies only to the clients' links. `links` overrides it per pair.
     #[serde(default)]
     pub link_latency_ms: Option<(u64, u64)>,
+    /// A WAN from a measured matrix (see [`crate::wan`]): a CSV file of round trips
+    /// between regions, relative to the scenario file's directory. Every pair of nodes
+    /// gets the one-way latency between their regions (half the round trip), fixed, as
+    /// with `link_latency_ms` (the two are exclusive); `links` overrides it per pair.
+    #[serde(default)]
+    pub latency_matrix: Option<String>,
+    /// The region of each node, by name (default: round robin over the matrix's
+    /// regions in the file's order).
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    /// Jitter on the matrix's links: each datagram takes up to this many milliseconds
+    /// more than its link's latency (turmoil's exponential curve between the two), so
+    /// datagrams on a link may overtake each other by up to this much.
+    #[serde(default)]
+    pub jitter_ms: u64,
+    /// The matrix `latency_matrix` names, read by [`Scenario::load`] (also written into
+    /// run records, so a record shows the latencies it ran with).
+    #[serde(default, skip_deserializing)]
+    pub matrix: Option<crate::wan::LatencyMatrix>,
     /// Per-millisecond probability that a link fails (every datagram in flight on it
     /// is lost; it comes back the next millisecond): turmoil's link failure model.
     #[serde(default)]
@@ -283,6 +302,15 @@ impl Scenario {
                 return bad("link_latency_ms must be (min, max) with min <= max <= 60,000 ms");
             }
         }
+        if s.latency_matrix.is_some() && s.link_latency_ms.is_some() {
+            return bad("latency_matrix and link_latency_ms are exclusive");
+        }
+        if s.latency_matrix.is_none() && (s.regions.is_some() || s.jitter_ms > 0) {
+            return bad("regions and jitter_ms need a latency_matrix");
+        }
+        if s.jitter_ms > 60_000 {
+            return bad("jitter_ms must be at most 60,000 ms");
+        }
         if s.tx_size < 16 {
             return bad("tx_size must be at least 16");
         }
@@ -346,7 +374,17 @@ impl Scenario {
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io(name.clone(), e))?;
-        Self::from_toml(&name, &text)
+        let mut scenario = Self::from_toml(&name, &text)?;
+        if let Some(file) = &scenario.latency_matrix {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let matrix = crate::wan::LatencyMatrix::load(&dir.join(file))
+                .map_err(|e| ScenarioError::Invalid(name.clone(), e.to_string()))?;
+            matrix
+                .place(scenario.nodes, scenario.regions.as_deref())
+                .map_err(|e| ScenarioError::Invalid(name.clone(), e))?;
+            scenario.matrix = Some(matrix);
+        }
+        Ok(scenario)
     }
 
     /// Nodes that crash at some point of the run (restarted or not).

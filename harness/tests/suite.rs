@@ -409,6 +409,25 @@ fn a_wan_committee_of_seven_recovers_from_a_crash_beside_a_byzantine_member() {
     passes("wan-n7-crash-byzantine.toml");
 }
 
+/// Issue 15: ten nodes in ten regions of a measured round-trip matrix.
+#[test]
+#[ignore]
+fn a_committee_spread_over_ten_regions() {
+    passes("wan-n10.toml");
+}
+
+/// The heavy scenarios kept out of the suite (`large/`) load too.
+#[test]
+fn the_large_scenarios_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/large");
+    let s = Scenario::load(&dir.join("wan-n50.toml")).unwrap();
+    let wan = harness::wan_latencies(&s, 1);
+    assert_eq!(wan.len(), 50 * 49 / 2);
+    // Nodes 0 and 10 share us-east-1; 0 and 1 are us-east-1 and us-west-1.
+    assert_eq!(wan[&(0, 10)], 1);
+    assert_eq!(wan[&(0, 1)], 36);
+}
+
 /// Issue 10: slow members of a WAN committee have their transactions ordered (Tusk,
 /// which starved them before weak links, runs it in the default run, see bullshark.rs).
 #[test]
