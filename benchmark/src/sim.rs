@@ -38,6 +38,12 @@ pub struct SimArgs {
     /// Where result records go.
     #[arg(long, default_value = "results/sim")]
     pub results: PathBuf,
+    /// Also write each run's histories (every node's committed sequence, the submitted
+    /// transactions, who was Byzantine or down) as JSON lines into
+    /// `DIR/<scenario>-<protocol>-seed<N>/`, for checkers outside the project
+    /// (docs/histories.md).
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
 }
 
 fn parse_range(text: &str) -> Result<Vec<u64>> {
@@ -68,6 +74,12 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             .init();
     }
     let mut scenario = Scenario::load(&args.scenario)?;
+    let stem = args
+        .scenario
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scenario")
+        .to_string();
     if let Some(p) = &args.protocol {
         scenario = scenario.with_protocol(p)?;
     }
@@ -110,6 +122,11 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         }
         let verdict = check(&scenario, &report);
         let metrics = measure(&scenario, &report);
+        if let Some(dir) = &args.history {
+            let run_dir = dir.join(format!("{stem}-{}-seed{seed}", scenario.protocol));
+            harness::history::write(&run_dir, &scenario, *seed, &report)
+                .with_context(|| format!("cannot write the history into {}", run_dir.display()))?;
+        }
         let wall = started.elapsed().as_secs_f64();
         let ms = |f: fn(&harness::Percentiles) -> f64| {
             metrics
@@ -177,14 +194,9 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.results)
         .with_context(|| format!("cannot create {}", args.results.display()))?;
-    let file = args.results.join(format!(
-        "{}-{}.json",
-        crate::tx::now_micros() / 1000,
-        args.scenario
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("scenario")
-    ));
+    let file = args
+        .results
+        .join(format!("{}-{stem}.json", crate::tx::now_micros() / 1000));
     let record = json!({
         "kind": "bftlab-sim",
         "scenario": scenario.name,

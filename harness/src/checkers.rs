@@ -224,7 +224,7 @@ fn skipped_transactions<'a>(
 }
 
 /// The client (node index) that made a harness transaction: its first 8 bytes.
-fn client_of(tx: &[u8]) -> Option<usize> {
+pub(crate) fn client_of(tx: &[u8]) -> Option<usize> {
     let id: [u8; 8] = tx.get(..8)?.try_into().ok()?;
     usize::try_from(u64::from_be_bytes(id)).ok()
 }

@@ -10,6 +10,7 @@
 
 mod checkers;
 mod floods;
+pub mod history;
 mod metrics;
 mod runner;
 mod scenario;

@@ -48,6 +48,9 @@ pub struct NodeLog {
     /// Gaps delivered: positions `from..to` skipped by a checkpoint whose chain hash
     /// (before `to`) is the third field.
     pub skips: Vec<(u64, u64, Digest)>,
+    /// Per position: the certificate's DAG round and author, and the simulated time
+    /// it was delivered (for a gap's positions: round 0, author 0, the gap's time).
+    pub positions: Vec<(u64, u16, Duration)>,
     /// Committed transactions, in order.
     pub transactions: Vec<Bytes>,
     /// (simulated time, transactions committed so far) after each delivery.
@@ -403,6 +406,7 @@ pub fn run_with_progress(
                             log.sequence.push(SKIPPED);
                             log.chains.push(if p + 1 == to { d.chain } else { SKIPPED });
                             log.first_tx.push(first);
+                            log.positions.push((0, 0, now));
                         }
                         log.skips.push((d.position, to, d.chain));
                         log.progress.push((now, first));
@@ -416,6 +420,7 @@ pub fn run_with_progress(
                         log.block_conflicts += 1;
                     }
                     log.sequence.push(d.certificate);
+                    log.positions.push((d.round.0, d.author.0, now));
                     log.chains.push(d.chain);
                     let first = log.transactions.len();
                     log.first_tx.push(first);
