@@ -172,6 +172,7 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             "fingerprint": report.fingerprint().to_hex(),
             "simulated_seconds": scenario.duration_s,
             "submitted": report.submitted.len(),
+            "packet_faults": report.packet_faults,
             "nodes": report.logs.iter().map(|l| json!({
                 "delivered_certificates": l.sequence.len(),
                 "delivered_transactions": l.transactions.len(),

@@ -165,6 +165,7 @@ mod tests {
             down: vec![1],
             byzantine: vec![],
             duration: Duration::from_secs(10),
+            packet_faults: Default::default(),
         };
         let dir = std::env::temp_dir().join(format!("bftlab-history-{}", std::process::id()));
         write(&dir, &scenario, 3, &report).unwrap();

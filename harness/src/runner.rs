@@ -101,6 +101,8 @@ pub struct Report {
     pub byzantine: Vec<usize>,
     /// Simulated duration.
     pub duration: Duration,
+    /// What the scenario's packet faults did (all zero without them).
+    pub packet_faults: network::packet_faults::PacketFaultCounts,
 }
 
 impl Report {
@@ -552,6 +554,8 @@ pub fn run_with_progress(
             }
         }
     }
+    // Sockets are bound inside the hosts, on this thread, as the simulation steps.
+    network::packet_faults::install(scenario.packet_faults.clone(), seed ^ 0x7061_636b_6574);
     let mut faults = scenario.faults.clone();
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     let mut slowed: BTreeSet<(usize, usize)> = BTreeSet::new();
@@ -631,9 +635,12 @@ pub fn run_with_progress(
             next += 1;
         }
         if let Err(e) = sim.step() {
+            network::packet_faults::install(None, 0);
             return Err(fail(format!("simulation failed: {e}")));
         }
     }
+    let packet_faults = network::packet_faults::counts();
+    network::packet_faults::install(None, 0);
     let mut down = scenario.down_at_end();
     down.extend(silent);
     down.sort();
@@ -649,5 +656,6 @@ pub fn run_with_progress(
         down,
         byzantine: scenario.byzantine_nodes(),
         duration,
+        packet_faults,
     })
 }

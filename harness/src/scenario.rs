@@ -65,6 +65,14 @@ pub struct Scenario {
     /// is lost; it comes back the next millisecond): turmoil's link failure model.
     #[serde(default)]
     pub loss: f64,
+    /// Faults of single datagrams under QUIC, on every link (nodes' and clients'):
+    /// `[packet_faults]` with `loss`, `duplicate`, `reorder` (probabilities per
+    /// datagram), `reorder_ms` (the longest hold of a reordered one, default 20),
+    /// `bandwidth_mbps` (each sender's cap toward each peer) and `queue_ms` (what a
+    /// capped link queues before it drops, default 100). See
+    /// [`network::packet_faults`].
+    #[serde(default)]
+    pub packet_faults: Option<network::packet_faults::PacketFaults>,
     /// Per-link overrides of latency and loss.
     #[serde(default)]
     pub links: Vec<LinkOverride>,
@@ -307,6 +315,9 @@ impl Scenario {
         }
         if s.latency_matrix.is_none() && (s.regions.is_some() || s.jitter_ms > 0) {
             return bad("regions and jitter_ms need a latency_matrix");
+        }
+        if let Some(Err(e)) = s.packet_faults.as_ref().map(|f| f.validate()) {
+            return bad(&e);
         }
         if s.jitter_ms > 60_000 {
             return bad("jitter_ms must be at most 60,000 ms");

@@ -42,6 +42,7 @@ mod frame;
 mod inbound;
 mod metrics;
 mod network;
+pub mod packet_faults;
 mod receiver;
 mod sender;
 pub mod tls;

@@ -7,7 +7,10 @@
 //! is treated as a datagram lost on the wire, which is what a real network would do;
 //! QUIC's loss recovery takes it from there. quinn's own tokio runtime is used as is:
 //! its clock is tokio's, which turmoil drives, so QUIC timers run in simulated time.
+//! Packet faults installed on the thread ([`crate::packet_faults`]) act on each
+//! datagram sent: dropped, or sent later (and maybe twice) from a task of the host.
 
+use crate::packet_faults::{Fate, SocketFaults};
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, UdpPoller};
 use std::fmt;
@@ -24,6 +27,7 @@ type ReadableFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 pub struct TurmoilUdpSocket {
     socket: Arc<turmoil::net::UdpSocket>,
     readable: Mutex<Option<ReadableFuture>>,
+    faults: Option<Mutex<SocketFaults>>,
 }
 
 impl TurmoilUdpSocket {
@@ -33,6 +37,7 @@ impl TurmoilUdpSocket {
         Ok(TurmoilUdpSocket {
             socket: Arc::new(socket),
             readable: Mutex::new(None),
+            faults: SocketFaults::for_new_socket().map(Mutex::new),
         })
     }
 }
@@ -60,6 +65,32 @@ impl AsyncUdpSocket for TurmoilUdpSocket {
     }
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
+        if let Some(faults) = &self.faults {
+            let fate = match faults.lock() {
+                Ok(mut f) => f.fate(
+                    transmit.destination,
+                    transmit.contents.len(),
+                    tokio::time::Instant::now(),
+                ),
+                Err(_) => Fate::Send,
+            };
+            match fate {
+                Fate::Send => {}
+                Fate::Drop => return Ok(()),
+                Fate::Later { delay, copies } => {
+                    let socket = self.socket.clone();
+                    let (contents, to) = (transmit.contents.to_vec(), transmit.destination);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        for _ in 0..copies {
+                            // Refused (a partition, a full buffer): lost on the wire.
+                            let _ = socket.try_send_to(&contents, to);
+                        }
+                    });
+                    return Ok(());
+                }
+            }
+        }
         match self
             .socket
             .try_send_to(transmit.contents, transmit.destination)
