@@ -109,6 +109,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             seed: tx::now_micros(),
             seeded_transport: false,
             adversary: None,
+            clock: primitives::clock::NodeClock::real(),
         })
         .await
         .with_context(|| format!("node {id} cannot start (is port {port} in use?)"))?;

@@ -131,12 +131,15 @@ pub struct DriverContext {
     pub metrics: Arc<DriverMetrics>,
     /// The latest delivered entries, handed to the executor in memory.
     pub recent: Arc<history::Recent>,
+    /// The node's clock: the core's time and its timers run on it.
+    pub clock: primitives::clock::NodeClock,
 }
 
 /// The driver's own state besides the core.
 struct Driver<M> {
     ctx: DriverContext,
-    start: Instant,
+    /// The node clock's reading when the driver started (the core's time zero).
+    start: Duration,
     timers: Timers,
     local: std::collections::VecDeque<Event<M>>,
     linearizer: Linearizer,
@@ -222,8 +225,8 @@ pub async fn run<P: Adversarial>(
         .set_committed_round(linearizer.committed_round().min(executed))
         .await;
     let mut d = Driver {
+        start: ctx.clock.now(),
         ctx,
-        start: Instant::now(),
         timers: Timers::default(),
         local: std::collections::VecDeque::from([Event::Start]),
         linearizer,
@@ -316,18 +319,18 @@ pub async fn run<P: Adversarial>(
         if took {
             continue;
         }
-        let mut catchup = d.start + d.catchup_at.after(CATCH_UP_TICK).0;
+        let mut wake = d.catchup_at.after(CATCH_UP_TICK);
         if !d.unwritten.is_empty() {
-            catchup = catchup.min(d.start + d.unwritten_since.after(UNWRITTEN_FOR).0);
+            wake = wake.min(d.unwritten_since.after(UNWRITTEN_FOR));
         }
-        let deadline = Some(
-            d.timers
-                .next_deadline()
-                .map_or(catchup, |t| (d.start + t.0).min(catchup)),
-        );
+        if let Some(t) = d.timers.next_deadline() {
+            wake = wake.min(t);
+        }
+        // The deadline is on the node's clock; the sleep is in real time.
+        let sleep = d.ctx.clock.real_until(d.start + wake.0);
         tokio::select! {
             biased;
-            _ = sleep_until(deadline), if deadline.is_some() => {}
+            _ = tokio::time::sleep(sleep) => {}
             certificate = certificates.recv() => {
                 let Some(c) = certificate else { return };
                 if !d.on_certificate(c).await {
@@ -348,16 +351,9 @@ pub async fn run<P: Adversarial>(
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static> Driver<M> {
     fn now(&self) -> Time {
-        Time(self.start.elapsed())
+        Time(self.ctx.clock.now().saturating_sub(self.start))
     }
 
     /// Hand the core every queued event; false when the node must stop.

@@ -45,6 +45,10 @@ pub struct NodeConfig {
     pub seeded_transport: bool,
     /// Byzantine behaviours (simulations only); `None` for an honest node.
     pub adversary: Option<Adversary>,
+    /// The node's clock ([`primitives::clock::NodeClock::real`] outside simulations):
+    /// the consensus core's time and timers and the mempool's batch and header delays
+    /// run on it; the transport's (QUIC's) timers run on real time.
+    pub clock: primitives::clock::NodeClock,
 }
 
 /// A committed batch of transactions, in the node's delivery order.
@@ -151,6 +155,7 @@ impl Node {
             seed,
             seeded_transport,
             adversary,
+            clock,
         } = config;
         entry.check(parameters.consensus.get(entry.name))?;
         let rng_seed = seeded_transport.then(|| {
@@ -195,6 +200,7 @@ impl Node {
                     .as_ref()
                     .map(|a| a.mempool.clone())
                     .unwrap_or_default(),
+                clock: clock.clone(),
             },
             mempool_rx,
         )
@@ -218,6 +224,7 @@ impl Node {
                 .max(parameters.mempool.gc_depth + parameters.mempool.history_retention_rounds),
             metrics: metrics.clone(),
             recent: recent.clone(),
+            clock,
         };
         let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
         // The core's randomness: from the node's seed, apart from the transport's.

@@ -245,6 +245,7 @@ fn run(secs: u64, isolated: (Duration, Duration), config: &str) -> Vec<Counters>
                         seed: 3,
                         seeded_transport: true,
                         adversary: None,
+                        clock: primitives::clock::NodeClock::real(),
                     },
                     &PROBE,
                 )

@@ -94,6 +94,7 @@ fn run_with(
                     seed,
                     seeded_transport: true,
                     adversary: None,
+                    clock: primitives::clock::NodeClock::real(),
                 })
                 .await?;
                 while let Some(d) = delivered.recv().await {
@@ -301,6 +302,7 @@ fn a_node_whose_safety_state_is_corrupt_refuses_to_start() {
             seed: 1,
             seeded_transport: true,
             adversary: None,
+            clock: primitives::clock::NodeClock::real(),
         })
         .await;
         *seen.lock().unwrap() = Some(match started {

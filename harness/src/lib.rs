@@ -22,5 +22,6 @@ pub use runner::{
     run, run_with_progress, wan_latencies, Counters, NodeLog, Report, RunError, SKIPPED,
 };
 pub use scenario::{
-    ByzantineNode, Fault, FaultKind, LinkOverride, Misbehaviour, Scenario, ScenarioError,
+    ByzantineNode, ClockEntry, Fault, FaultKind, LinkOverride, Misbehaviour, Scenario,
+    ScenarioError,
 };

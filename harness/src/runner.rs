@@ -8,6 +8,7 @@ use consensus::{Node, NodeConfig};
 use mempool::{MemoryStore, MempoolFaults};
 use network::clients::TransactionClient;
 use network::Environment;
+use primitives::clock::NodeClock;
 use primitives::{Committee, Digest, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -295,6 +296,7 @@ pub fn run_with_progress(
         let sync_spam = behaviours.contains(&Misbehaviour::SyncSpam);
         let batch_flood = behaviours.contains(&Misbehaviour::BatchFlood);
         let is_silent = silent.contains(&i);
+        let clock_changes = scenario.clock_changes(i);
         sim.host(host(i), move || {
             let (committee, keys, parameters, protocol, log, store, adversary) = (
                 committee.clone(),
@@ -305,6 +307,7 @@ pub fn run_with_progress(
                 store.clone(),
                 adversary.clone(),
             );
+            let clock_changes = clock_changes.clone();
             async move {
                 if is_silent {
                     std::future::pending::<()>().await;
@@ -326,6 +329,16 @@ pub fn run_with_progress(
                     seed,
                     seeded_transport: true,
                     adversary,
+                    clock: if clock_changes.is_empty() {
+                        NodeClock::real()
+                    } else {
+                        // The simulation's elapsed time: the same origin for every
+                        // node and across restarts.
+                        NodeClock::scheduled(
+                            || turmoil::sim_elapsed().unwrap_or_default(),
+                            clock_changes.clone(),
+                        )?
+                    },
                 })
                 .await?;
                 let mut flood = Vec::new();

@@ -73,6 +73,13 @@ pub struct Scenario {
     /// [`network::packet_faults`].
     #[serde(default)]
     pub packet_faults: Option<network::packet_faults::PacketFaults>,
+    /// Nodes' own clocks (see [`primitives::clock`]): each entry changes one node's
+    /// clock at `at_s` (default 0): its rate from then on (`rate`, times real speed;
+    /// default: unchanged) and a jump forward (`jump_s`, default 0). The consensus
+    /// core's time and timers and the mempool's delays run on it; the network's and
+    /// every other node's time do not change.
+    #[serde(default)]
+    pub clocks: Vec<ClockEntry>,
     /// Per-link overrides of latency and loss.
     #[serde(default)]
     pub links: Vec<LinkOverride>,
@@ -111,6 +118,23 @@ pub struct Scenario {
     /// timeout, Snowman's 5 s proposer window) rather than the fastest core's.
     #[serde(default)]
     pub liveness_bound_under: BTreeMap<String, u64>,
+}
+
+/// A change of one node's clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockEntry {
+    /// Which node.
+    pub node: usize,
+    /// When (simulated seconds).
+    #[serde(default)]
+    pub at_s: f64,
+    /// Its clock's rate from then on, times real speed (unchanged if absent).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// A jump forward, in seconds.
+    #[serde(default)]
+    pub jump_s: f64,
 }
 
 /// Latency and loss of the links between two groups (both directions), from the start.
@@ -316,6 +340,22 @@ impl Scenario {
         if s.latency_matrix.is_none() && (s.regions.is_some() || s.jitter_ms > 0) {
             return bad("regions and jitter_ms need a latency_matrix");
         }
+        for c in &s.clocks {
+            if c.node >= s.nodes {
+                return bad("a clock entry names a node outside the committee");
+            }
+            if !c.at_s.is_finite() || c.at_s < 0.0 || c.at_s > s.duration_s as f64 {
+                return bad("a clock entry's at_s must be a number of seconds within the run");
+            }
+            if c.rate
+                .is_some_and(|r| !r.is_finite() || !(0.01..=100.0).contains(&r))
+            {
+                return bad("a clock rate must be in 0.01..=100");
+            }
+            if !c.jump_s.is_finite() || c.jump_s < 0.0 || c.jump_s > MAX_DURATION_S as f64 {
+                return bad("a clock jump must be a number of seconds, at least 0");
+            }
+        }
         if let Some(Err(e)) = s.packet_faults.as_ref().map(|f| f.validate()) {
             return bad(&e);
         }
@@ -396,6 +436,25 @@ impl Scenario {
             scenario.matrix = Some(matrix);
         }
         Ok(scenario)
+    }
+
+    /// Node `node`'s clock changes, in time order, each with its rate resolved (an
+    /// entry without a rate keeps the one before it).
+    pub fn clock_changes(&self, node: usize) -> Vec<primitives::clock::ClockChange> {
+        let mut entries: Vec<&ClockEntry> = self.clocks.iter().filter(|c| c.node == node).collect();
+        entries.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        let mut rate = 1.0;
+        entries
+            .into_iter()
+            .map(|c| {
+                rate = c.rate.unwrap_or(rate);
+                primitives::clock::ClockChange {
+                    at: std::time::Duration::from_secs_f64(c.at_s),
+                    rate,
+                    jump: std::time::Duration::from_secs_f64(c.jump_s),
+                }
+            })
+            .collect()
     }
 
     /// Nodes that crash at some point of the run (restarted or not).

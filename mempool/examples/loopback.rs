@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
                 environment: Environment::Udp,
                 seed: i as u64,
                 faults: Default::default(),
+                clock: primitives::clock::NodeClock::real(),
             },
             receiver,
         )

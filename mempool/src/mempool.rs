@@ -50,6 +50,8 @@ pub struct MempoolConfig {
     pub seed: u64,
     /// Byzantine behaviours (simulations only; default: none).
     pub faults: MempoolFaults,
+    /// The node's clock: batch and header delays run on it.
+    pub clock: primitives::clock::NodeClock,
 }
 
 /// Byzantine behaviours of a mempool, for the simulation harness. An honest node has
@@ -291,6 +293,7 @@ impl Mempool {
             environment,
             seed,
             faults,
+            clock,
         } = config;
         parameters
             .validate()
@@ -355,6 +358,7 @@ impl Mempool {
                 metrics: metrics.clone(),
                 awaiting_quorum: Arc::new(tokio::sync::Semaphore::new(MAX_AWAITING_QUORUM)),
                 withhold: faults.withhold_batches,
+                clock: clock.clone(),
             };
             tasks.push(spawn_logged(maker.run(tx_rx), span.clone()));
             let handler = WorkerHandler {
@@ -393,6 +397,7 @@ impl Mempool {
             workers: worker_commands,
             worker_shared,
             faults: faults.clone(),
+            clock: clock.clone(),
             delivered: delivered_tx,
             evidence: evidence.clone(),
             rng_seed: seed ^ (id.0 as u64),

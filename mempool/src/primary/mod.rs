@@ -88,6 +88,8 @@ pub(crate) struct PrimaryContext {
     pub(crate) rng_seed: u64,
     /// Byzantine behaviours (none for an honest node).
     pub(crate) faults: crate::MempoolFaults,
+    /// The node's clock (the header delay runs on it).
+    pub(crate) clock: primitives::clock::NodeClock,
 }
 
 /// The primary's state machine.

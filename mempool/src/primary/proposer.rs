@@ -235,8 +235,10 @@ impl Primary {
         self.ctx.committee.weight_of(authors.iter())
     }
 
+    /// The header delay, in real time (it runs on the node's clock).
     pub(super) fn max_header_delay(&self) -> Duration {
-        Duration::from_millis(self.ctx.params.max_header_delay_ms)
+        let delay = Duration::from_millis(self.ctx.params.max_header_delay_ms);
+        self.ctx.clock.real_duration(delay)
     }
 
     /// A certificate of `round` was inserted: if the DAG now holds a quorum of that

@@ -32,6 +32,8 @@ pub(crate) struct BatchMaker {
     pub(crate) awaiting_quorum: Arc<tokio::sync::Semaphore>,
     /// Byzantine: withhold batches (see [`crate::MempoolFaults`]).
     pub(crate) withhold: bool,
+    /// The node's clock (the batch delay runs on it).
+    pub(crate) clock: primitives::clock::NodeClock,
 }
 
 impl BatchMaker {
@@ -42,14 +44,15 @@ impl BatchMaker {
     ) -> Result<(), MempoolError> {
         let mut current: Vec<Bytes> = Vec::new();
         let mut size = 0usize;
-        let mut deadline = Instant::now() + self.max_batch_delay;
+        let delay = || self.clock.real_duration(self.max_batch_delay);
+        let mut deadline = Instant::now() + delay();
         loop {
             tokio::select! {
                 biased;
                 tx = transactions.recv() => {
                     let Some(tx) = tx else { break };
                     if current.is_empty() {
-                        deadline = Instant::now() + self.max_batch_delay;
+                        deadline = Instant::now() + delay();
                     }
                     size += tx.len();
                     current.push(tx);

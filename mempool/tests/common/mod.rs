@@ -247,6 +247,7 @@ pub async fn start_node(
             environment: Environment::Turmoil,
             seed,
             faults: Default::default(),
+            clock: primitives::clock::NodeClock::real(),
         },
         receiver,
     )
