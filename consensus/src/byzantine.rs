@@ -492,6 +492,11 @@ impl<C: Adversarial> Byzantine<C> {
         self.inner.metrics()
     }
 
+    /// The honest core's [`Protocol::waiting_for`].
+    pub fn waiting_for(&self) -> Option<String> {
+        self.inner.waiting_for()
+    }
+
     /// Run the honest core on `event` and rewrite what it does.
     pub fn handle(&mut self, now: Time, event: Event<C::Message>) -> Vec<Action<C::Message>> {
         if let Event::Timer(id) = &event {
@@ -552,6 +557,14 @@ impl<C: Adversarial> Replica<C> {
         match self {
             Replica::Honest(c) => c.metrics(),
             Replica::Byzantine(b) => b.metrics(),
+        }
+    }
+
+    /// The core's [`Protocol::waiting_for`].
+    pub fn waiting_for(&self) -> Option<String> {
+        match self {
+            Replica::Honest(c) => c.waiting_for(),
+            Replica::Byzantine(b) => b.waiting_for(),
         }
     }
 }

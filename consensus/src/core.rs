@@ -358,6 +358,14 @@ pub trait Protocol: Sized + Send + 'static {
 
     /// The core's own counters (see [`Counters`]).
     fn metrics(&self) -> Counters;
+
+    /// What the core waits for before it can commit more, in one line: the leader's
+    /// proposal, votes, timeouts or blocks it lacks, with its view, round or height
+    /// and the weight it holds. The driver's stall warning names it. `None`: the core
+    /// does not say.
+    fn waiting_for(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Parse a protocol's configuration from its `[consensus.<name>]` table (absent: the

@@ -684,7 +684,11 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
                 .metrics
                 .stalls_waiting_core
                 .fetch_add(1, Ordering::Relaxed);
-            "the core: no block committed (a leader, votes or a quorum of timeouts)".to_string()
+            match replica.waiting_for() {
+                Some(what) => format!("the core: {what}"),
+                None => "the core: no block committed (a leader, votes or a quorum of timeouts)"
+                    .to_string(),
+            }
         };
         warn!(
             node = %self.ctx.id,

@@ -95,6 +95,38 @@ impl DagOrderer {
         })
     }
 
+    /// What this replica waits for to commit more (see [`Protocol::waiting_for`]): the
+    /// next anchor above the last committed one, or its f+1 votes (and, for Tusk, the
+    /// wave's third round).
+    pub fn waits_for(&self) -> String {
+        if let Some(round) = self.progress.halted_at {
+            return format!(
+                "the committed sequence past round {}, from peers (this DAG lost it)",
+                round.0
+            );
+        }
+        let last = self.state.last_committed.0;
+        let round = Round(if last < 2 { 2 } else { last + 2 - last % 2 });
+        let leader = super::ordering::leader(&self.schedule, round);
+        let (r, r1, r2) = (round.0, round.0 + 1, round.0 + 2);
+        let Some(anchor) = super::ordering::anchor(&self.dag, &self.schedule, round) else {
+            return format!("round {r}: the anchor of its leader {leader} in the DAG");
+        };
+        let votes = self.dag.votes(&anchor.digest, round.next(), true).0;
+        let needed = self.committee.validity_threshold().0;
+        match self.variant {
+            Variant::Tusk => format!(
+                "wave of round {r} (leader {leader}): f+1 votes in round {r1} ({votes} of \
+                 {needed} weight held) and 2f+1 weight of round {r2} ({} held)",
+                self.dag.round_weight(round.next().next()).0
+            ),
+            Variant::Bullshark(_) => format!(
+                "round {r} (leader {leader}): f+1 votes for its anchor in round {r1} ({votes} \
+                 of {needed} weight held)"
+            ),
+        }
+    }
+
     /// The round of the last committed anchor.
     pub fn last_committed(&self) -> Round {
         self.state.last_committed
@@ -291,6 +323,10 @@ impl Protocol for Bullshark {
     fn metrics(&self) -> Counters {
         super::metrics::counters(&self.0)
     }
+
+    fn waiting_for(&self) -> Option<String> {
+        Some(self.0.waits_for())
+    }
 }
 
 impl Protocol for Tusk {
@@ -320,5 +356,9 @@ impl Protocol for Tusk {
 
     fn metrics(&self) -> Counters {
         super::metrics::counters(&self.0)
+    }
+
+    fn waiting_for(&self) -> Option<String> {
+        Some(self.0.waits_for())
     }
 }

@@ -143,6 +143,44 @@ impl HotStuff {
         self.tree.last_committed()
     }
 
+    /// What this replica waits for to commit more (see [`Protocol::waiting_for`]).
+    pub(super) fn waits_for(&self) -> String {
+        if let Some((ancestor, asked)) = self.sync {
+            return format!(
+                "block {ancestor}, an ancestor of a block to commit (asked {asked} peer(s))"
+            );
+        }
+        let view = self.view();
+        let v = view.0;
+        let quorum = self.committee.quorum_threshold().0;
+        let timeouts = self.pacemaker.timeout_weight(view).0;
+        if let Some((block, (_, missing))) = self.waiting.iter().next() {
+            return format!(
+                "view {v}: {} block(s) or DAG certificate(s) proposal {block} needs",
+                missing.len()
+            );
+        }
+        let leader = self.leader_of(view);
+        let Some(block) = self.first_proposal.get(&view) else {
+            return format!(
+                "view {v}: a proposal from its leader {leader}, or a quorum of timeouts \
+                 ({timeouts} of {quorum} weight held)"
+            );
+        };
+        let collector = self.leader_of(view.next());
+        if collector == self.id {
+            let votes = self.votes.weight(&(view, *block), &()).0;
+            return format!(
+                "view {v}: votes for block {block} ({votes} of {quorum} weight held, \
+                 collected here for the next view), or a quorum of timeouts ({timeouts})"
+            );
+        }
+        format!(
+            "view {v}: the next leader {collector}'s proposal with a QC for block {block}, \
+             or a quorum of timeouts ({timeouts} of {quorum} weight held)"
+        )
+    }
+
     pub(super) fn leader_of(&self, view: View) -> NodeId {
         self.pacemaker.leader_of(view)
     }
@@ -232,6 +270,10 @@ impl Protocol for HotStuff {
 
     fn metrics(&self) -> Counters {
         super::metrics::counters(self)
+    }
+
+    fn waiting_for(&self) -> Option<String> {
+        Some(self.waits_for())
     }
 }
 

@@ -294,6 +294,14 @@ impl Pacemaker {
     pub fn sizes(&self) -> (usize, usize) {
         (self.timeouts.len(), self.suspected.len())
     }
+
+    /// The weight of the timeouts held for `view`.
+    pub fn timeout_weight(&self, view: View) -> primitives::Weight {
+        self.timeouts
+            .get(&view)
+            .map(|t| self.committee.weight_of(t.keys()))
+            .unwrap_or_default()
+    }
 }
 
 /// The timer of `view` (views are the timer ids below [`super::SYNC_TIMER`]).

@@ -794,4 +794,23 @@ impl Protocol for Snowman {
     fn metrics(&self) -> Counters {
         super::metrics::counters(self)
     }
+
+    fn waiting_for(&self) -> Option<String> {
+        let height = self.tree.accepted_height() + 1;
+        if self.tree.processing() == 0 {
+            return Some(format!(
+                "height {height}: a block (from its proposer windows) to poll on; {} held \
+                 waiting for a parent or DAG certificates",
+                self.pending.len()
+            ));
+        }
+        let (tip, tip_height) = self.tree.preferred_tip();
+        Some(format!(
+            "height {height}: {} consecutive successful polls (confidence {} held) for the \
+             preferred chain to {tip} (height {tip_height}); {} poll(s) in flight",
+            self.params.beta,
+            self.tree.root_confidence(),
+            self.polls.in_flight()
+        ))
+    }
 }

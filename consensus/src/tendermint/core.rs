@@ -433,6 +433,53 @@ impl Protocol for Tendermint {
     fn metrics(&self) -> Counters {
         super::metrics::counters(self)
     }
+
+    fn waiting_for(&self) -> Option<String> {
+        let state = &self.height.state;
+        let (height, round) = (state.height, state.round);
+        let quorum = self.committee.quorum_threshold().0;
+        let held = |kind| self.height.keeper.weight(round, kind).0;
+        if let Some((r, value)) = state.decision {
+            return Some(format!(
+                "height {height}: the block decided in round {r} ({value}) or its certificates"
+            ));
+        }
+        if let Some((r, value)) = self.height.keeper.decisive().next() {
+            return Some(format!(
+                "height {height}: the proposal of {value}, which a quorum precommitted in \
+                 round {r} (to decide it), or its certificates"
+            ));
+        }
+        let missing = self.height.values_missing_certificates();
+        if missing > 0 {
+            return Some(format!(
+                "height {height} round {round}: DAG certificates {missing} proposed value(s) name"
+            ));
+        }
+        Some(match state.step {
+            Step::Unstarted => {
+                format!("height {height}: DAG certificates to start it (none held uncommitted)")
+            }
+            Step::Propose if !self.height.has_proposal(round) => format!(
+                "height {height} round {round}: the proposal of {}, or the propose timeout",
+                self.proposers.proposer(height, round)
+            ),
+            Step::Propose => format!(
+                "height {height} round {round}: the proposal's value to be valid (its certificates)"
+            ),
+            Step::Prevote => format!(
+                "height {height} round {round}: a quorum of prevotes for one value or nil, or \
+                 the prevote timeout ({} weight of prevotes held in all, {quorum} needed)",
+                held(VoteKind::Prevote)
+            ),
+            Step::Precommit => format!(
+                "height {height} round {round}: a quorum of precommits for one value, or the \
+                 precommit timeout ({} weight of precommits held in all, {quorum} needed)",
+                held(VoteKind::Precommit)
+            ),
+            Step::Decided => format!("height {height}: decided, entering the next height"),
+        })
+    }
 }
 
 impl Tendermint {

@@ -73,6 +73,16 @@ impl Height {
         }
     }
 
+    /// Whether the proposal of `round` is held.
+    pub fn has_proposal(&self, round: u64) -> bool {
+        self.proposals.contains_key(&round)
+    }
+
+    /// How many proposed values wait for DAG certificates.
+    pub fn values_missing_certificates(&self) -> usize {
+        self.missing.len()
+    }
+
     /// `h_p`.
     pub fn height(&self) -> u64 {
         self.state.height

@@ -140,6 +140,11 @@ impl VoteKeeper {
         w >= self.committee.quorum_threshold()
     }
 
+    /// The weight of the `kind` votes of `round` held, for any value (nil included).
+    pub fn weight(&self, round: u64, kind: VoteKind) -> primitives::Weight {
+        self.votes.total(&(round, kind))
+    }
+
     /// 2f+1 votes of `kind` in `round`, for anything.
     pub fn any(&self, round: u64, kind: VoteKind) -> bool {
         self.quorum(self.votes.total(&(round, kind)))

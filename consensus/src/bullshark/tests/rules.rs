@@ -285,3 +285,28 @@ fn the_leader_timeout_must_be_positive() {
     };
     assert!(zero.validate().is_err());
 }
+
+#[test]
+fn a_replica_says_what_it_waits_for() {
+    let mut dag = Dag::new();
+    let mut r = bullshark(&dag);
+    let leader = dag.id(dag.leader(2));
+    let w = r.waits_for();
+    assert!(
+        w.contains(&format!("round 2: the anchor of its leader {leader}")),
+        "{w}"
+    );
+    // The anchor with one vote of the f+1 it needs.
+    let anchor = anchor_with_votes(&mut dag, &[1], &[0, 2]);
+    feed(&mut r, &dag.made);
+    let w = r.waits_for();
+    assert!(
+        w.contains("f+1 votes for its anchor in round 3 (1 of 2 weight held)"),
+        "{w}"
+    );
+    let _ = anchor;
+    let mut t = tusk(&dag);
+    feed(&mut t, &dag.made);
+    let w = t.waits_for();
+    assert!(w.contains("2f+1 weight of round 4 (0 held)"), "{w}");
+}

@@ -682,3 +682,27 @@ fn corrupt_persisted_state_refuses_to_start() {
         Err(crate::ConsensusError::CorruptState { .. })
     ));
 }
+
+#[test]
+fn a_replica_says_what_it_waits_for() {
+    let f = fixture();
+    let mut r = f.replica(3, CommitRule::ThreeChain);
+    r.handle(T, Event::Start);
+    let first = leader(&f.committee, View(1), 1);
+    let w = r.waiting_for().unwrap();
+    assert!(
+        w.contains("view 1") && w.contains(&format!("proposal from its leader {first}")),
+        "{w}"
+    );
+    // With view 1's block in hand it waits for the next leader's QC (or collects the
+    // votes itself when it is that leader).
+    let b = f.block(1, Qc::genesis(), None, vec![]);
+    propose(&mut r, b.author, &b);
+    let w = r.waiting_for().unwrap();
+    let next = leader(&f.committee, View(2), 1);
+    if next == NodeId(3) {
+        assert!(w.contains("votes for block"), "{w}");
+    } else {
+        assert!(w.contains(&format!("next leader {next}")), "{w}");
+    }
+}

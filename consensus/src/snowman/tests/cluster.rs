@@ -367,3 +367,17 @@ fn a_proposer_gets_two_blocks_per_parent_at_most_and_the_second_is_evidence() {
         .iter()
         .any(|(n, v)| *n == "blocks_dropped" && *v == 1));
 }
+
+#[test]
+fn a_replica_says_what_it_waits_for() {
+    let f = fixture(4);
+    let r = f.replica(NodeId(0), None, fast());
+    let w = r.waiting_for().unwrap();
+    assert!(w.contains("height 1: a block"), "{w}");
+    // Members of a running cluster poll on a preferred chain, or wait for the next block.
+    let mut c = f.cluster(1, fast());
+    c.run_until(Time(Duration::from_secs(3)), 7);
+    let w = c.member(0).and_then(|m| m.waiting_for()).unwrap();
+    let next = height(&c, 0) + 1;
+    assert!(w.starts_with(&format!("height {next}: ")), "{w}");
+}

@@ -533,3 +533,19 @@ fn verify_refuses_a_mixed_repeated_or_forged_proof_of_lock() {
     forged[1].voter = NodeId(3);
     assert!(r.verify(NodeId(3), &Message::Polka(forged)).is_err());
 }
+
+#[test]
+fn a_replica_says_what_it_waits_for() {
+    let f = fixture();
+    let mut r = f.replica(0, None);
+    r.handle(T, Event::Start);
+    let w = r.waiting_for().unwrap();
+    assert!(w.contains("height 1: DAG certificates"), "{w}");
+    let r = started(&f);
+    let w = r.waiting_for().unwrap();
+    let proposer = f.proposer(1, 0);
+    assert!(
+        w.contains(&format!("height 1 round 0: the proposal of {proposer}")),
+        "{w}"
+    );
+}
