@@ -6,6 +6,7 @@ mod local;
 mod node;
 mod protocols;
 mod sim;
+mod twins;
 mod tx;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ enum Command {
     Sim(sim::SimArgs),
     /// List the consensus protocols and their parameters with defaults.
     Protocols,
+    /// Twins testing of a core: generated partitions with twinned members, judged by
+    /// agreement (Bano et al., OPODIS 2021).
+    Twins(twins::TwinsArgs),
 }
 
 fn main() {
@@ -43,6 +47,7 @@ fn main() {
         Command::Local(args) => local::run(args),
         Command::Sim(args) => sim::run_sim(args),
         Command::Protocols => protocols::run(),
+        Command::Twins(args) => twins::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -32,10 +32,10 @@ pub mod registry;
 pub mod serve_rate;
 pub mod snowman;
 pub mod tendermint;
-#[cfg(test)]
-mod testing;
+pub mod testing;
 pub mod timers;
 pub mod transfer;
+pub mod twins;
 pub mod votes;
 
 pub use crate::core::{

@@ -14,18 +14,33 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Builds member `id` from its persisted state.
-pub type Factory<P> = Box<dyn Fn(NodeId, Option<Vec<u8>>) -> P>;
+/// Builds member `id` from its persisted state (`None`: it cannot be built, and stays
+/// down).
+pub type Factory<P> = Box<dyn Fn(NodeId, Option<Vec<u8>>) -> Option<P>>;
+
+/// A message on its way: who sent it (identity and instance), to which instance.
+struct InFlight<M> {
+    from: NodeId,
+    sender: usize,
+    to: usize,
+    message: M,
+}
 
 /// A cluster of cores of protocol `P`.
 pub struct Cluster<P: Adversarial> {
     committee: Arc<Committee>,
     make: Factory<P>,
+    /// The identity of each instance: members in committee order, then twins.
+    ids: Vec<NodeId>,
+    /// Members that run twice.
+    twinned: std::collections::BTreeSet<NodeId>,
+    /// The side of the partition each instance is on (`None`: no partition).
+    groups: Option<Vec<u8>>,
     members: Vec<Option<P>>,
     persisted: Vec<Option<Vec<u8>>>,
     timers: Vec<Timers>,
-    /// In flight: (arrival time, sequence) -> (from, to, message).
-    in_flight: BTreeMap<(Time, u64), (NodeId, NodeId, P::Message)>,
+    /// In flight, by (arrival time, sequence).
+    in_flight: BTreeMap<(Time, u64), InFlight<P::Message>>,
     sequence: u64,
     rng: rand_chacha::ChaCha8Rng,
     latency: (Duration, Duration),
@@ -52,9 +67,25 @@ impl<P: Adversarial> Cluster<P> {
         seed: u64,
         latency: (u64, u64),
     ) -> Self {
-        let n = committee.size();
+        Self::with_twins(committee, make, seed, latency, &[])
+    }
+
+    /// As [`Cluster::new`], with a second instance of each member in `twins` (instances
+    /// `n`, `n + 1`, ... in that order).
+    pub fn with_twins(
+        committee: Arc<Committee>,
+        make: Factory<P>,
+        seed: u64,
+        latency: (u64, u64),
+        twins: &[NodeId],
+    ) -> Self {
+        let ids: Vec<NodeId> = committee.ids().chain(twins.iter().copied()).collect();
+        let n = ids.len();
         let mut c = Cluster {
-            members: committee.ids().map(|id| Some(make(id, None))).collect(),
+            members: ids.iter().map(|id| make(*id, None)).collect(),
+            ids,
+            twinned: twins.iter().copied().collect(),
+            groups: None,
             committee,
             make,
             persisted: vec![None; n],
@@ -79,8 +110,15 @@ impl<P: Adversarial> Cluster<P> {
         c
     }
 
-    fn index(&self, id: NodeId) -> Option<usize> {
-        self.committee.index_of(id)
+    /// Put each instance on a side of a partition (`groups[i]`, by instance), or none
+    /// (`None`): a message sent between sides is lost.
+    pub fn set_groups(&mut self, groups: Option<Vec<u8>>) {
+        self.groups = groups;
+    }
+
+    /// How many instances run (members and twins).
+    pub fn instances(&self) -> usize {
+        self.ids.len()
     }
 
     /// Crash member `i`: its timers and state are lost (its persisted state is kept).
@@ -99,10 +137,10 @@ impl<P: Adversarial> Cluster<P> {
     /// certificate made so far is delivered to it again, in order, as a restarted
     /// mempool re-delivers its store and fetches what it missed).
     pub fn restart(&mut self, i: usize) {
-        let Some(id) = self.committee.id_at(i) else {
+        let Some(id) = self.ids.get(i).copied() else {
             return;
         };
-        self.members[i] = Some((self.make)(id, self.persisted[i].clone()));
+        self.members[i] = (self.make)(id, self.persisted[i].clone());
         self.apply(i, Event::Start);
         for info in self.certificates.clone() {
             self.apply(i, Event::Certificate(info));
@@ -132,22 +170,49 @@ impl<P: Adversarial> Cluster<P> {
         lo + Duration::from_micros(self.rng.gen_range(0..=(hi - lo).as_micros() as u64))
     }
 
-    fn post(&mut self, from: NodeId, to: NodeId, message: P::Message) {
-        let delay = if from == to {
-            Duration::ZERO
+    /// Instance `from` sends `message` to member `to`: every instance of `to` on the
+    /// sender's side of the partition gets it (the sender itself, for its own).
+    fn post(&mut self, from: usize, to: NodeId, message: P::Message) {
+        let sender = self.ids[from];
+        let targets: Vec<usize> = if to == sender {
+            vec![from]
         } else {
-            self.latency()
+            (0..self.ids.len())
+                .filter(|j| self.ids[*j] == to)
+                .filter(|j| {
+                    self.groups
+                        .as_ref()
+                        .is_none_or(|g| g.get(from) == g.get(*j))
+                })
+                .collect()
         };
-        self.sequence += 1;
-        self.in_flight
-            .insert((self.now.after(delay), self.sequence), (from, to, message));
+        for j in targets {
+            let delay = if j == from {
+                Duration::ZERO
+            } else {
+                self.latency()
+            };
+            self.sequence += 1;
+            self.in_flight.insert(
+                (self.now.after(delay), self.sequence),
+                InFlight {
+                    from: sender,
+                    sender: from,
+                    to: j,
+                    message: message.clone(),
+                },
+            );
+        }
     }
 
     /// Record what member `i` signed; panics on a second different one in an instance.
     fn check_signed(&mut self, i: usize, message: &P::Message) {
-        let Some(id) = self.committee.id_at(i) else {
+        let Some(id) = self.ids.get(i).copied() else {
             return;
         };
+        if self.twinned.contains(&id) {
+            return; // a twin pair is Byzantine by construction
+        }
         let (tag, instance, block) = match P::kind(message) {
             MessageKind::Proposal {
                 instance, block, ..
@@ -171,20 +236,18 @@ impl<P: Adversarial> Cluster<P> {
             return;
         };
         let actions = member.handle(now, event);
-        let Some(me) = self.committee.id_at(i) else {
-            return;
-        };
+        let me = self.ids[i];
         for action in actions {
             match action {
                 Action::Send { to, message, .. } => {
                     self.check_signed(i, &message);
-                    self.post(me, to, message);
+                    self.post(i, to, message);
                 }
                 Action::Broadcast { message, .. } => {
                     self.check_signed(i, &message);
                     let others: Vec<NodeId> = self.committee.ids().filter(|t| *t != me).collect();
                     for to in others {
-                        self.post(me, to, message.clone());
+                        self.post(i, to, message.clone());
                     }
                 }
                 Action::SetTimer { id, after } => self.timers[i].set(id, now.after(after)),
@@ -236,15 +299,20 @@ impl<P: Adversarial> Cluster<P> {
     }
 
     fn deliver_next(&mut self) {
-        let Some(((at, _), (from, to, message))) = self.in_flight.pop_first() else {
+        let Some((
+            (at, _),
+            InFlight {
+                from,
+                sender,
+                to: i,
+                message,
+            },
+        )) = self.in_flight.pop_first()
+        else {
             return;
         };
         self.now = self.now.max(at);
-        let Some(i) = self.index(to) else {
-            return;
-        };
-        let cut = |id| self.index(id).is_some_and(|j| self.cut[j]);
-        if cut(from) || cut(to) {
+        if self.cut[sender] || self.cut[i] {
             return; // lost: a partition
         }
         let verdict = match &self.members[i] {
@@ -273,6 +341,27 @@ impl<P: Adversarial> Cluster<P> {
                 assert_eq!(a[..n], b[..n], "commit sequences diverge");
             }
         }
+    }
+
+    /// Whether the instances of members that do not run twice committed sequences
+    /// that agree (each a prefix of the longest); the first disagreement if not.
+    pub fn honest_agreement(&self) -> Result<(), String> {
+        let honest: Vec<usize> = (0..self.ids.len())
+            .filter(|i| !self.twinned.contains(&self.ids[*i]))
+            .collect();
+        for a in &honest {
+            for b in &honest {
+                let (x, y) = (&self.commits[*a], &self.commits[*b]);
+                let n = x.len().min(y.len());
+                if let Some(k) = (0..n).find(|k| x[*k] != y[*k]) {
+                    return Err(format!(
+                        "{} and {} committed different blocks at position {k}",
+                        self.ids[*a], self.ids[*b]
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The simulated time.

@@ -69,4 +69,6 @@ pub use self::messages::{
     genesis_digest, leader, Block, InvalidMessage, Message, Qc, Tc, Timeout, Vote, MAX_SYNC_CHAIN,
 };
 pub use self::metrics::StateSizes;
+#[cfg(test)]
+pub(crate) use self::safety::tests_only;
 pub use self::safety::SafetyState;

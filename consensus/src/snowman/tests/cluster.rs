@@ -56,7 +56,7 @@ impl Fixture {
         let keys = self.keys.clone();
         let f = Fixture { committee, keys };
         let make = Box::new(move |id: NodeId, persisted: Option<Vec<u8>>| {
-            f.replica(id, persisted, config.clone())
+            Some(f.replica(id, persisted, config.clone()))
         });
         Cluster::new(self.committee.clone(), make, seed, (1, 20))
     }

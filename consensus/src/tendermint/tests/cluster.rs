@@ -29,7 +29,7 @@ impl Fixture {
                 config.clone(),
                 persisted.as_deref(),
             )
-            .unwrap()
+            .ok()
         });
         Cluster::new(self.committee.clone(), make, seed, (1, 20))
     }
