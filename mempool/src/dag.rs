@@ -158,19 +158,28 @@ impl Dag {
         skip: impl Fn(&Digest) -> bool,
     ) -> Vec<Certificate> {
         let mut seen = BTreeSet::new();
-        let mut stack = vec![*root];
+        // Each link with the round its certificate claims for it: a link is followed only
+        // to a certificate of that round. (A Byzantine weak link may claim a round below
+        // the horizon for a recent certificate: voters then did not check it, and nodes
+        // that hold that certificate and nodes that do not must still walk the same
+        // history. Honest links always claim the right round.)
+        let mut stack: Vec<(Option<Round>, Digest)> = vec![(None, *root)];
         let mut out = Vec::new();
-        while let Some(digest) = stack.pop() {
-            if !seen.insert(digest) || skip(&digest) {
+        while let Some((claimed, digest)) = stack.pop() {
+            if seen.contains(&digest) {
                 continue;
             }
             let Some(c) = self.get(&digest) else {
                 continue;
             };
-            if c.round() == Round(0) {
+            if claimed.is_some_and(|r| r != c.round()) {
                 continue;
             }
-            stack.extend(c.header.all_parents().map(|(_, d)| *d));
+            seen.insert(digest);
+            if skip(&digest) || c.round() == Round(0) {
+                continue;
+            }
+            stack.extend(c.header.all_parents().map(|(r, d)| (Some(r), *d)));
             out.push(c.clone());
         }
         out.sort_by_key(|c| (c.round(), c.author()));
@@ -252,6 +261,41 @@ mod tests {
             dag.weak_links(Round(5), 1),
             vec![(Round(3), three.digest())]
         );
+    }
+
+    #[test]
+    fn a_weak_link_is_followed_only_to_a_certificate_of_the_round_it_claims() {
+        let committee = committee();
+        let mut dag = Dag::new(&committee);
+        let genesis = genesis(&committee);
+        let ones: Vec<Certificate> = (0..4).map(|a| cert(1, a, &genesis, &[])).collect();
+        for c in &ones {
+            dag.insert(c.clone());
+        }
+        let strong: Vec<Digest> = ones.iter().map(|c| c.digest()).collect();
+        let twos: Vec<Certificate> = (0..4).map(|a| cert(2, a, &strong, &[])).collect();
+        for c in &twos {
+            dag.insert(c.clone());
+        }
+        let strong: Vec<Digest> = twos.iter().map(|c| c.digest()).collect();
+        let other = cert(3, 1, &strong, &[]);
+        dag.insert(other.clone());
+        // A round-4 certificate whose (Byzantine) weak link names `other` (round 3) as
+        // of round 1, and another whose honest strong links reach it the right way.
+        let mut liar = cert(4, 0, &[twos[0].digest()], &[]);
+        liar.header.weak_parents = vec![(Round(1), other.digest())];
+        dag.insert(liar.clone());
+        let history = |dag: &Dag, root: &Certificate| -> Vec<Digest> {
+            dag.causal_history(&root.digest(), |_| false)
+                .iter()
+                .map(|c| c.digest())
+                .collect()
+        };
+        assert!(!history(&dag, &liar).contains(&other.digest()));
+        let honest = cert(4, 2, &[other.digest()], &[&liar]);
+        dag.insert(honest.clone());
+        let h = history(&dag, &honest);
+        assert!(h.contains(&other.digest()) && h.contains(&liar.digest()));
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl NodeClock {
             if node >= deadline {
                 return real - now;
             }
-            let needed = (deadline - node).div_f64(rate);
+            let needed = wait(deadline - node, rate);
             if real + needed <= c.at {
                 return real + needed - now;
             }
@@ -132,7 +132,7 @@ impl NodeClock {
         if node >= deadline {
             return real - now;
         }
-        real + (deadline - node).div_f64(rate) - now
+        real + wait(deadline - node, rate) - now
     }
 
     /// A duration of the node's clock (a delay it sets), in real time at its present
@@ -150,6 +150,13 @@ impl NodeClock {
             .map_or(1.0, |c| c.rate);
         d.div_f64(rate)
     }
+}
+
+/// The real time for `gap` (> 0) of node time at `rate`: never zero, so a node clock
+/// just short of a deadline makes its driver sleep, not spin (division rounds to the
+/// nanosecond).
+fn wait(gap: Duration, rate: f64) -> Duration {
+    gap.div_f64(rate).max(Duration::from_nanos(1))
 }
 
 #[cfg(test)]
@@ -201,6 +208,15 @@ mod tests {
         assert_eq!(c.real_until(S(35)), S(15));
         assert_eq!(c.real_until(S(44)), S(23));
         assert_eq!(c.real_until(S(1)), Duration::ZERO);
+        // One nanosecond short of a deadline at a fast rate: a wait, not zero.
+        let (fast, fast_real) = clock(vec![ClockChange {
+            at: Duration::ZERO,
+            rate: 3.0,
+            jump: Duration::ZERO,
+        }]);
+        fast_real.store(1_000, Ordering::Relaxed);
+        let deadline = fast.now() + Duration::from_nanos(1);
+        assert!(fast.real_until(deadline) > Duration::ZERO);
         real.store(22_000, Ordering::Relaxed);
         assert_eq!(c.real_duration(S(1)), S(2));
     }

@@ -107,7 +107,11 @@ impl Primary {
     }
 
     /// Vote if parents and payload are in hand; otherwise fetch them and wait.
-    async fn try_vote(&mut self, header: Header, _from: NodeId) -> Result<(), MempoolError> {
+    pub(super) async fn try_vote(
+        &mut self,
+        header: Header,
+        _from: NodeId,
+    ) -> Result<(), MempoolError> {
         let digest = header.digest();
         // Parents: certificates of the previous round; weak links: certificates of the
         // rounds they claim (DAG-Rider's weak edges). Each held or fetched first; a weak

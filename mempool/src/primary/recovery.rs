@@ -200,6 +200,51 @@ impl Primary {
                 .send(WorkerCommand::Cleanup(batch_gc, gc_round, keep))
                 .await;
         }
+        self.release_below_horizon(gc_round).await
+    }
+
+    /// What waited for certificates now at or below the horizon waits for them no more
+    /// (they are ordered or skipped everywhere, and peers no longer serve them): pending
+    /// certificates whose other parents are all here go into the DAG, and suspended
+    /// headers stop waiting for their weak links there. A weak link may reach `gc_depth`
+    /// rounds below its header, so a certificate can wait on one the horizon passes
+    /// while the certificate itself stays above it; left waiting, it (and every later
+    /// round, which has it as a parent) would stay out of the DAG.
+    async fn release_below_horizon(&mut self, gc_round: Round) -> Result<(), MempoolError> {
+        let mut ready: Vec<Certificate> = Vec::new();
+        {
+            let dag = self.ctx.dag.clone();
+            let dag = dag.read().unwrap_or_else(|e| e.into_inner());
+            for p in self.pending.values_mut() {
+                p.missing = dag.missing_parents(&p.certificate);
+                if p.missing.is_empty() {
+                    ready.push(p.certificate.clone());
+                }
+            }
+        }
+        ready.sort_by_key(|c| c.round());
+        for c in ready {
+            self.pending.remove(&c.digest());
+            let me = self.ctx.id;
+            Box::pin(self.on_certificate(c, me, false)).await?;
+        }
+        let mut woken = Vec::new();
+        for (digest, s) in self.suspended.iter_mut() {
+            for (round, parent) in &s.header.weak_parents {
+                if *round <= gc_round {
+                    s.missing.remove(parent);
+                }
+            }
+            if s.missing.is_empty() {
+                woken.push(*digest);
+            }
+        }
+        for digest in woken {
+            if let Some(s) = self.suspended.remove(&digest) {
+                let author = s.header.author;
+                Box::pin(self.try_vote(s.header, author)).await?;
+            }
+        }
         Ok(())
     }
 }

@@ -281,26 +281,9 @@ impl Primary {
             return Ok(());
         }
         tracing::info!(%horizon, "behind the committee's garbage-collection horizon: skipping to it");
+        // (Certificates that waited for parents below the new horizon go in there.)
         self.move_horizon(horizon).await?;
         crate::metrics::MempoolMetrics::add(&self.ctx.metrics.horizon_jumps, 1);
-        // Certificates that waited for parents below the new horizon may now go in.
-        let mut ready: Vec<Certificate> = Vec::new();
-        let dag = self.ctx.dag.clone();
-        {
-            let dag = dag.read().unwrap_or_else(|e| e.into_inner());
-            for p in self.pending.values_mut() {
-                p.missing = dag.missing_parents(&p.certificate);
-                if p.missing.is_empty() {
-                    ready.push(p.certificate.clone());
-                }
-            }
-        }
-        ready.sort_by_key(|c| c.round());
-        for c in ready {
-            self.pending.remove(&c.digest());
-            let me = self.ctx.id;
-            Box::pin(self.on_certificate(c, me, false)).await?;
-        }
         Ok(())
     }
 }
