@@ -220,8 +220,8 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_certificate_nobody_links_to_is_offered_as_a_weak_link_until_one_does() {
+    /// A DAG with a full round 1 (all four members).
+    fn round_one() -> (Dag, Vec<Certificate>) {
         let committee = committee();
         let mut dag = Dag::new(&committee);
         let genesis = genesis(&committee);
@@ -229,6 +229,12 @@ mod tests {
         for c in &ones {
             dag.insert(c.clone());
         }
+        (dag, ones)
+    }
+
+    #[test]
+    fn a_certificate_nobody_links_to_is_offered_as_a_weak_link_until_one_does() {
+        let (mut dag, ones) = round_one();
         // Round 2 refers to the first three; the fourth came too late.
         let late = &ones[3];
         let strong: Vec<Digest> = ones[..3].iter().map(|c| c.digest()).collect();
@@ -265,13 +271,7 @@ mod tests {
 
     #[test]
     fn a_weak_link_is_followed_only_to_a_certificate_of_the_round_it_claims() {
-        let committee = committee();
-        let mut dag = Dag::new(&committee);
-        let genesis = genesis(&committee);
-        let ones: Vec<Certificate> = (0..4).map(|a| cert(1, a, &genesis, &[])).collect();
-        for c in &ones {
-            dag.insert(c.clone());
-        }
+        let (mut dag, ones) = round_one();
         let strong: Vec<Digest> = ones.iter().map(|c| c.digest()).collect();
         let twos: Vec<Certificate> = (0..4).map(|a| cert(2, a, &strong, &[])).collect();
         for c in &twos {
