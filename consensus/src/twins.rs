@@ -228,7 +228,9 @@ pub struct Outcome {
 }
 
 /// Run `case` with cores of protocol `P` (configured by `core`) on `committee` (whose
-/// members' keys are `keys`), with `seed` for latencies and the cores' randomness.
+/// members' keys are `keys`), with `seed` for latencies and the cores' randomness. A
+/// member whose core cannot be built stays down ([`sweep`] refuses such a
+/// configuration before any case).
 pub fn run_case<P: Adversarial>(
     config: &TwinsConfig,
     committee: Arc<Committee>,
@@ -236,34 +238,10 @@ pub fn run_case<P: Adversarial>(
     core: P::Config,
     case: &Case,
     seed: u64,
-) -> Result<Outcome, String> {
-    // A core that cannot be built with this configuration is refused here, once,
-    // rather than left down in every case.
-    P::new(
-        Context {
-            id: NodeId(0),
-            committee: committee.clone(),
-            keys: keys.first().cloned().ok_or("twins: no keys")?,
-            scheme: SignatureScheme::Ed25519,
-            rng: rand_chacha::ChaCha20Rng::seed_from_u64(seed),
-            persisted: None,
-            now: Time::default(),
-        },
-        core.clone(),
-    )
-    .map_err(|e| format!("twins: cannot build {}: {e}", P::NAME))?;
+) -> Outcome {
     let factory_committee = committee.clone();
     let make = Box::new(move |id: NodeId, persisted: Option<Vec<u8>>| {
-        let context = Context {
-            id,
-            committee: factory_committee.clone(),
-            keys: keys[id.0 as usize].clone(),
-            scheme: SignatureScheme::Ed25519,
-            rng: rand_chacha::ChaCha20Rng::seed_from_u64(seed ^ (u64::from(id.0) << 32)),
-            persisted,
-            now: Time::default(),
-        };
-        P::new(context, core.clone()).ok()
+        build::<P>(&factory_committee, &keys, &core, id, persisted, seed).ok()
     });
     let mut cluster =
         Cluster::with_twins(committee, make, seed, config.latency_ms, &config.twinned());
@@ -282,11 +260,35 @@ pub fn run_case<P: Adversarial>(
         .map(|i| cluster.commits[i].len())
         .max()
         .unwrap_or(0);
-    Ok(Outcome {
+    Outcome {
         case: case.clone(),
         violation: cluster.honest_agreement().err(),
         commits,
-    })
+    }
+}
+
+/// Member `id`'s core, with `seed` for its randomness (its own stream per member).
+fn build<P: Adversarial>(
+    committee: &Arc<Committee>,
+    keys: &[KeyPair],
+    core: &P::Config,
+    id: NodeId,
+    persisted: Option<Vec<u8>>,
+    seed: u64,
+) -> Result<P, String> {
+    let context = Context {
+        id,
+        committee: committee.clone(),
+        keys: keys
+            .get(id.0 as usize)
+            .cloned()
+            .ok_or("twins: no keys for a member")?,
+        scheme: SignatureScheme::Ed25519,
+        rng: rand_chacha::ChaCha20Rng::seed_from_u64(seed ^ (u64::from(id.0) << 32)),
+        persisted,
+        now: Time::default(),
+    };
+    P::new(context, core.clone()).map_err(|e| format!("twins: cannot build {}: {e}", P::NAME))
 }
 
 /// The seed a sweep with `seed` runs `case` with (latencies, the cores' randomness):
@@ -316,6 +318,9 @@ pub fn sweep<P: Adversarial>(
     let (committee, keys) = Committee::generate(config.nodes, 1, &hosts, 9000, Some(seed))
         .map_err(|e| e.to_string())?;
     let (committee, keys) = (Arc::new(committee), Arc::new(keys));
+    // A core that cannot be built with this configuration is refused here, once (in a
+    // case it would only stay down).
+    build::<P>(&committee, &keys, &core, NodeId(0), None, seed)?;
     let mut out = Vec::with_capacity(cases.len());
     for (k, case) in cases.iter().enumerate() {
         let outcome = run_case::<P>(
@@ -325,7 +330,7 @@ pub fn sweep<P: Adversarial>(
             core.clone(),
             case,
             case_seed(seed, case),
-        )?;
+        );
         progress(k, &outcome);
         out.push(outcome);
     }

@@ -77,13 +77,19 @@ impl Dag {
         self.rounds.len()
     }
 
+    /// Whether certificates of `round` are gone (collected, at or below the horizon;
+    /// round 0, genesis, is known to everyone and never counts as gone).
+    pub fn below_horizon(&self, round: Round) -> bool {
+        round <= self.gc_round && round != Round(0)
+    }
+
     /// Digests of `certificate`'s parents (strong and weak) that are neither present
     /// nor below the horizon.
     pub fn missing_parents(&self, certificate: &Certificate) -> BTreeSet<Digest> {
         certificate
             .header
             .all_parents()
-            .filter(|(round, _)| *round > self.gc_round || *round == Round(0))
+            .filter(|(round, _)| !self.below_horizon(*round))
             .filter(|(_, p)| !self.index.contains_key(*p))
             .map(|(_, p)| *p)
             .collect()

@@ -112,12 +112,7 @@ impl NodeClock {
         }
         let mut real = now;
         let mut node = self.node_at(now);
-        let mut rate = self
-            .changes
-            .iter()
-            .take_while(|c| c.at <= now)
-            .last()
-            .map_or(1.0, |c| c.rate);
+        let mut rate = self.rate_at(now);
         for c in self.changes.iter().filter(|c| c.at > now) {
             if node >= deadline {
                 return real - now;
@@ -141,14 +136,16 @@ impl NodeClock {
         if self.is_real() {
             return d;
         }
-        let now = self.real_now();
-        let rate = self
-            .changes
+        d.div_f64(self.rate_at(self.real_now()))
+    }
+
+    /// The clock's rate at real time `real`.
+    fn rate_at(&self, real: Duration) -> f64 {
+        self.changes
             .iter()
-            .take_while(|c| c.at <= now)
+            .take_while(|c| c.at <= real)
             .last()
-            .map_or(1.0, |c| c.rate);
-        d.div_f64(rate)
+            .map_or(1.0, |c| c.rate)
     }
 }
 

@@ -70,16 +70,7 @@ impl Primary {
             for parent in &missing {
                 self.waiters.entry(*parent).or_default().insert(digest);
             }
-            // Asked for by the round each is of (requests are dropped with it at GC).
-            let mut by_round: BTreeMap<primitives::Round, Vec<Digest>> = BTreeMap::new();
-            for (r, parent) in certificate.header.all_parents() {
-                if missing.contains(parent) {
-                    by_round.entry(r).or_default().push(*parent);
-                }
-            }
-            for (r, wanted) in by_round {
-                self.request_certificates(wanted, r, from);
-            }
+            self.request_parents(&certificate.header, &missing, from);
             if round.0 > self.dag().highest_round().0 + 2 {
                 self.catch_up(round, from);
             }

@@ -117,13 +117,11 @@ impl Primary {
         // rounds they claim (DAG-Rider's weak edges). Each held or fetched first; a weak
         // link below the horizon is not checked (ordered or skipped everywhere already).
         let mut missing = BTreeSet::new();
-        let mut wanted: BTreeMap<Round, Vec<Digest>> = BTreeMap::new();
         let mut parent_authors = Vec::new();
         {
             let dag = self.dag();
-            let gc_round = dag.gc_round();
             for (round, parent) in header.all_parents() {
-                if round <= gc_round && round != Round(0) {
+                if dag.below_horizon(round) {
                     continue;
                 }
                 match dag.get(parent) {
@@ -139,15 +137,12 @@ impl Primary {
                     }
                     None => {
                         missing.insert(*parent);
-                        wanted.entry(round).or_default().push(*parent);
                     }
                 }
             }
         }
         if !missing.is_empty() {
-            for (round, digests) in wanted {
-                self.request_certificates(digests, round, header.author);
-            }
+            self.request_parents(&header, &missing, header.author);
             self.suspend(header, missing);
             return Ok(());
         }

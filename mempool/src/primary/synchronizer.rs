@@ -139,6 +139,25 @@ impl Primary {
         }
     }
 
+    /// Ask `hint` for the parents of `header` (strong and weak) among `missing`, each
+    /// under the round it is of (a request is dropped when the horizon passes it).
+    pub(super) fn request_parents(
+        &mut self,
+        header: &crate::messages::Header,
+        missing: &std::collections::BTreeSet<Digest>,
+        hint: NodeId,
+    ) {
+        let mut by_round: BTreeMap<Round, Vec<Digest>> = BTreeMap::new();
+        for (round, parent) in header.all_parents() {
+            if missing.contains(parent) {
+                by_round.entry(round).or_default().push(*parent);
+            }
+        }
+        for (round, wanted) in by_round {
+            self.request_certificates(wanted, round, hint);
+        }
+    }
+
     /// Ask `hint` for every certificate between our highest round and `round`.
     pub(super) fn catch_up(&mut self, round: Round, hint: NodeId) {
         let now = Instant::now();
