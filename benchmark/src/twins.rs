@@ -50,6 +50,9 @@ pub fn run(args: TwinsArgs) -> Result<()> {
         ..TwinsConfig::default()
     };
     config.validate().map_err(anyhow::Error::msg)?;
+    if args.cases == 0 || args.cases > consensus::twins::MAX_CASES {
+        bail!("--cases must be in 1..={}", consensus::twins::MAX_CASES);
+    }
     let cases = match &args.case {
         Some(text) => vec![Case::parse(text, &config).map_err(anyhow::Error::msg)?],
         None => generate(&config, args.cases, args.seed),

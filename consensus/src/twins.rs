@@ -35,6 +35,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Most instances (members and twins) a case may partition: their set partitions are
+/// listed in memory (115,975 for ten).
+pub const MAX_INSTANCES: usize = 10;
+/// Most cases one sweep generates (each is kept in memory).
+pub const MAX_CASES: usize = 1_000_000;
+
 /// The shape of a Twins sweep (defaults: the paper's 4 nodes, 1 twin and 2 partitions;
 /// ours, 10 rounds of 200 ms, short enough that a round holds a few views).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,11 +79,17 @@ impl TwinsConfig {
     /// Check the shape: at least one node, twins at most f, at least one side, rounds
     /// and lengths in range.
     pub fn validate(&self) -> Result<(), String> {
-        if !(1..=16).contains(&self.nodes) {
-            return Err("twins: nodes must be in 1..=16".into());
+        if !(1..=MAX_INSTANCES).contains(&self.nodes) {
+            return Err(format!("twins: nodes must be in 1..={MAX_INSTANCES}"));
         }
         if self.twins >= self.nodes {
             return Err("twins: fewer twins than nodes".into());
+        }
+        if self.nodes + self.twins > MAX_INSTANCES {
+            return Err(format!(
+                "twins: at most {MAX_INSTANCES} instances (nodes + twins): the partitions \
+                 of more are too many to list"
+            ));
         }
         if self.partitions == 0 || self.partitions > self.nodes + self.twins {
             return Err("twins: partitions must be between 1 and the number of instances".into());
@@ -173,9 +185,10 @@ pub fn partitions(instances: usize, sides: usize) -> Vec<Vec<u8>> {
     out
 }
 
-/// `count` distinct cases for `config`: all of them, in order, if there are no more;
-/// else a sample drawn with `seed`.
+/// `count` (at most [`MAX_CASES`]) distinct cases for `config`: all of them, in order,
+/// if there are no more; else a sample drawn with `seed`.
 pub fn generate(config: &TwinsConfig, count: usize, seed: u64) -> Vec<Case> {
+    let count = count.min(MAX_CASES);
     let per_round = partitions(config.instances(), config.partitions);
     let total = (per_round.len() as f64).powi(config.rounds as i32);
     if total <= count as f64 {

@@ -32,6 +32,15 @@ fn small_spaces_are_enumerated_and_large_ones_sampled_without_repeats() {
         assert_eq!(Case::parse(&case.text(), &config).as_ref(), Ok(case));
     }
     assert!(Case::parse("0101", &config).is_err());
+    // Shapes whose partitions could not be listed are refused.
+    for (nodes, twins) in [(11, 0), (8, 3), (16, 1)] {
+        let shape = TwinsConfig {
+            nodes,
+            twins,
+            ..TwinsConfig::default()
+        };
+        assert!(shape.validate().is_err(), "{nodes} + {twins}");
+    }
     assert!(Case::parse(&"00300-".repeat(10), &config).is_err());
 }
 
