@@ -40,6 +40,9 @@ pub struct LocalArgs {
     /// Where result records go.
     #[arg(long, default_value = "results/local")]
     pub results: PathBuf,
+    /// WAN emulation in the application (`--latency-matrix FILE`).
+    #[command(flatten)]
+    pub wan: crate::wan::WanArgs,
     /// Keep the working directory (committee, keys, stores, node and client logs) and
     /// print where it is.
     #[arg(long)]
@@ -139,12 +142,16 @@ pub fn run(args: LocalArgs) -> Result<()> {
         &parameters,
     )?;
     let live = args.nodes - args.faults;
+    let wan_flags = args.wan.node_flags(args.nodes)?;
+    let wan_record = args.wan.record(args.nodes)?;
     // Nodes outlast their clients (which start a second later) long enough to read
     // what the clients still have in flight and answer with the final notice.
     let run_for = args.warmup + args.duration + 6;
     println!(
-        "bftlab local: {} {} (loopback), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
-        protocol, if variant.is_empty() { "(defaults)" } else { &variant }, args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
+        "bftlab local: {} {} ({}), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
+        protocol, if variant.is_empty() { "(defaults)" } else { &variant },
+        if wan_flags.is_empty() { "loopback".to_string() } else { format!("loopback with a WAN from {} emulated in the application", wan_flags[1]) },
+        args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
     );
     let mut children = Children(Vec::new());
     for i in 0..live {
@@ -165,6 +172,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
             .arg(run_for.to_string())
             .arg("--summary")
             .arg(dir.path().join(format!("summary-{i}.json")))
+            .args(&wan_flags)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
@@ -302,7 +310,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
             "protocol": protocol, "variant": variant, "nodes": args.nodes,
             "faults": args.faults, "workers": args.workers, "input_rate_tx_s": args.rate,
             "tx_size": args.tx_size, "warmup_s": args.warmup, "duration_s": args.duration,
-            "sample_every": 100, "parameters": parameters,
+            "sample_every": 100, "parameters": parameters, "wan": wan_record,
         },
         "consensus": { "tps": (txs as f64 / seconds).round(), "bps": (bytes as f64 / seconds).round(), "latency": latency(&consensus) },
         "end_to_end": { "tps": e2e_tps.round(), "bps": (e2e_tps * args.tx_size as f64).round(), "latency": latency(&e2e) },

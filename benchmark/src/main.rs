@@ -8,6 +8,7 @@ mod protocols;
 mod sim;
 mod twins;
 mod tx;
+mod wan;
 
 use clap::{Parser, Subcommand};
 

@@ -39,6 +39,9 @@ pub struct NodeArgs {
     /// Where to write the measurement summary (JSON) when the node stops.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// WAN emulation in the application.
+    #[command(flatten)]
+    pub wan: crate::wan::WanArgs,
 }
 
 /// What a node measured, written at shutdown for `bftlab local` to aggregate.
@@ -86,6 +89,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
     std::fs::create_dir_all(&args.store)
         .with_context(|| format!("cannot create {}", args.store.display()))?;
     let store = Arc::new(DiskStore::open(&args.store.join("store.redb"))?);
+    let emulation = args.wan.install(&committee, id)?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -168,6 +172,11 @@ pub fn run(args: NodeArgs) -> Result<()> {
             "network": node.network_metrics().snapshot(),
             "mempool": node.mempool.metrics().snapshot(),
             "clients": clients,
+            "wan_emulation": emulation.as_ref().map(|e| serde_json::json!({
+                "delayed": e.counters.delayed.load(std::sync::atomic::Ordering::Relaxed),
+                "lost": e.counters.lost.load(std::sync::atomic::Ordering::Relaxed),
+                "queue_full": e.counters.queue_full.load(std::sync::atomic::Ordering::Relaxed),
+            })),
             "seal_to_certificate_ms": node.mempool.metrics().batch_latency.take().map(|h| serde_json::json!({
                 "p50": h.value_at_quantile(0.5) as f64 / 1000.0,
                 "p99": h.value_at_quantile(0.99) as f64 / 1000.0,

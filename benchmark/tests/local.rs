@@ -245,3 +245,68 @@ fn every_protocol_replays_a_seed_in_another_process() {
         assert_eq!(first, second, "{protocol}: another process, another run");
     }
 }
+
+#[test]
+fn bftlab_local_emulates_a_wan_from_a_latency_matrix() {
+    let results = tempfile::tempdir().unwrap();
+    let matrix = results.path().join("two-regions.csv");
+    std::fs::write(&matrix, "region,near,far\nnear,2,200\nfar,200,2\n").unwrap();
+    let run = |regions: &str| {
+        Command::new(env!("CARGO_BIN_EXE_bftlab"))
+            .args([
+                "local",
+                "--rate",
+                "1000",
+                "--duration",
+                "4",
+                "--warmup",
+                "2",
+            ])
+            .args(["--tx-size", "128", "--regions", regions, "--latency-matrix"])
+            .arg(&matrix)
+            .arg("--results")
+            .arg(results.path().join("records"))
+            .output()
+            .unwrap()
+    };
+    let output = run("near,near,far,far");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file = std::fs::read_dir(results.path().join("records"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+    let wan = &record["config"]["wan"];
+    assert!(wan["emulated"]
+        .as_str()
+        .unwrap()
+        .contains("in the application"));
+    assert_eq!(wan["regions"][3], "far");
+    // Any quorum of three spans both regions: no commit can be faster than one 100 ms
+    // crossing (a lower bound a slow machine cannot break).
+    assert!(
+        record["consensus"]["tps"].as_f64().unwrap() > 0.0,
+        "{record}"
+    );
+    assert!(
+        record["end_to_end"]["latency"]["p50_ms"].as_f64().unwrap() >= 100.0,
+        "{record}"
+    );
+    assert!(
+        record["node_counters"][0]["wan_emulation"]["delayed"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // A region the matrix lacks is refused by name.
+    let bad = run("near,near,far,moon");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("moon"));
+}

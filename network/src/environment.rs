@@ -9,7 +9,8 @@ use std::sync::Arc;
 /// address resolution (QUIC, TLS, framing, queues) is the same code in both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Environment {
-    /// Real UDP sockets and DNS (local or remote clusters).
+    /// Real UDP sockets and DNS (local or remote clusters), through the process's WAN
+    /// emulation if one is installed ([`crate::wan_emulation::install`]).
     #[default]
     Udp,
     /// turmoil's simulated UDP and host names. Must run inside a turmoil host.
@@ -28,7 +29,14 @@ impl Environment {
         match self {
             Environment::Udp => {
                 let socket = std::net::UdpSocket::bind(addr)?;
-                quinn::Endpoint::new(config, server, socket, runtime)
+                match crate::wan_emulation::installed() {
+                    None => quinn::Endpoint::new(config, server, socket, runtime),
+                    Some(emulation) => {
+                        let socket =
+                            crate::wan_emulation::EmulatedUdpSocket::new(socket, emulation)?;
+                        quinn::Endpoint::new_with_abstract_socket(config, server, socket, runtime)
+                    }
+                }
             }
             Environment::Turmoil => {
                 let socket = Arc::new(TurmoilUdpSocket::bind(addr).await?);

@@ -29,7 +29,8 @@
 //!
 //! The same code runs over real UDP ([`Environment::Udp`]) and over turmoil's
 //! simulated UDP ([`Environment::Turmoil`], through [`turmoil_socket`]), so simulations
-//! exercise the real QUIC stack.
+//! exercise the real QUIC stack. Where the kernel cannot shape traffic (no netem),
+//! [`wan_emulation`] delays real datagrams by a [`latency_matrix`]'s WAN latencies.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -40,6 +41,7 @@ mod environment;
 mod error;
 mod frame;
 mod inbound;
+pub mod latency_matrix;
 mod metrics;
 mod network;
 pub mod packet_faults;
@@ -47,6 +49,7 @@ mod receiver;
 mod sender;
 pub mod tls;
 pub mod turmoil_socket;
+pub mod wan_emulation;
 
 pub use environment::Environment;
 pub use error::{DeliveryError, NetworkError, SendError};
