@@ -76,7 +76,7 @@ fn pick_base_port(count: usize) -> Result<u16> {
         .context("no free block of UDP ports on 127.0.0.1")
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join("\n")
@@ -98,6 +98,106 @@ fn latency(samples: &[u64]) -> serde_json::Value {
         "p50_ms": (h.value_at_quantile(0.5) as f64 / 100.0).round() / 10.0,
         "p99_ms": (h.value_at_quantile(0.99) as f64 / 100.0).round() / 10.0,
     })
+}
+
+/// The measured window of a run: what the clients sent after the warm-up.
+pub(crate) struct Window {
+    /// When the clients started (Unix ms).
+    pub clients_start_ms: u64,
+    /// Seconds of warm-up excluded.
+    pub warmup_s: u64,
+    /// Seconds measured.
+    pub duration_s: u64,
+}
+
+impl Window {
+    fn contains(&self, t: u64) -> bool {
+        let start = self.clients_start_ms + self.warmup_s * 1000;
+        t >= start && t < start + self.duration_s * 1000
+    }
+
+    /// Throughput and latency of the window, from the nodes' summaries: `consensus`
+    /// (the first node's committed transactions; latency from its own certificates
+    /// reaching consensus to their commit, over all nodes) and `end_to_end` (from a
+    /// sampled transaction's sending to its commit).
+    pub fn figures(&self, summaries: &[NodeSummary], tx_size: usize) -> serde_json::Value {
+        let Some(first) = summaries.first() else {
+            return json!({"consensus": null, "end_to_end": null});
+        };
+        let seconds = self.duration_s as f64;
+        let (txs, bytes) = first
+            .commits
+            .iter()
+            .filter(|(t, _, _)| self.contains(*t))
+            .fold((0u64, 0u64), |(a, b), (_, n, by)| (a + n, b + by));
+        let samples = |pick: fn(&NodeSummary) -> &Vec<(u64, u64)>| -> Vec<u64> {
+            summaries
+                .iter()
+                .flat_map(|s| pick(s).iter())
+                .filter(|(t, _)| self.contains(*t))
+                .map(|(_, l)| *l)
+                .collect()
+        };
+        let consensus = samples(|s| &s.consensus_us);
+        let e2e = samples(|s| &s.e2e_us);
+        let first_samples = first
+            .e2e_us
+            .iter()
+            .filter(|(t, _)| self.contains(*t))
+            .count() as f64;
+        let e2e_tps = first_samples * 100.0 / seconds;
+        json!({
+            "consensus": { "tps": (txs as f64 / seconds).round(), "bps": (bytes as f64 / seconds).round(), "latency": latency(&consensus) },
+            "end_to_end": { "tps": e2e_tps.round(), "bps": (e2e_tps * tx_size as f64).round(), "latency": latency(&e2e) },
+        })
+    }
+}
+
+/// What the clients offered and what the nodes' admission control refused, summed over
+/// the client summaries that could be read.
+pub(crate) fn read_clients(files: &[PathBuf]) -> crate::client::ClientSummary {
+    let mut input = crate::client::ClientSummary::default();
+    for path in files {
+        if let Ok(c) = std::fs::read(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|t| Ok(serde_json::from_slice::<crate::client::ClientSummary>(&t)?))
+        {
+            input.sent += c.sent;
+            input.accepted += c.accepted;
+            input.refused += c.refused;
+            input.skipped += c.skipped;
+        }
+    }
+    input
+}
+
+/// Print a run's summary lines.
+pub(crate) fn print_summary(
+    record: &serde_json::Value,
+    window: &Window,
+    input: &crate::client::ClientSummary,
+    stopped_early: usize,
+) {
+    println!(
+        "\n SUMMARY ({} s measured after {} s warm-up)",
+        window.duration_s, window.warmup_s
+    );
+    println!(
+        " Consensus TPS: {} tx/s, BPS: {} B/s, latency: {}",
+        record["consensus"]["tps"], record["consensus"]["bps"], record["consensus"]["latency"]
+    );
+    println!(
+        " End-to-end TPS: {} tx/s, BPS: {} B/s, latency: {}",
+        record["end_to_end"]["tps"], record["end_to_end"]["bps"], record["end_to_end"]["latency"]
+    );
+    println!(
+        " Clients: sent {} tx, {} refused by admission control ({:.1} %), {} held back (flow control or client CPU), {} stopped early",
+        input.sent,
+        input.refused,
+        100.0 * input.refused as f64 / input.sent.max(1) as f64,
+        input.skipped,
+        stopped_early
+    );
 }
 
 pub(crate) fn git_commit() -> String {
@@ -257,9 +357,6 @@ pub fn run(args: LocalArgs) -> Result<()> {
     drop(children);
 
     // Aggregate.
-    let window_start = clients_start + args.warmup * 1000;
-    let window_end = window_start + args.duration * 1000;
-    let in_window = |t: u64| t >= window_start && t < window_end;
     let mut summaries = Vec::new();
     for i in 0..live {
         let path = dir.path().join(format!("summary-{i}.json"));
@@ -269,41 +366,16 @@ pub fn run(args: LocalArgs) -> Result<()> {
                 .with_context(|| format!("bad summary from node {i}"))?,
         );
     }
-    // What the clients offered and what the nodes' admission control refused.
-    let mut input = crate::client::ClientSummary::default();
-    for id in 0..live * args.workers {
-        let path = dir.path().join(format!("client-{id}.json"));
-        if let Ok(c) = std::fs::read(&path)
-            .map_err(anyhow::Error::from)
-            .and_then(|t| Ok(serde_json::from_slice::<crate::client::ClientSummary>(&t)?))
-        {
-            input.sent += c.sent;
-            input.accepted += c.accepted;
-            input.refused += c.refused;
-            input.skipped += c.skipped;
-        }
-    }
-    let first = &summaries[0];
-    let seconds = args.duration as f64;
-    let (txs, bytes) = first
-        .commits
-        .iter()
-        .filter(|(t, _, _)| in_window(*t))
-        .fold((0u64, 0u64), |(a, b), (_, n, by)| (a + n, b + by));
-    let consensus: Vec<u64> = summaries
-        .iter()
-        .flat_map(|s| s.consensus_us.iter())
-        .filter(|(t, _)| in_window(*t))
-        .map(|(_, l)| *l)
+    let client_files: Vec<PathBuf> = (0..live * args.workers)
+        .map(|id| dir.path().join(format!("client-{id}.json")))
         .collect();
-    let e2e: Vec<u64> = summaries
-        .iter()
-        .flat_map(|s| s.e2e_us.iter())
-        .filter(|(t, _)| in_window(*t))
-        .map(|(_, l)| *l)
-        .collect();
-    let first_samples = first.e2e_us.iter().filter(|(t, _)| in_window(*t)).count() as f64;
-    let e2e_tps = first_samples * 100.0 / seconds;
+    let input = read_clients(&client_files);
+    let window = Window {
+        clients_start_ms: clients_start,
+        warmup_s: args.warmup,
+        duration_s: args.duration,
+    };
+    let figures = window.figures(&summaries, args.tx_size);
     let record = json!({
         "kind": "bftlab-local",
         "config": {
@@ -312,8 +384,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
             "tx_size": args.tx_size, "warmup_s": args.warmup, "duration_s": args.duration,
             "sample_every": 100, "parameters": parameters, "wan": wan_record,
         },
-        "consensus": { "tps": (txs as f64 / seconds).round(), "bps": (bytes as f64 / seconds).round(), "latency": latency(&consensus) },
-        "end_to_end": { "tps": e2e_tps.round(), "bps": (e2e_tps * args.tx_size as f64).round(), "latency": latency(&e2e) },
+        "consensus": figures["consensus"], "end_to_end": figures["end_to_end"],
         "blocks_committed": summaries.iter().map(|s| s.blocks).collect::<Vec<_>>(),
         "clients_stopped_early": failed_clients,
         "clients": { "sent": input.sent, "accepted": input.accepted, "refused": input.refused, "held_back": input.skipped },
@@ -323,26 +394,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
         "start_unix_ms": clients_start,
     });
-    println!(
-        "\n SUMMARY ({} s measured after {} s warm-up)",
-        args.duration, args.warmup
-    );
-    println!(
-        " Consensus TPS: {} tx/s, BPS: {} B/s, latency: {}",
-        record["consensus"]["tps"], record["consensus"]["bps"], record["consensus"]["latency"]
-    );
-    println!(
-        " End-to-end TPS: {} tx/s, BPS: {} B/s, latency: {}",
-        record["end_to_end"]["tps"], record["end_to_end"]["bps"], record["end_to_end"]["latency"]
-    );
-    println!(
-        " Clients: sent {} tx, {} refused by admission control ({:.1} %), {} held back (flow control or client CPU), {} stopped early",
-        input.sent,
-        input.refused,
-        100.0 * input.refused as f64 / input.sent.max(1) as f64,
-        input.skipped,
-        failed_clients.len()
-    );
+    print_summary(&record, &window, &input, failed_clients.len());
     std::fs::create_dir_all(&args.results)
         .with_context(|| format!("cannot create {}", args.results.display()))?;
     let file = args.results.join(format!(

@@ -5,6 +5,8 @@ mod keys;
 mod local;
 mod node;
 mod protocols;
+mod remote;
+mod sequence;
 mod sim;
 mod twins;
 mod tx;
@@ -30,6 +32,8 @@ enum Command {
     Client(client::ClientArgs),
     /// Benchmark a committee of node processes on this machine.
     Local(local::LocalArgs),
+    /// Benchmark a committee on a cluster of machines reached over ssh (an inventory).
+    Remote(remote::RemoteArgs),
     /// Run a scenario in the deterministic simulation and judge it.
     Sim(sim::SimArgs),
     /// List the consensus protocols and their parameters with defaults.
@@ -46,6 +50,7 @@ fn main() {
         Command::Node(args) => node::run(args),
         Command::Client(args) => client::run(args),
         Command::Local(args) => local::run(args),
+        Command::Remote(args) => remote::run(args),
         Command::Sim(args) => sim::run_sim(args),
         Command::Protocols => protocols::run(),
         Command::Twins(args) => twins::run(args),

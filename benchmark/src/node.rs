@@ -39,6 +39,18 @@ pub struct NodeArgs {
     /// Where to write the measurement summary (JSON) when the node stops.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Append the committed sequence to this file (one line per position: position,
+    /// certificate and chain hash; see `bftlab remote`), across restarts.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+    /// Run as a Byzantine member: behaviours as named in scenarios' `[[byzantine]]`
+    /// entries, comma-separated (`equivocate,double-vote`; `silent` runs no node).
+    #[arg(long, value_delimiter = ',')]
+    pub byzantine: Vec<String>,
+    /// The other Byzantine members it colludes with (ids, comma-separated): they get
+    /// both sides of its equivocations.
+    #[arg(long, value_delimiter = ',', requires = "byzantine")]
+    pub colluders: Vec<usize>,
     /// WAN emulation in the application.
     #[command(flatten)]
     pub wan: crate::wan::WanArgs,
@@ -90,6 +102,20 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.store.display()))?;
     let store = Arc::new(DiskStore::open(&args.store.join("store.redb"))?);
     let emulation = args.wan.install(&committee, id)?;
+    let misbehaviours =
+        harness::byzantine::parse_behaviours(&args.byzantine).map_err(anyhow::Error::msg)?;
+    let adversary = harness::byzantine::adversary(
+        &misbehaviours,
+        id.0 as usize,
+        &args.colluders,
+        &consensus::byzantine::ForkBook::default(),
+    );
+    let silent = misbehaviours.contains(&harness::Misbehaviour::Silent);
+    let mut history = args
+        .history
+        .as_deref()
+        .map(crate::sequence::SequenceWriter::open)
+        .transpose()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -101,6 +127,18 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let deadline = args.run_for.map(|s| Instant::now() + Duration::from_secs(s));
+        if silent {
+            // A silent member never sends anything: it runs no node at all.
+            tracing::warn!(node = %id, "Byzantine and silent: not starting");
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            return anyhow::Ok(());
+        }
         let (node, mut delivered) = Node::start(NodeConfig {
             id,
             committee,
@@ -112,16 +150,16 @@ pub fn run(args: NodeArgs) -> Result<()> {
             bind,
             seed: tx::now_micros(),
             seeded_transport: false,
-            adversary: None,
+            adversary,
             clock: primitives::clock::NodeClock::real(),
         })
         .await
         .with_context(|| format!("node {id} cannot start (is port {port} in use?)"))?;
+        let floods = harness::byzantine::spawn_floods(&node, &misbehaviours, tx::now_micros());
         let mut summary = NodeSummary {
             id: id.0,
             ..NodeSummary::default()
         };
-        let deadline = args.run_for.map(|s| Instant::now() + Duration::from_secs(s));
         let stop = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -138,6 +176,9 @@ pub fn run(args: NodeArgs) -> Result<()> {
                 _ = &mut stop => break,
                 d = delivered.recv() => {
                     let Some(d) = d else { break };
+                    if let Some(h) = history.as_mut() {
+                        h.record(&d)?;
+                    }
                     let now_us = tx::now_micros();
                     let now_ms = now_us / 1000;
                     let slot = now_ms - now_ms % 100;
@@ -185,6 +226,9 @@ pub fn run(args: NodeArgs) -> Result<()> {
         });
         if let Some(path) = &args.summary {
             std::fs::write(path, serde_json::to_vec(&summary)?).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        for f in floods {
+            f.abort();
         }
         drop(node);
         anyhow::Ok(())

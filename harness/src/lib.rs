@@ -8,6 +8,7 @@
 //! (only submitted transactions) and liveness (every honest node commits new
 //! transactions within a bound after the last fault heals).
 
+pub mod byzantine;
 mod checkers;
 mod floods;
 pub mod history;

@@ -1,11 +1,10 @@
 //! Playing a scenario on real Nodes inside turmoil.
 
-use crate::floods;
 use crate::scenario::{FaultKind, Misbehaviour, Scenario};
 use bytes::Bytes;
-use consensus::byzantine::{Adversary, Behaviour, ForkBook};
+use consensus::byzantine::{Adversary, ForkBook};
 use consensus::{Node, NodeConfig};
-use mempool::{MemoryStore, MempoolFaults};
+use mempool::MemoryStore;
 use network::clients::TransactionClient;
 use network::Environment;
 use primitives::clock::NodeClock;
@@ -171,45 +170,14 @@ fn committee(
     Ok((Arc::new(c), keys))
 }
 
-/// What a Byzantine node is told to do, split by layer.
+/// What a Byzantine node of the scenario is told to do, split by layer.
 fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Adversary> {
-    let misbehaviours = scenario.behaviours_of(node);
-    if misbehaviours.is_empty() {
-        return None;
-    }
-    let behaviours = misbehaviours
-        .iter()
-        .filter_map(|m| match m {
-            Misbehaviour::Equivocate => Some(Behaviour::Equivocate),
-            Misbehaviour::DoubleVote => Some(Behaviour::DoubleVote),
-            Misbehaviour::WithholdVotes => Some(Behaviour::WithholdVotes),
-            Misbehaviour::InvalidSignatures => Some(Behaviour::InvalidSignatures),
-            Misbehaviour::Replay => Some(Behaviour::Replay),
-            Misbehaviour::FutureFlood => Some(Behaviour::FutureFlood),
-            _ => None,
-        })
-        .collect();
-    Some(Adversary {
-        behaviours,
-        colluders: scenario
-            .byzantine_nodes()
-            .into_iter()
-            .map(|n| NodeId(n as u16))
-            .collect(),
-        book: book.clone(),
-        mempool: MempoolFaults {
-            equivocate_headers: misbehaviours.contains(&Misbehaviour::EquivocateHeaders),
-            double_vote_headers: misbehaviours.contains(&Misbehaviour::DoubleVoteHeaders),
-            withhold_batches: misbehaviours.contains(&Misbehaviour::WithholdBatches),
-            withhold_anchors: misbehaviours.contains(&Misbehaviour::WithholdAnchors),
-            colluders: scenario
-                .byzantine_nodes()
-                .into_iter()
-                .filter(|n| *n != node)
-                .map(|n| NodeId(n as u16))
-                .collect(),
-        },
-    })
+    crate::byzantine::adversary(
+        &scenario.behaviours_of(node),
+        node,
+        &scenario.byzantine_nodes(),
+        book,
+    )
 }
 
 /// The one-way latency of every pair of nodes `(a, b)`, `a < b`, in ms, when the
@@ -291,10 +259,6 @@ pub fn run_with_progress(
         let store = MemoryStore::new();
         let adversary = adversary(scenario, i, &book);
         let behaviours = scenario.behaviours_of(i);
-        let garbage = behaviours.contains(&Misbehaviour::Garbage);
-        let batch_request_flood = behaviours.contains(&Misbehaviour::BatchRequestFlood);
-        let sync_spam = behaviours.contains(&Misbehaviour::SyncSpam);
-        let batch_flood = behaviours.contains(&Misbehaviour::BatchFlood);
         let is_silent = silent.contains(&i);
         let clock_changes = scenario.clock_changes(i);
         sim.host(host(i), move || {
@@ -308,6 +272,7 @@ pub fn run_with_progress(
                 adversary.clone(),
             );
             let clock_changes = clock_changes.clone();
+            let behaviours = behaviours.clone();
             async move {
                 if is_silent {
                     std::future::pending::<()>().await;
@@ -341,21 +306,7 @@ pub fn run_with_progress(
                     },
                 })
                 .await?;
-                let mut flood = Vec::new();
-                if garbage {
-                    flood.push(tokio::spawn(floods::garbage(node.sender(), seed)));
-                }
-                if batch_request_flood {
-                    let mempool = node.mempool.clone();
-                    let task = floods::batch_requests(node.sender(), mempool, seed);
-                    flood.push(tokio::spawn(task));
-                }
-                if sync_spam {
-                    flood.push(tokio::spawn(floods::sync_spam(node.sender(), seed)));
-                }
-                if batch_flood {
-                    flood.push(tokio::spawn(floods::batches(node.sender(), seed)));
-                }
+                let flood = crate::byzantine::spawn_floods(&node, &behaviours, seed);
                 let sampler = {
                     let log = log.clone();
                     let driver = node.driver_metrics.clone();
