@@ -9,7 +9,9 @@
 #
 # Needs root (namespaces, sshd). Usage:
 #   scripts/cluster-test.sh [BFTLAB_BINARY]        (default: target/release/bftlab, built if missing)
-# Environment: KEEP=1 keeps the scratch directory (inventory, keys, results) for a look.
+# Environment: KEEP=1 keeps the scratch directory (inventory, keys, results) for a look;
+# MONITOR=1 also gives h4 the monitor role: nodes serve metrics, Prometheus (Debian's
+# package, installed if missing) scrapes them there, and the test queries it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,7 +101,7 @@ ssh = "root@$SUBNET.$i"
 public = "$SUBNET.$i"
 private = "$SUBNET.$i"
 region = "${REGIONS[$((i - 1))]}"
-roles = ["node", "client"]
+roles = ["node", "client"$( [ "${MONITOR:-0}" = 1 ] && [ "$i" = "$HOSTS" ] && echo ', "monitor"')]
 workdir = "$DIR/h$i/work"
 EOF
     done
@@ -121,6 +123,7 @@ log "remote run (7 nodes on 4 hosts; a crash, a restart, a Byzantine member; a W
     --scenario "$ROOT/harness/scenarios/cluster/crash-restart-byzantine.toml" \
     --latency-matrix "$ROOT/harness/matrices/aws-2017.csv" \
     --rate 1000 --tx-size 128 --warmup 3 --duration 15 \
+    $( [ "${MONITOR:-0}" = 1 ] && echo "--metrics-port 9400 --install-prometheus" ) \
     --results "$DIR/results" | tee "$DIR/run.out"
 
 RECORD=$(ls "$DIR"/results/*.json | head -1)
@@ -140,6 +143,19 @@ assert len(r["hosts"]) == 4 and all("clock_offset_ms" in h for h in r["hosts"])
 print("cluster-test: record ok: %s tx/s committed, e2e p50 %s ms, %d honest sequences agree"
       % (r["consensus"]["tps"], r["end_to_end"]["latency"].get("p50_ms"), len(r["safety"]["nodes_checked"])))
 EOF
+
+if [ "${MONITOR:-0}" = 1 ]; then
+    # The nodes are gone: ask for the last value each reported.
+    curl -sf "http://$SUBNET.$HOSTS:9095/api/v1/query" \
+        --data-urlencode 'query=max_over_time(bftlab_committed_transactions_total[5m])' > "$DIR/prometheus.json"
+    python3 - "$DIR/prometheus.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["data"]["result"]
+assert len(r) >= 6, r
+assert all(float(x["value"][1]) > 0 for x in r), r
+print("cluster-test: Prometheus scraped %d nodes" % len(r))
+EOF
+fi
 
 log "remote kill, remote clean"
 "$BFTLAB" remote kill -i "$DIR/inventory.toml"

@@ -40,6 +40,9 @@ pub struct LocalArgs {
     /// Where result records go.
     #[arg(long, default_value = "results/local")]
     pub results: PathBuf,
+    /// Serve each node's Prometheus metrics on 127.0.0.1, node `i` at port `PORT + i`.
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
     /// WAN emulation in the application (`--latency-matrix FILE`).
     #[command(flatten)]
     pub wan: crate::wan::WanArgs,
@@ -273,6 +276,16 @@ pub fn run(args: LocalArgs) -> Result<()> {
             .arg("--summary")
             .arg(dir.path().join(format!("summary-{i}.json")))
             .args(&wan_flags)
+            .args(
+                args.metrics_port
+                    .map(|p| {
+                        vec![
+                            "--metrics".to_string(),
+                            format!("127.0.0.1:{}", p as usize + i),
+                        ]
+                    })
+                    .unwrap_or_default(),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()

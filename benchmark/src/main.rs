@@ -3,6 +3,7 @@
 mod client;
 mod keys;
 mod local;
+mod metrics;
 mod node;
 mod protocols;
 mod remote;

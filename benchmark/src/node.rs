@@ -51,6 +51,9 @@ pub struct NodeArgs {
     /// both sides of its equivocations.
     #[arg(long, value_delimiter = ',', requires = "byzantine")]
     pub colluders: Vec<usize>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. `0.0.0.0:9100`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// WAN emulation in the application.
     #[command(flatten)]
     pub wan: crate::wan::WanArgs,
@@ -156,6 +159,26 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .await
         .with_context(|| format!("node {id} cannot start (is port {port} in use?)"))?;
         let floods = harness::byzantine::spawn_floods(&node, &misbehaviours, tx::now_micros());
+        let observed = match args.metrics {
+            None => None,
+            Some(address) => {
+                let (registry, observed) = crate::metrics::registry(
+                    id.0,
+                    crate::metrics::Sources {
+                        network: node.network_metrics().clone(),
+                        mempool: node.mempool.metrics().clone(),
+                        clients: node.mempool.client_metrics().to_vec(),
+                        driver: node.driver_metrics.clone(),
+                        emulation: emulation.clone(),
+                    },
+                );
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot serve metrics at {address}"))?;
+                tokio::spawn(crate::metrics::serve(listener, Arc::new(registry)));
+                Some(observed)
+            }
+        };
         let mut summary = NodeSummary {
             id: id.0,
             ..NodeSummary::default()
@@ -192,13 +215,24 @@ pub fn run(args: NodeArgs) -> Result<()> {
                         bucket.1 += 1;
                         bucket.2 += t.len() as u64;
                         if let Some(sent) = tx::sample_time(t) {
-                            summary.e2e_us.push((now_ms, now_us.saturating_sub(sent)));
+                            let latency = now_us.saturating_sub(sent);
+                            summary.e2e_us.push((now_ms, latency));
+                            if let Some(o) = &observed {
+                                o.e2e_latency.observe(latency as f64 / 1e6);
+                            }
                         }
+                    }
+                    if let Some(o) = &observed {
+                        o.committed_transactions.inc_by(d.transactions.len() as u64);
+                        o.committed_bytes.inc_by(d.transactions.iter().map(|t| t.len() as u64).sum());
                     }
                     if d.author == id {
                         let arrived = node.driver_metrics.own_certificates.lock().ok().and_then(|mut m| m.remove(&d.certificate));
                         if let Some(at) = arrived {
                             summary.consensus_us.push((now_ms, at.elapsed().as_micros() as u64));
+                            if let Some(o) = &observed {
+                                o.consensus_latency.observe(at.elapsed().as_secs_f64());
+                            }
                         }
                     }
                 }

@@ -89,7 +89,7 @@ pub fn run(args: RemoteArgs) -> Result<()> {
 /// The shell lines that kill every process group a run recorded under `home`.
 fn kill_script(home: &str) -> String {
     format!(
-        "cd {home} 2>/dev/null || exit 0; for f in run-*/*.pid; do [ -f \"$f\" ] || continue; \
+        "cd {home} 2>/dev/null || exit 0; for f in run-*/*.pid monitor/*.pid; do [ -f \"$f\" ] || continue; \
          kill -KILL -- -$(cat \"$f\") 2>/dev/null; rm -f \"$f\"; done; true"
     )
 }

@@ -85,6 +85,18 @@ pub struct RunArgs {
     /// logs and records are collected).
     #[arg(long)]
     keep_stores: bool,
+    /// Serve each node's Prometheus metrics: node `i` on port `PORT + i` of its host.
+    /// With a host of the monitor role, Prometheus is started there to scrape them
+    /// (it stays up after the run, until `remote kill`).
+    #[arg(long, value_name = "PORT")]
+    metrics_port: Option<u16>,
+    /// Port of the Prometheus server on the monitor host.
+    #[arg(long, default_value_t = 9095)]
+    monitor_port: u16,
+    /// Install Debian's prometheus package on the monitor host if it is missing (as
+    /// root, or with `sudo -n`).
+    #[arg(long)]
+    install_prometheus: bool,
     /// WAN emulation in the application (`--latency-matrix FILE`); regions default to
     /// the inventory's.
     #[command(flatten)]
@@ -237,6 +249,70 @@ fn all_safe(args: &[String]) -> Result<()> {
 fn file_hash(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+/// Start Prometheus on the inventory's first monitor host, scraping every node's
+/// metrics port; its address, or `None` without a monitor host.
+fn start_monitor(
+    ssh: &Ssh,
+    inventory: &Inventory,
+    plan: &Plan,
+    port: u16,
+    args: &RunArgs,
+    run_id: u64,
+    local: &Path,
+) -> Result<Option<serde_json::Value>> {
+    let Some(host) = inventory.with(Role::Monitor).first().copied() else {
+        println!("  (no host has the monitor role: nodes serve metrics, nothing scrapes them)");
+        return Ok(None);
+    };
+    let targets: Vec<String> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| format!("'{}:{}'", h.private, port as usize + i))
+        .collect();
+    let config = format!(
+        "# Written by bftlab remote run {run_id}.\nglobal:\n  scrape_interval: 2s\nscrape_configs:\n  - job_name: bftlab\n    static_configs:\n      - targets: [{}]\n        labels:\n          run: '{run_id}'\n          protocol: '{}'\n",
+        targets.join(", "),
+        args.protocol.protocol
+    );
+    let file = local.join("prometheus.yml");
+    std::fs::write(&file, config).context("cannot write prometheus.yml")?;
+    let dir = format!("{}/monitor", host.home());
+    let install = if args.install_prometheus {
+        "command -v prometheus >/dev/null || (export DEBIAN_FRONTEND=noninteractive;          if [ \"$(id -u)\" = 0 ]; then apt-get install -y -qq prometheus;          else sudo -n apt-get install -y -qq prometheus; fi) >/dev/null 2>&1; "
+    } else {
+        ""
+    };
+    let found = ssh.run(host, &format!("{install}command -v prometheus"))?;
+    if !found.ok {
+        println!(
+            "  warning: no prometheus on {} (install Debian's prometheus package, or pass --install-prometheus): nodes serve metrics, nothing scrapes them",
+            host.name
+        );
+        return Ok(None);
+    }
+    let prometheus = found.stdout.trim().to_string();
+    ssh.check(host, &format!("mkdir -p {dir}"))?;
+    ssh.upload(host, &[file], &dir)?;
+    ssh.check(
+        host,
+        &format!(
+            "cd {dir} || exit 1; [ -f prometheus.pid ] && kill -- -$(cat prometheus.pid) 2>/dev/null; \
+             setsid nohup {prometheus} --config.file=prometheus.yml --storage.tsdb.path=data \
+             --web.listen-address=0.0.0.0:{} >> prometheus.log 2>&1 < /dev/null & echo $! > prometheus.pid",
+            args.monitor_port
+        ),
+    )?;
+    let url = format!("http://{}:{}", host.public, args.monitor_port);
+    println!(
+        "  Prometheus on {}: {url} (deploy/grafana/bftlab.json is a dashboard for it)",
+        host.name
+    );
+    Ok(Some(
+        json!({"host": host.name, "url": url, "targets": targets.len()}),
+    ))
 }
 
 /// Run `bftlab remote run`.
@@ -455,6 +531,9 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
         }
         a.extend(wan_flags.iter().cloned());
+        if let Some(port) = args.metrics_port {
+            a.extend(["--metrics".into(), format!("0.0.0.0:{}", port as usize + i)]);
+        }
         all_safe(&a)?;
         let bin = format!("{}/bin/bftlab-{}", host.home(), &hash[..16]);
         Ok(detached(
@@ -464,6 +543,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         ))
     };
 
+    let monitor = match args.metrics_port {
+        Some(port) => start_monitor(&ssh, &inventory, &plan, port, &args, run_id, local.path())?,
+        None => None,
+    };
     println!(
         "bftlab remote: {protocol} {} on {} hosts, {nodes} nodes ({} crashed, {} Byzantine), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured{}",
         if variant.is_empty() { "(defaults)" } else { &variant },
@@ -672,6 +755,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         "clients": { "sent": input.sent, "accepted": input.accepted, "refused": input.refused, "held_back": input.skipped },
         "node_counters": summaries.iter().map(|s| s.counters.clone()).collect::<Vec<_>>(),
         "hosts": host_facts,
+        "monitor": monitor,
         "inventory": inventory,
         "binary": { "blake3": hash, "path": binary },
         "git_commit": git_commit(),
