@@ -179,8 +179,12 @@ impl Inventory {
         self.host.iter().filter(|h| h.has(role)).collect()
     }
 
-    /// A path of the `[ssh]` settings, resolved against the inventory's directory.
+    /// A path of the `[ssh]` settings, resolved against the inventory's directory (`~/`
+    /// is the home directory).
     pub fn resolve(&self, path: &Path) -> PathBuf {
+        if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), std::env::var_os("HOME")) {
+            return PathBuf::from(home).join(rest);
+        }
         if path.is_absolute() {
             path.to_path_buf()
         } else {
@@ -202,7 +206,10 @@ struct TerraformHost {
 
 /// An inventory from the output of `terraform output -json` (or `tofu output -json`) of
 /// `deploy/aws`: its `hosts` output lists the instances; `ssh_user` names the login.
-/// Every host is a node and a client unless the output gives its roles.
+/// Every host is a node and a client unless the output gives its roles. Instances of
+/// one region reach each other at their private addresses; across regions (separate
+/// VPCs, no peering) only the public ones route, so a multi-region cluster's committee
+/// uses those.
 pub fn from_terraform(text: &str, workdir: &str, identity: Option<PathBuf>) -> Result<Inventory> {
     let output: serde_json::Value =
         serde_json::from_str(text).context("not the JSON of `terraform output -json`")?;
@@ -211,6 +218,9 @@ pub fn from_terraform(text: &str, workdir: &str, identity: Option<PathBuf>) -> R
         .context("no `hosts` output (is this deploy/aws's state?)")?;
     let hosts: Vec<TerraformHost> =
         serde_json::from_value(hosts.clone()).context("the `hosts` output")?;
+    let regions: std::collections::BTreeSet<&str> =
+        hosts.iter().map(|h| h.region.as_str()).collect();
+    let one_region = regions.len() <= 1;
     let user = output
         .pointer("/ssh_user/value")
         .and_then(|v| v.as_str())
@@ -226,8 +236,12 @@ pub fn from_terraform(text: &str, workdir: &str, identity: Option<PathBuf>) -> R
             .map(|h| Host {
                 ssh: format!("{user}@{}", h.public_ip),
                 name: h.name,
+                private: if one_region {
+                    h.private_ip
+                } else {
+                    h.public_ip.clone()
+                },
                 public: h.public_ip,
-                private: h.private_ip,
                 region: Some(h.region),
                 roles: h.roles.unwrap_or_else(|| vec![Role::Node, Role::Client]),
                 workdir: workdir.into(),
@@ -303,6 +317,14 @@ workdir = "/tmp/c/m/"
         let h = &i.host[0];
         assert!(h.ssh.starts_with("ubuntu@") && h.ssh.ends_with(&h.public));
         assert!(h.region.is_some() && h.has(Role::Node));
+        // Four regions: the committee uses the public addresses.
+        assert_eq!(h.private, h.public);
+        let mut one = sample.clone();
+        for r in ["eu-west-1", "ap-southeast-1", "us-west-1"] {
+            one = one.replace(&format!("\"region\": \"{r}\""), "\"region\": \"us-east-1\"");
+        }
+        let i = from_terraform(&one, "/w", None).unwrap();
+        assert_eq!(i.host[0].private, "172.31.10.11");
         assert!(from_terraform("{}", "/w", None).is_err());
         assert!(from_terraform("not json", "/w", None).is_err());
     }

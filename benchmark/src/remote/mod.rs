@@ -75,15 +75,33 @@ pub fn run(args: RemoteArgs) -> Result<()> {
             let inventory = inventory::from_terraform(&text, &a.workdir, a.identity)?;
             std::fs::write(&a.out, toml::to_string_pretty(&inventory)?)
                 .with_context(|| format!("cannot write {}", a.out.display()))?;
+            let ansible = a.out.with_file_name("hosts.ini");
+            std::fs::write(&ansible, ansible_hosts(&inventory))
+                .with_context(|| format!("cannot write {}", ansible.display()))?;
             println!(
-                "wrote {} ({} hosts); host keys are accepted on first use into known_hosts beside it",
+                "wrote {} ({} hosts; host keys are accepted on first use into known_hosts beside it) and {} (for deploy/ansible/prepare.yml)",
                 a.out.display(),
-                inventory.host.len()
+                inventory.host.len(),
+                ansible.display()
             );
             Ok(())
         }
         RemoteCommand::Netem(a) => netem::run(a),
     }
+}
+
+/// An Ansible inventory (INI) of the hosts: name, address and login.
+fn ansible_hosts(inventory: &Inventory) -> String {
+    let mut text = String::from("# Written by bftlab remote inventory.\n[bftlab]\n");
+    for h in &inventory.host {
+        let (user, _) = h.ssh.split_once('@').unwrap_or(("", &h.ssh));
+        text.push_str(&format!("{} ansible_host={}", h.name, h.public));
+        if !user.is_empty() {
+            text.push_str(&format!(" ansible_user={user}"));
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// The shell lines that kill every process group a run recorded under `home`.
