@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `bftlab remote` end to end on one machine: four "hosts" made of Linux network
 # namespaces on a bridge, each running its own sshd (Debian's openssh-server, installed
-# if missing) with its own work directory; `bftlab remote check`, then `remote run` of a
-# scenario with a crash, a restart and a Byzantine member (with a WAN from a latency
-# matrix emulated in the application), then `remote kill` and `remote clean`. Checks
+# if missing, as is nftables) with its own work directory; `bftlab remote check`, then
+# `remote run` of a scenario with a crash, a restart, a partition (nftables rules in the
+# hosts' namespaces) and a Byzantine member (with a WAN from a latency matrix emulated
+# in the application), then `remote kill` and `remote clean`. Checks
 # that the record has commits, the timeline was applied and no safety violation was
 # seen. Removes every namespace, link and process it made, by their names and pids.
 #
@@ -18,7 +19,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BFTLAB=${1:-$ROOT/target/release/bftlab}
 HOSTS=4
 TAG=bt$$                      # names of everything made here carry this tag
-SUBNET=10.199.$(( $$ % 200 ))  # one /24 per run, on this machine only
+# One /24 per run, on this machine only: the first of 10.199.0-199.0/24 no route uses.
+for k in $(seq 0 199); do
+    n=$(( ($$ + k) % 200 ))
+    if ! ip route | grep -q "^10\.199\.$n\."; then SUBNET=10.199.$n; break; fi
+done
+[ -n "${SUBNET:-}" ] || { echo "cluster-test: no free 10.199.x.0/24" >&2; exit 1; }
 DIR=$(mktemp -d /tmp/bftlab-cluster-XXXXXX)
 BRIDGE=${TAG}br
 
@@ -35,16 +41,17 @@ cleanup() {
         ip link del "${TAG}v$i" 2>/dev/null
     done
     ip link del "$BRIDGE" 2>/dev/null
-    # ssh control masters of this run (their sockets are under /tmp/bftlab-ssh-*).
-    pkill -f "ControlPath=.*bftlab-ssh-.*$SUBNET" 2>/dev/null
     if [ "${KEEP:-0}" = 1 ]; then log "kept $DIR"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "cluster-test: needs root (network namespaces, sshd)" >&2; exit 1; }
-if ! [ -x /usr/sbin/sshd ]; then
-    log "installing openssh-server (Debian's package)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server) >/dev/null
+missing=""
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+command -v nft >/dev/null || missing="$missing nftables"
+if [ -n "$missing" ]; then
+    log "installing$missing (Debian's packages)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) >/dev/null
 fi
 command -v ssh >/dev/null || { echo "cluster-test: needs OpenSSH's client (ssh, scp)" >&2; exit 1; }
 if ! [ -x "$BFTLAB" ]; then
@@ -118,11 +125,11 @@ done
 log "remote check"
 "$BFTLAB" remote check -i "$DIR/inventory.toml" --nodes 7
 
-log "remote run (7 nodes on 4 hosts; a crash, a restart, a Byzantine member; a WAN emulated in the application)"
+log "remote run (7 nodes on 4 hosts; a crash, a restart, a partition, a Byzantine member; a WAN emulated in the application)"
 "$BFTLAB" remote run -i "$DIR/inventory.toml" \
     --scenario "$ROOT/harness/scenarios/cluster/crash-restart-byzantine.toml" \
     --latency-matrix "$ROOT/harness/matrices/aws-2017.csv" \
-    --rate 1000 --tx-size 128 --warmup 3 --duration 15 \
+    --rate 1000 --tx-size 128 --warmup 3 --duration 16 \
     $( [ "${MONITOR:-0}" = 1 ] && echo "--metrics-port 9400 --install-prometheus" ) \
     --results "$DIR/results" | tee "$DIR/run.out"
 
@@ -136,10 +143,24 @@ assert all(b > 0 for b in r["blocks_committed"].values()), r["blocks_committed"]
 assert r["safety"]["violations"] == [], r["safety"]
 assert len(r["safety"]["nodes_checked"]) == 6, r["safety"]
 events = [e["event"] for e in r["timeline_applied"]]
-assert events == ["Crash(2)", "Restart(2)"], events
+assert events == ["Crash(2)", "Restart(2)", "Partition([0, 1, 2, 3, 6], [4, 5])", "HealAll"], events
 assert r["config"]["byzantine"] == {"6": ["equivocate", "double-vote", "garbage"]}, r["config"]["byzantine"]
 assert "in the application" in r["config"]["wan"]["emulated"]
 assert len(r["hosts"]) == 4 and all("clock_offset_ms" in h for h in r["hosts"])
+# The partition held: the cut-off pair (2 of 7) committed nothing from 1 s after the cut
+# was in place until the heal began (times from the nodes' start, as applied).
+import glob, os
+[cut] = [e for e in r["timeline_applied"] if e["event"].startswith("Partition")]
+[heal] = [e for e in r["timeline_applied"] if e["event"] == "HealAll"]
+cut_from = r["nodes_started_unix_ms"] + int(cut["applied_s"] * 1000) + 1000
+cut_to = r["nodes_started_unix_ms"] + int(heal["at_s"] * 1000)
+assert cut_to - cut_from >= 1000, (cut, heal)
+for n in (4, 5):
+    [path] = glob.glob(os.path.join(r["collected"], "*", "summary-%d.json" % n))
+    s = json.load(open(path))
+    inside = [b for b in s["commits"] if cut_from <= b[0] < cut_to]
+    assert not inside, ("node %d committed while cut off" % n, inside)
+    assert any(b[0] >= cut_to for b in s["commits"]), ("node %d never committed after the heal" % n)
 print("cluster-test: record ok: %s tx/s committed, e2e p50 %s ms, %d honest sequences agree"
       % (r["consensus"]["tps"], r["end_to_end"]["latency"].get("p50_ms"), len(r["safety"]["nodes_checked"])))
 EOF

@@ -15,20 +15,43 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-/// Longest history file read (a day at thousands of certificates per second is far less).
+/// Longest history file read: about 7 million positions (some 20 hours at 100
+/// certificates per second).
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Appends a node's delivered positions to its history file.
 pub struct SequenceWriter(std::fs::File);
 
 impl SequenceWriter {
-    /// Open `path` for appending (created if missing).
+    /// Open `path` for appending (created if missing). A last line without its
+    /// newline (the node was killed while writing it) is cut off first, so what this
+    /// run appends starts on a line of its own.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::OpenOptions::new()
+        let cannot = || format!("cannot open {}", path.display());
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .with_context(cannot)?;
+        let len = file.metadata().with_context(cannot)?.len();
+        if len > 0 {
+            use std::io::{Read, Seek, SeekFrom};
+            // The last complete line ends within the last line's length; read back
+            // at most 4 KiB (a line is under 150 bytes).
+            let tail = len.min(4096);
+            file.seek(SeekFrom::Start(len - tail))
+                .with_context(cannot)?;
+            let mut buf = Vec::new();
+            file.read_to_end(&mut buf).with_context(cannot)?;
+            if buf.last() != Some(&b'\n') {
+                let keep = buf
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(len - tail, |p| len - tail + p as u64 + 1);
+                file.set_len(keep).with_context(cannot)?;
+            }
+        }
         Ok(SequenceWriter(file))
     }
 
@@ -165,5 +188,21 @@ mod tests {
         assert!(Sequence::parse(&format!("0 {c} nothex\n")).is_err());
         let twice = Sequence::parse(&format!("0 {c} {}\n0 {c} {}\n", hex(1), hex(2))).unwrap();
         assert_eq!(disagreements(&[(0, twice)]).len(), 1);
+    }
+
+    #[test]
+    fn reopening_cuts_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.txt");
+        let c = hex(0xcc);
+        std::fs::write(&path, format!("0 {c} {}\n1 {c} 12", hex(1))).unwrap();
+        drop(SequenceWriter::open(&path).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("0 {c} {}\n", hex(1))
+        );
+        std::fs::write(&path, "torn").unwrap();
+        drop(SequenceWriter::open(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

@@ -366,7 +366,9 @@ impl AsyncUdpSocket for EmulatedUdpSocket {
     }
 
     fn may_fragment(&self) -> bool {
-        false
+        // A plain socket: the kernel may fragment (no DF bit is set), so quinn keeps to
+        // its initial MTU rather than discover one that only fragmentation carries.
+        true
     }
 }
 

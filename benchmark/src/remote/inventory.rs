@@ -155,6 +155,14 @@ impl Inventory {
                     )));
                 }
             }
+            if !h
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                // It names a local directory of the results.
+                return Err(bad("name must be letters, digits, - and _ only"));
+            }
             if h.ssh.starts_with('-') {
                 return Err(bad("an ssh destination cannot start with '-'"));
             }
@@ -294,6 +302,7 @@ workdir = "/tmp/c/m/"
             ("workdir = \"/tmp/c/h0\"", "workdir = \"/tmp/x; rm -rf ~\""),
             ("ssh = \"root@10.77.0.1\"", "ssh = \"-oProxyCommand=x\""),
             ("name = \"m\"", "name = \"h0\""),
+            ("name = \"m\"", "name = \"../m\""),
             ("roles = [\"node\", \"client\"]", "roles = [\"client\"]"),
             ("roles = [\"node\", \"client\"]", "roles = [\"leader\"]"),
             ("region = \"us-east-1\"", "zone = \"a\""),

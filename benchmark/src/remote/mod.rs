@@ -3,6 +3,7 @@
 //! crashes, restarts and Byzantine members), and undoing everything it started.
 
 mod check;
+mod firewall;
 pub mod inventory;
 mod netem;
 mod run;
@@ -104,11 +105,16 @@ fn ansible_hosts(inventory: &Inventory) -> String {
     text
 }
 
-/// The shell lines that kill every process group a run recorded under `home`.
-fn kill_script(home: &str) -> String {
+/// The shell lines that kill every process group whose pid file under `home` matches
+/// `pid_files` (a glob) and that is still ours: no exit status yet, and the process
+/// still works in the directory of its pid file (a pid the system has since given to
+/// another process is left alone).
+pub(crate) fn kill_script(home: &str, pid_files: &str) -> String {
     format!(
-        "cd {home} 2>/dev/null || exit 0; for f in run-*/*.pid monitor/*.pid; do [ -f \"$f\" ] || continue; \
-         kill -KILL -- -$(cat \"$f\") 2>/dev/null; rm -f \"$f\"; done; true"
+        "cd {home} 2>/dev/null || exit 0; for f in {pid_files}; do [ -f \"$f\" ] || continue; \
+         d=$(cd \"$(dirname \"$f\")\" && pwd); p=$(cat \"$f\"); \
+         if [ ! -f \"${{f%.pid}}.exit\" ] && [ \"$(readlink /proc/$p/cwd 2>/dev/null)\" = \"$d\" ]; then \
+         kill -KILL -- -$p 2>/dev/null; fi; rm -f \"$f\"; done; true"
     )
 }
 
@@ -118,7 +124,12 @@ fn kill(inventory: &Inventory, clean: bool) -> Result<()> {
     let mut failed = 0;
     for host in &inventory.host {
         let home = host.home();
-        let mut script = kill_script(&home);
+        // Firewall rules of a partition, if any were left (needs root: best effort).
+        let mut script = format!(
+            "{}; {} 2>/dev/null; true",
+            kill_script(&home, "run-*/*.pid monitor/*.pid"),
+            firewall::as_root(&firewall::remove())
+        );
         if clean {
             script.push_str(&format!("; rm -rf {home}"));
         }

@@ -7,7 +7,6 @@ use super::inventory::{Host, Inventory};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 /// How to reach the inventory's hosts.
 pub struct Ssh {
@@ -223,12 +222,16 @@ impl Ssh {
         let mut line = String::new();
         for _ in 0..10 {
             line.clear();
+            // The round trip on the monotonic clock; the wall clock only for the
+            // midpoint (it may step while we measure).
+            let sent = std::time::Instant::now();
             let before = crate::tx::now_micros();
             input.write_all(b"t\n").and_then(|_| input.flush())?;
             if output.read_line(&mut line)? == 0 {
                 break;
             }
-            let after = crate::tx::now_micros();
+            let rtt_us = sent.elapsed().as_micros() as u64;
+            let after = before + rtt_us;
             let Ok(remote_ns) = line.trim().parse::<u128>() else {
                 anyhow::bail!("{}: `date +%s%N` printed {line:?}", host.name);
             };
@@ -262,9 +265,4 @@ impl Drop for Ssh {
                 .status();
         }
     }
-}
-
-/// Wait a little between polls of remote state.
-pub fn pause() {
-    std::thread::sleep(Duration::from_millis(500));
 }
