@@ -10,7 +10,8 @@
 #
 # Needs root (namespaces, sshd). Usage:
 #   scripts/cluster-test.sh [BFTLAB_BINARY]        (default: target/release/bftlab, built if missing)
-# Environment: KEEP=1 keeps the scratch directory (inventory, keys, results) for a look;
+# Environment: PROTOCOL=NAME runs that core (default hotstuff); RESULTS=DIR copies the
+# run's record there; KEEP=1 keeps the scratch directory (inventory, keys, results);
 # MONITOR=1 also gives h4 the monitor role: nodes serve metrics, Prometheus (Debian's
 # package, installed if missing) scrapes them there, and the test queries it.
 set -euo pipefail
@@ -129,7 +130,7 @@ log "remote run (7 nodes on 4 hosts; a crash, a restart, a partition, a Byzantin
 "$BFTLAB" remote run -i "$DIR/inventory.toml" \
     --scenario "$ROOT/harness/scenarios/cluster/crash-restart-byzantine.toml" \
     --latency-matrix "$ROOT/harness/matrices/aws-2017.csv" \
-    --rate 1000 --tx-size 128 --warmup 3 --duration 16 \
+    --protocol "${PROTOCOL:-hotstuff}" --rate 1000 --tx-size 128 --warmup 3 --duration 16 \
     $( [ "${MONITOR:-0}" = 1 ] && echo "--metrics-port 9400 --install-prometheus" ) \
     --results "$DIR/results" | tee "$DIR/run.out"
 
@@ -177,6 +178,8 @@ assert all(float(x["value"][1]) > 0 for x in r), r
 print("cluster-test: Prometheus scraped %d nodes" % len(r))
 EOF
 fi
+
+if [ -n "${RESULTS:-}" ]; then mkdir -p "$RESULTS" && cp "$RECORD" "$RESULTS/"; fi
 
 log "remote kill, remote clean"
 "$BFTLAB" remote kill -i "$DIR/inventory.toml"
