@@ -408,7 +408,7 @@ impl Snowman {
             let targets: Vec<NodeId> = sampled.keys().copied().collect();
             let id = self
                 .polls
-                .start(sampled, now.after(self.config.poll_timeout()));
+                .start(sampled, now, now.after(self.config.poll_timeout()));
             self.progress.polls += 1;
             for to in targets {
                 if to == self.id {
@@ -640,6 +640,7 @@ impl Snowman {
                 if !self.tree.contains(&chit.preferred) {
                     self.fetch_for(chit.preferred, from, now, &mut out);
                 }
+                self.polls.note_arrival(chit.poll, now);
                 self.polls.record(chit.poll, from, vote, &self.params);
             }
             Message::GetAncestors { .. } | Message::GetAccepted { .. }

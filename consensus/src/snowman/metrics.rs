@@ -1,7 +1,8 @@
 //! What a Snowman replica reports through [`crate::Protocol::metrics`]: the accepted
 //! height first (its progress measure), then blocks accepted (by polls and by catch-up),
-//! rejected and proposed, polls made, timed out and ended early, chits counted and those
-//! naming blocks this node lacks, and the sizes of its state.
+//! rejected and proposed, polls made, timed out and ended early, chits counted (and
+//! how late: after their poll ended, over 250 ms, the slowest) and those naming blocks
+//! this node lacks, and the sizes of its state.
 
 use super::core::Snowman;
 use crate::core::Counters;
@@ -20,6 +21,9 @@ pub fn counters(r: &Snowman) -> Counters {
         ("polls_timed_out", r.polls.timed_out),
         ("polls_ended_early", r.polls.ended_early),
         ("chits", p.chits),
+        ("chits_after_end", r.polls.chits_after_end),
+        ("chits_over_250ms", r.polls.chits_over_250ms),
+        ("slowest_chit_ms", r.polls.slowest_chit_ms),
         ("votes_for_unknown_blocks", p.unknown_votes),
         ("blocks_dropped", p.dropped_blocks),
         ("invalid_payloads", p.invalid_payloads),

@@ -50,6 +50,8 @@ struct Poll {
     waiting: BTreeMap<NodeId, u64>,
     /// Votes (in units) per block.
     votes: BTreeMap<Digest, u64>,
+    /// When it was made (for the chits' round trips).
+    started: Time,
     deadline: Time,
     done: bool,
 }
@@ -63,6 +65,12 @@ pub struct Polls {
     pub timed_out: u64,
     /// Polls ended early (their outcome could not change any more).
     pub ended_early: u64,
+    /// Chits that came after their poll had ended (timed out, or decided early).
+    pub chits_after_end: u64,
+    /// Chits whose round trip exceeded 250 ms.
+    pub chits_over_250ms: u64,
+    /// The longest round trip of a counted chit, in milliseconds.
+    pub slowest_chit_ms: u64,
 }
 
 impl Polls {
@@ -74,8 +82,9 @@ impl Polls {
         }
     }
 
-    /// Start a poll of `sampled` (member -> multiplicity); returns its id.
-    pub fn start(&mut self, sampled: BTreeMap<NodeId, u64>, deadline: Time) -> u64 {
+    /// Start a poll of `sampled` (member -> multiplicity) at `now`, ending at `deadline`
+    /// at the latest; returns its id.
+    pub fn start(&mut self, sampled: BTreeMap<NodeId, u64>, now: Time, deadline: Time) -> u64 {
         let id = self.next;
         self.next = self.next.wrapping_add(1);
         self.polls.insert(
@@ -83,11 +92,27 @@ impl Polls {
             Poll {
                 waiting: sampled,
                 votes: BTreeMap::new(),
+                started: now,
                 deadline,
                 done: false,
             },
         );
         id
+    }
+
+    /// Note when a chit for poll `id` arrived (its round trip, or that its poll had
+    /// ended), for the counters; the vote itself goes to [`Polls::record`].
+    pub fn note_arrival(&mut self, id: u64, now: Time) {
+        match self.polls.get(&id).filter(|p| !p.done) {
+            None => self.chits_after_end += 1,
+            Some(poll) => {
+                let ms = now.since(poll.started).as_millis() as u64;
+                self.slowest_chit_ms = self.slowest_chit_ms.max(ms);
+                if ms > 250 {
+                    self.chits_over_250ms += 1;
+                }
+            }
+        }
     }
 
     /// Polls not handed over yet: in flight, or finished and waiting for an older one
@@ -225,8 +250,16 @@ mod tests {
         let d = Digest::default();
         let mut polls = Polls::default();
         let all = |n: u16| (0..n).map(|i| (NodeId(i), 1)).collect::<BTreeMap<_, _>>();
-        let first = polls.start(all(4), Time(std::time::Duration::from_secs(1)));
-        let second = polls.start(all(4), Time(std::time::Duration::from_secs(2)));
+        let first = polls.start(
+            all(4),
+            Time::default(),
+            Time(std::time::Duration::from_secs(1)),
+        );
+        let second = polls.start(
+            all(4),
+            Time::default(),
+            Time(std::time::Duration::from_secs(2)),
+        );
         // The second poll gets three agreeing votes: it ends early, but waits for the
         // first before it is handed over.
         for i in 0..3 {
@@ -246,7 +279,11 @@ mod tests {
         assert_eq!(results[0], BTreeMap::from([(d, 1)]));
         assert_eq!(results[1], BTreeMap::from([(d, 3)]));
         // A silent member: the poll ends at its deadline.
-        let third = polls.start(all(4), Time(std::time::Duration::from_secs(3)));
+        let third = polls.start(
+            all(4),
+            Time::default(),
+            Time(std::time::Duration::from_secs(3)),
+        );
         polls.record(third, NodeId(0), Some(d), &p);
         polls.record(third, NodeId(1), Some(d), &p);
         polls.expire(Time(std::time::Duration::from_secs(2)));
