@@ -183,6 +183,15 @@ fn a_member_cut_off_catches_up_on_blocks_f_plus_one_peers_accepted() {
             "seed {seed}: still behind"
         );
         assert!(counter(&c, 3, "accepted_by_catch_up") > 0, "seed {seed}");
+        // One round of catch-up requests at a time: the answers do not set off more
+        // requests than the peers' serve rate admits.
+        for i in 0..4 {
+            assert_eq!(
+                counter(&c, i, "refused_requests"),
+                0,
+                "seed {seed}, node {i}"
+            );
+        }
         c.assert_agreement(behind as usize + 20);
     }
 }
