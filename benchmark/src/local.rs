@@ -203,14 +203,10 @@ pub(crate) fn print_summary(
     );
 }
 
+/// The commit this binary was built from (`-dirty`: with uncommitted changes), as
+/// the build script recorded it.
 pub(crate) fn git_commit() -> String {
-    Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    env!("BFTLAB_BUILD_COMMIT").to_string()
 }
 
 /// Run `bftlab local`.
