@@ -529,6 +529,16 @@ pub fn run(args: RunArgs) -> Result<()> {
         .filter(|h| plan.nodes.iter().any(|n| n.name == h.name))
         .collect();
     if events.iter().any(|(_, e)| e.is_network()) {
+        if let Some(h) = node_hosts
+            .iter()
+            .find(|h| h.private.parse::<std::net::Ipv4Addr>().is_err())
+        {
+            anyhow::bail!(
+                "host {}: partitions match addresses in nftables rules, so its private address must be an IPv4 address, not {:?}",
+                h.name,
+                h.private
+            );
+        }
         for host in &node_hosts {
             let ran = ssh.run(
                 host,
