@@ -99,9 +99,10 @@ pub struct Snowman {
     /// Catch-up: per height above ours, blocks peers said they accepted, with who said
     /// (one block per peer and height, so at most one entry per member).
     vouched: BTreeMap<u64, BTreeMap<Digest, (BTreeSet<NodeId>, Block)>>,
-    /// When accepted blocks were last asked for, and from which height: the next round
-    /// of requests waits for the poll timeout, or until that height is accepted.
-    catch_up_asked: Option<(Time, u64)>,
+    /// The round of catch-up requests in flight: when it was sent, from which height,
+    /// and the peers asked that have not answered yet. The next round waits until every
+    /// one of them answered, that height is accepted, or [`CATCH_UP_RETRY`] passed.
+    catch_up_asked: Option<(Time, u64, BTreeSet<NodeId>)>,
     pub(super) progress: Progress,
     /// Requests for ancestors or accepted blocks answered per peer per second.
     pub(super) serve_rate: crate::serve_rate::ServeRate,
@@ -111,6 +112,10 @@ pub struct Snowman {
 /// answered per peer per second: an honest node asks at most once per poll timeout per
 /// held block, and for accepted blocks once per catch-up interval.
 const SERVES_PER_SECOND: u32 = 50;
+/// How long a round of catch-up requests may go unanswered before the next round asks
+/// other peers (at most five rounds of f+1 requests a second, far below what the peers'
+/// serve rate admits).
+const CATCH_UP_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Snowman {
     /// A replica with `config`, restored from `persisted` if given.
@@ -552,14 +557,19 @@ impl Snowman {
         if weight < threshold {
             return;
         }
-        // One round of requests at a time: the next once this one's first height is
-        // accepted (its answers were useful) or its timeout passed. Answers alone do not
-        // start a round: each answer starting one would ask f+1 peers again, whose
-        // answers would each start another (a storm held back only by the peers' serve
-        // rate, measured at thousands of refused requests per second at n = 50).
-        let waited = self.catch_up_asked.is_none_or(|(t, from)| {
-            now.since(t) >= self.config.poll_timeout() || self.tree.accepted_height() >= from
-        });
+        // One round of requests at a time: the next once every peer asked has answered,
+        // this round's first height is accepted, or its timeout passed. A single answer
+        // does not start a round: each answer starting one would ask f+1 peers again,
+        // whose answers would each start another (a storm held back only by the peers'
+        // serve rate, measured at thousands of refused requests per second at n = 50).
+        let waited = self
+            .catch_up_asked
+            .as_ref()
+            .is_none_or(|(t, from, waiting)| {
+                waiting.is_empty()
+                    || now.since(*t) >= CATCH_UP_RETRY
+                    || self.tree.accepted_height() >= *from
+            });
         if !waited {
             return;
         }
@@ -570,11 +580,13 @@ impl Snowman {
         order.shuffle(&mut self.rng);
         let mut asked = Weight(0);
         let from = self.tree.accepted_height() + 1;
+        let mut waiting = BTreeSet::new();
         for peer in order {
             if asked >= threshold {
                 break;
             }
             asked = Weight(asked.0.saturating_add(self.committee.weight(peer).0));
+            waiting.insert(peer);
             out.push(Action::send(
                 peer,
                 Message::GetAccepted {
@@ -583,10 +595,10 @@ impl Snowman {
                 },
             ));
         }
-        self.catch_up_asked = Some((now, from));
+        self.catch_up_asked = Some((now, from, waiting));
         out.push(Action::SetTimer {
             id: CATCH_UP_TIMER,
-            after: self.config.poll_timeout(),
+            after: CATCH_UP_RETRY,
         });
     }
 
@@ -685,6 +697,9 @@ impl Snowman {
                 }
             }
             Message::Accepted(blocks) => {
+                if let Some((_, _, waiting)) = self.catch_up_asked.as_mut() {
+                    waiting.remove(&from);
+                }
                 let mine = self.tree.accepted_height();
                 for b in blocks {
                     if b.height <= mine || b.height > mine + MAX_ANCESTORS as u64 {
