@@ -186,21 +186,47 @@ pub(crate) fn print_summary(
         window.duration_s, window.warmup_s
     );
     println!(
-        " Consensus TPS: {} tx/s, BPS: {} B/s, latency: {}",
-        record["consensus"]["tps"], record["consensus"]["bps"], record["consensus"]["latency"]
+        " {:<11} {:>14} {:>12}   {:>17} {:>9}",
+        "", "throughput", "bandwidth", "p50/p99/mean", "samples"
     );
+    for (name, key) in [("consensus", "consensus"), ("end-to-end", "end_to_end")] {
+        let part = &record[key];
+        let latency = &part["latency"];
+        let ms = |k: &str| {
+            latency[k]
+                .as_f64()
+                .map_or("-".to_string(), |v| format!("{v:.0}"))
+        };
+        println!(
+            " {:<11} {:>9} tx/s {:>7.2} MB/s   {:>14} ms {:>9}",
+            name,
+            thousands(part["tps"].as_f64().unwrap_or(0.0)),
+            part["bps"].as_f64().unwrap_or(0.0) / 1e6,
+            format!("{}/{}/{}", ms("p50_ms"), ms("p99_ms"), ms("mean_ms")),
+            thousands(latency["samples"].as_f64().unwrap_or(0.0)),
+        );
+    }
     println!(
-        " End-to-end TPS: {} tx/s, BPS: {} B/s, latency: {}",
-        record["end_to_end"]["tps"], record["end_to_end"]["bps"], record["end_to_end"]["latency"]
-    );
-    println!(
-        " Clients: sent {} tx, {} refused by admission control ({:.1} %), {} held back (flow control or client CPU), {} stopped early",
-        input.sent,
-        input.refused,
+        " clients     sent {} tx, {} refused by admission control ({:.1} %), {} held back (flow control or client CPU), {} stopped early",
+        thousands(input.sent as f64),
+        thousands(input.refused as f64),
         100.0 * input.refused as f64 / input.sent.max(1) as f64,
-        input.skipped,
+        thousands(input.skipped as f64),
         stopped_early
     );
+}
+
+/// A whole number with thousands separators (`49,925`).
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The commit this binary was built from (`-dirty`: with uncommitted changes), as
@@ -426,4 +452,15 @@ pub fn run(args: LocalArgs) -> Result<()> {
         println!(" Working directory kept: {}", dir.keep().display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::thousands(0.0), "0");
+        assert_eq!(super::thousands(999.4), "999");
+        assert_eq!(super::thousands(49_925.0), "49,925");
+        assert_eq!(super::thousands(1_234_567.0), "1,234,567");
+    }
 }
