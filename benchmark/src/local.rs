@@ -123,7 +123,7 @@ impl Window {
     /// (the first node's committed transactions; latency from its own certificates
     /// reaching consensus to their commit, over all nodes) and `end_to_end` (from a
     /// sampled transaction's sending to its commit).
-    pub fn figures(&self, summaries: &[NodeSummary], tx_size: usize) -> serde_json::Value {
+    pub fn figures(&self, summaries: &[&NodeSummary], tx_size: usize) -> serde_json::Value {
         let Some(first) = summaries.first() else {
             return json!({"consensus": null, "end_to_end": null});
         };
@@ -410,7 +410,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
         warmup_s: args.warmup,
         duration_s: args.duration,
     };
-    let figures = window.figures(&summaries, args.tx_size);
+    let figures = window.figures(&summaries.iter().collect::<Vec<_>>(), args.tx_size);
     let record = json!({
         "kind": "bftlab-local",
         "config": {

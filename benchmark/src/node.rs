@@ -211,6 +211,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
                         }
                         bucket = (slot, 0, 0);
                     }
+                    let bytes_before = bucket.2;
                     for t in &d.transactions {
                         bucket.1 += 1;
                         bucket.2 += t.len() as u64;
@@ -224,7 +225,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
                     }
                     if let Some(o) = &observed {
                         o.committed_transactions.inc_by(d.transactions.len() as u64);
-                        o.committed_bytes.inc_by(d.transactions.iter().map(|t| t.len() as u64).sum());
+                        o.committed_bytes.inc_by(bucket.2 - bytes_before);
                     }
                     if d.author == id {
                         let arrived = node.driver_metrics.own_certificates.lock().ok().and_then(|mut m| m.remove(&d.certificate));

@@ -62,12 +62,21 @@ impl WanArgs {
     /// The flags that pass these settings on to a node process, with the regions
     /// spelled out.
     pub fn node_flags(&self, nodes: usize) -> Result<Vec<String>> {
-        let Some(path) = &self.latency_matrix else {
+        match &self.latency_matrix {
+            None => Ok(Vec::new()),
+            Some(path) => self.node_flags_naming(nodes, &path.display().to_string()),
+        }
+    }
+
+    /// [`WanArgs::node_flags`] for a node that finds the matrix at `matrix` (a copy
+    /// of it on another host); nothing without a matrix.
+    pub fn node_flags_naming(&self, nodes: usize, matrix: &str) -> Result<Vec<String>> {
+        if self.latency_matrix.is_none() {
             return Ok(Vec::new());
-        };
+        }
         Ok(vec![
             "--latency-matrix".into(),
-            path.display().to_string(),
+            matrix.into(),
             "--regions".into(),
             self.regions(nodes)?.join(","),
             "--jitter-ms".into(),

@@ -420,19 +420,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         );
     }
     let wan_record = wan.record(nodes)?;
-    let wan_flags: Vec<String> = match &wan.latency_matrix {
-        None => Vec::new(),
-        Some(_) => vec![
-            "--latency-matrix".into(),
-            "matrix.csv".into(),
-            "--regions".into(),
-            wan.regions(nodes)?.join(","),
-            "--jitter-ms".into(),
-            wan.jitter_ms.to_string(),
-            "--wan-loss".into(),
-            wan.wan_loss.to_string(),
-        ],
-    };
+    // The matrix goes to each host as matrix.csv, beside the committee.
+    let wan_flags = wan.node_flags_naming(nodes, "matrix.csv")?;
 
     // Committee, keys, parameters.
     let local = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -895,21 +884,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         warmup_s: args.warmup,
         duration_s: args.duration,
     };
-    let figures = {
-        let steady: Vec<NodeSummary> = steady
-            .iter()
-            .filter_map(|k| summaries.get(*k))
-            .map(|s| NodeSummary {
-                id: s.id,
-                commits: s.commits.clone(),
-                e2e_us: s.e2e_us.clone(),
-                consensus_us: s.consensus_us.clone(),
-                blocks: s.blocks,
-                counters: serde_json::Value::Null,
-            })
-            .collect();
-        window.figures(&steady, args.tx_size)
-    };
+    let steady_summaries: Vec<&NodeSummary> =
+        steady.iter().filter_map(|k| summaries.get(*k)).collect();
+    let figures = window.figures(&steady_summaries, args.tx_size);
 
     // Safety over the honest nodes' committed sequences.
     let mut sequences = Vec::new();

@@ -148,32 +148,24 @@ impl Ssh {
         if files.is_empty() {
             return Ok(());
         }
-        let status = self
-            .scp()
-            .args(files)
-            .arg(format!("{}:{dir}/", host.ssh))
-            .status()
-            .context("cannot run scp")?;
-        if !status.success() {
-            anyhow::bail!("copying to {}:{dir} failed ({status})", host.name);
-        }
-        Ok(())
+        self.copy_to(host, files, &format!("{dir}/"))
     }
 
     /// Copy the local `file` to the remote path `to` of `host`.
     pub fn upload_as(&self, host: &Host, file: &Path, to: &str) -> Result<()> {
+        self.copy_to(host, &[file.to_path_buf()], to)
+    }
+
+    /// `scp` local `sources` to `target` (a remote path) on `host`.
+    fn copy_to(&self, host: &Host, sources: &[PathBuf], target: &str) -> Result<()> {
         let status = self
             .scp()
-            .arg(file)
-            .arg(format!("{}:{to}", host.ssh))
+            .args(sources)
+            .arg(format!("{}:{target}", host.ssh))
             .status()
             .context("cannot run scp")?;
         if !status.success() {
-            anyhow::bail!(
-                "copying {} to {}:{to} failed ({status})",
-                file.display(),
-                host.name
-            );
+            anyhow::bail!("copying to {}:{target} failed ({status})", host.name);
         }
         Ok(())
     }
