@@ -6,5 +6,5 @@ set -eu -o pipefail
 out=${1:?usage: scripts/overload_sweep.sh OUT_DIR}
 cargo build --release -p benchmark
 for r in 50000 100000 150000 200000 300000 400000 400000 300000 200000 150000 100000 50000; do
-  ./target/release/bftlab local --rate "$r" --duration 10 --results "$out" | grep -E "TPS|Clients" | sed "s/^/$r /"
+  ./target/release/bftlab local --rate "$r" --duration 10 --results "$out" | grep -E "^ (consensus|end-to-end|clients) " | sed "s/^/$r /"
 done

@@ -7,7 +7,9 @@ use crate::fixture::{self, committee, max_message};
 use bytes::{Bytes, BytesMut};
 use consensus::linearizer::Committed;
 use consensus::transfer::{TransferMessage, CHANNEL_TRANSFER};
-use mempool::{decode_batch, encode_batch, Batch, Certificate, Header, MempoolMessage, Vote};
+use mempool::{
+    check_batch, decode_batch, encode_batch, Batch, Certificate, Header, MempoolMessage, Vote,
+};
 use network::{FrameCodec, FrameError};
 use primitives::codec;
 use primitives::crypto::{ed25519, PartialSignature, QuorumCertificate, SignatureScheme};
@@ -399,6 +401,11 @@ pub fn mempool_batch(data: &[u8]) {
     let theirs = codec::decode::<Batch>(&body, max_message()).ok();
     if ours != theirs {
         panic!("oracle: decode_batch disagrees with the codec");
+    }
+    // The in-place check a worker runs accepts exactly what decodes.
+    let checked = check_batch(&body, max_message(), usize::MAX).ok();
+    if checked != ours.map(|b| b.transactions.len()) {
+        panic!("oracle: check_batch disagrees with decode_batch");
     }
 }
 

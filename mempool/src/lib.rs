@@ -37,7 +37,10 @@ mod worker;
 pub use dag::Dag;
 pub use error::{MempoolError, Rejection};
 pub use mempool::{Mempool, MempoolConfig, MempoolFaults, MempoolHandle};
-pub use messages::{decode_batch, encode_batch, Batch, Certificate, Header, MempoolMessage, Vote};
+pub use messages::{
+    check_batch, decode_batch, encode_batch, Batch, BatchCheck, Certificate, Header,
+    MempoolMessage, Vote,
+};
 pub use metrics::{MempoolMetrics, MetricsSnapshot};
 pub use primary::Equivocation;
 pub use store::{DiskStore, MemoryStore, Store, StoreError};

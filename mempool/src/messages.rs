@@ -114,6 +114,60 @@ pub fn encode_batch(batch: &Batch) -> Result<Vec<u8>, CodecError> {
 /// exactly the encodings [`codec::decode`] accepts (a test checks this on valid and
 /// corrupted input) and, like it, never panics.
 pub fn decode_batch(bytes: &Bytes, limit: usize) -> Result<Batch, CodecError> {
+    let mut transactions = Vec::new();
+    walk_batch(bytes, limit, |part| match part {
+        BatchPart::Count(n) => transactions.reserve_exact(n),
+        BatchPart::Transaction(span) => transactions.push(bytes.slice(span)),
+    })?;
+    Ok(Batch { transactions })
+}
+
+/// Check that `bytes` is a batch [`decode_batch`] accepts whose every transaction is at
+/// most `max_transaction` bytes, without building it (no allocation): a worker checks
+/// every batch it receives this way before storing it. Returns the number of
+/// transactions; a transaction over the limit is [`BatchCheck::Oversized`].
+pub fn check_batch(
+    bytes: &[u8],
+    limit: usize,
+    max_transaction: usize,
+) -> Result<usize, BatchCheck> {
+    let mut oversized = false;
+    let count = walk_batch(bytes, limit, |part| {
+        if let BatchPart::Transaction(span) = part {
+            oversized |= span.len() > max_transaction;
+        }
+    })
+    .map_err(BatchCheck::Undecodable)?;
+    if oversized {
+        return Err(BatchCheck::Oversized);
+    }
+    Ok(count)
+}
+
+/// Why [`check_batch`] refused a batch.
+#[derive(Debug)]
+pub enum BatchCheck {
+    /// Not a batch encoding (or over the size limit).
+    Undecodable(CodecError),
+    /// A transaction is larger than allowed.
+    Oversized,
+}
+
+/// What [`walk_batch`] reports, in order.
+enum BatchPart {
+    /// The transaction count (first, once).
+    Count(usize),
+    /// One transaction's byte range.
+    Transaction(std::ops::Range<usize>),
+}
+
+/// Parse a batch encoding (at most `limit` bytes), telling `each` its transaction count
+/// and then every transaction's byte range, in order. Returns the count. Never panics.
+fn walk_batch(
+    bytes: &[u8],
+    limit: usize,
+    mut each: impl FnMut(BatchPart),
+) -> Result<usize, CodecError> {
     let limit = limit.min(codec::HARD_LIMIT);
     if bytes.len() > limit {
         return Err(CodecError::TooLarge {
@@ -123,27 +177,28 @@ pub fn decode_batch(bytes: &Bytes, limit: usize) -> Result<Batch, CodecError> {
     }
     let bad = |what: &str| CodecError::Decode(format!("batch: {what}"));
     let mut at = 0usize;
-    let count = read_varint(bytes, &mut at).ok_or_else(|| bad("bad transaction count"))?;
+    let n = read_varint(bytes, &mut at).ok_or_else(|| bad("bad transaction count"))?;
     // Every transaction takes at least its one-byte length prefix, so a count beyond
     // the bytes left is a lie: refuse it before reserving anything for it.
-    if count > (bytes.len() - at) as u64 {
+    if n > (bytes.len() - at) as u64 {
         return Err(bad("transaction count exceeds the batch"));
     }
-    let mut transactions = Vec::with_capacity(count as usize);
-    for _ in 0..count {
+    let n = n as usize;
+    each(BatchPart::Count(n));
+    for _ in 0..n {
         let len = read_varint(bytes, &mut at).ok_or_else(|| bad("bad transaction length"))?;
         let end = usize::try_from(len)
             .ok()
             .and_then(|len| at.checked_add(len))
             .filter(|end| *end <= bytes.len())
             .ok_or_else(|| bad("transaction runs past the end"))?;
-        transactions.push(bytes.slice(at..end));
+        each(BatchPart::Transaction(at..end));
         at = end;
     }
     if at != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - at));
     }
-    Ok(Batch { transactions })
+    Ok(n)
 }
 
 /// Read one unsigned integer in bincode 2's variable-length encoding (the standard
@@ -578,6 +633,20 @@ mod tests {
                 let ours = decode_batch(&v, usize::MAX).ok();
                 let theirs = codec::decode::<Batch>(&v, usize::MAX).ok();
                 assert_eq!(ours, theirs, "round {round}: {:?}", &v[..v.len().min(12)]);
+                // The allocation-free check accepts exactly what decodes.
+                let checked = check_batch(&v, usize::MAX, usize::MAX).ok();
+                assert_eq!(checked, ours.map(|b| b.transactions.len()));
+            }
+            // The per-transaction limit: the largest transaction passes at its size and
+            // is refused one byte below it.
+            if let Some(largest) = batch.transactions.iter().map(|t| t.len()).max() {
+                assert!(check_batch(&bytes, usize::MAX, largest).is_ok());
+                if largest > 0 {
+                    assert!(matches!(
+                        check_batch(&bytes, usize::MAX, largest - 1),
+                        Err(BatchCheck::Oversized)
+                    ));
+                }
             }
             if bytes.len() > 1 {
                 assert!(decode_batch(&bytes, bytes.len() - 1).is_err());
@@ -590,6 +659,7 @@ mod tests {
             vec![255],
             vec![],
         ] {
+            assert!(check_batch(&hostile, usize::MAX, usize::MAX).is_err());
             assert!(decode_batch(&Bytes::from(hostile), usize::MAX).is_err());
         }
     }

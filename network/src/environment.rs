@@ -3,7 +3,50 @@
 use crate::turmoil_socket::TurmoilUdpSocket;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// The receive and send buffer every real UDP socket asks the kernel for. The kernel's
+/// default (about 208 KiB) holds a few milliseconds of batch traffic: at loopback rates
+/// it overflowed, and QUIC took the dropped datagrams for congestion and slowed down.
+/// 4 MiB is what the measurements in docs/benchmarks.md ran with. Linux caps the request
+/// at `net.core.rmem_max` / `wmem_max` (`sysctl -w net.core.rmem_max=4194304
+/// net.core.wmem_max=4194304`; deploy/ansible/prepare.yml sets them on cluster hosts)
+/// and reports twice what it grants; a socket that gets less is used anyway, with one
+/// warning per process.
+pub const UDP_SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+static SMALL_BUFFER_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// A UDP socket bound to `addr` with [`UDP_SOCKET_BUFFER_BYTES`] of buffers (or what the
+/// kernel grants).
+fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // A refused size leaves the kernel's default: slower, not wrong.
+    let _ = socket.set_recv_buffer_size(UDP_SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_SOCKET_BUFFER_BYTES);
+    let granted = |size: io::Result<usize>| size.unwrap_or(0);
+    let (recv, send) = (
+        granted(socket.recv_buffer_size()),
+        granted(socket.send_buffer_size()),
+    );
+    // Linux reports twice what it granted (the rest is its bookkeeping): a full grant
+    // reads as twice the request.
+    let wanted = 2 * UDP_SOCKET_BUFFER_BYTES;
+    if (recv < wanted || send < wanted) && !SMALL_BUFFER_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            recv,
+            send,
+            wanted,
+            "UDP socket buffers are smaller than wanted (sizes as Linux reports them, twice \
+             the grant): datagrams may be dropped at high rates; raise net.core.rmem_max and \
+             net.core.wmem_max to at least 4194304"
+        );
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
 
 /// The environment a [`crate::Network`] runs in. Everything above the UDP socket and
 /// address resolution (QUIC, TLS, framing, queues) is the same code in both.
@@ -28,7 +71,7 @@ impl Environment {
         let runtime = Arc::new(quinn::TokioRuntime);
         match self {
             Environment::Udp => {
-                let socket = std::net::UdpSocket::bind(addr)?;
+                let socket = bind_udp(addr)?;
                 match crate::wan_emulation::installed() {
                     None => quinn::Endpoint::new(config, server, socket, runtime),
                     Some(emulation) => {

@@ -51,7 +51,7 @@ pub mod tls;
 pub mod turmoil_socket;
 pub mod wan_emulation;
 
-pub use environment::Environment;
+pub use environment::{Environment, UDP_SOCKET_BUFFER_BYTES};
 pub use error::{DeliveryError, NetworkError, SendError};
 pub use frame::{FrameCodec, FrameError};
 pub use metrics::{DropReason, Metrics, MetricsSnapshot};

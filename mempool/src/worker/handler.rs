@@ -4,7 +4,7 @@
 use super::unsolicited::Unsolicited;
 use super::{batch_key, split_stored, stored_value, WorkerCommand, WorkerEvent, WorkerShared};
 use crate::error::Rejection;
-use crate::messages::{decode_batch, MempoolMessage};
+use crate::messages::{check_batch, BatchCheck, MempoolMessage};
 use crate::metrics::MempoolMetrics;
 use crate::store::{Store, StoreOp, Table};
 use crate::transport::Outbound;
@@ -232,20 +232,19 @@ impl WorkerHandler {
             self.metrics.reject(Rejection::Oversized);
             return Ok(None);
         }
-        let decoded = match decode_batch(&batch, self.max_batch_bytes) {
-            Ok(b) => b,
-            Err(_) => {
+        // Checked in place: building the batch's transactions only to look at their
+        // lengths cost an allocation and a reference count per transaction.
+        match check_batch(&batch, self.max_batch_bytes, self.max_transaction_size) {
+            Ok(_) => {}
+            Err(BatchCheck::Undecodable(error)) => {
+                trace!(peer = %from, %error, "undecodable batch");
                 self.metrics.reject(Rejection::Undecodable);
                 return Ok(None);
             }
-        };
-        if decoded
-            .transactions
-            .iter()
-            .any(|tx| tx.len() > self.max_transaction_size)
-        {
-            self.metrics.reject(Rejection::Oversized);
-            return Ok(None);
+            Err(BatchCheck::Oversized) => {
+                self.metrics.reject(Rejection::Oversized);
+                return Ok(None);
+            }
         }
         let tag = wanted.map_or(self.shared.tag(), |t| t.max(self.shared.tag()));
         if !self.has(&digest) {
