@@ -50,6 +50,24 @@ pub struct LocalArgs {
     /// print where it is.
     #[arg(long)]
     pub keep: bool,
+    /// Run the highest live node as a Byzantine member with these behaviours, as named
+    /// in scenarios' `[[byzantine]]` entries (comma-separated, e.g. `equivocate,garbage`).
+    #[arg(long, value_delimiter = ',')]
+    pub byzantine: Vec<String>,
+    /// Print nothing but errors (`bftlab sweep` shows its own progress).
+    #[arg(skip)]
+    pub quiet: bool,
+}
+
+/// What a finished `bftlab local` run reports to its caller.
+#[derive(Clone, Debug)]
+pub struct LocalOutcome {
+    /// The record written.
+    pub record: PathBuf,
+    /// End-to-end committed transactions per second in the measured window.
+    pub end_to_end_tps: f64,
+    /// End-to-end p50 latency (None without samples).
+    pub end_to_end_p50_ms: Option<f64>,
 }
 
 /// Child processes, killed when dropped (errors, Ctrl-C unwinding, normal end).
@@ -217,7 +235,7 @@ pub(crate) fn print_summary(
 }
 
 /// A whole number with thousands separators (`49,925`).
-fn thousands(v: f64) -> String {
+pub(crate) fn thousands(v: f64) -> String {
     let digits = format!("{:.0}", v.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -235,8 +253,43 @@ pub(crate) fn git_commit() -> String {
     env!("BFTLAB_BUILD_COMMIT").to_string()
 }
 
+/// The kernel's caps on socket receive and send buffers (`net.core.rmem_max`,
+/// `wmem_max`), where they can be read (Linux).
+pub(crate) fn udp_buffer_limits() -> Option<(usize, usize)> {
+    let read = |name: &str| -> Option<usize> {
+        std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((read("rmem_max")?, read("wmem_max")?))
+}
+
+/// A note for the user when the kernel caps UDP buffers below what nodes ask for.
+pub(crate) fn udp_buffer_note(limits: Option<(usize, usize)>) -> Option<String> {
+    let (rmem, wmem) = limits?;
+    (rmem.min(wmem) < network::UDP_SOCKET_BUFFER_BYTES).then(|| {
+        format!(
+            "note: net.core.rmem_max = {rmem} and wmem_max = {wmem} cap the nodes' UDP buffers below the {} bytes they ask for; \
+             datagrams may be dropped at high rates (raise both with sysctl -w)",
+            network::UDP_SOCKET_BUFFER_BYTES
+        )
+    })
+}
+
 /// Run `bftlab local`.
 pub fn run(args: LocalArgs) -> Result<()> {
+    run_recorded(&args).map(|_| ())
+}
+
+/// Run `bftlab local` and say where its record is and what it measured.
+pub fn run_recorded(args: &LocalArgs) -> Result<LocalOutcome> {
+    let say = |line: String| {
+        if !args.quiet {
+            println!("{line}");
+        }
+    };
     if args.nodes == 0 || args.faults >= args.nodes {
         anyhow::bail!(
             "need at least one live node (--nodes {} --faults {})",
@@ -249,6 +302,16 @@ pub fn run(args: LocalArgs) -> Result<()> {
     }
     if args.tx_size < crate::tx::MIN_SIZE {
         anyhow::bail!("--tx-size must be at least {}", crate::tx::MIN_SIZE);
+    }
+    harness::byzantine::parse_behaviours(&args.byzantine).map_err(anyhow::Error::msg)?;
+    if !args.byzantine.is_empty() && args.nodes - args.faults < 2 {
+        anyhow::bail!("--byzantine needs at least two live nodes");
+    }
+    let udp_limits = udp_buffer_limits();
+    if !args.quiet {
+        if let Some(note) = udp_buffer_note(udp_limits) {
+            eprintln!("{note}");
+        }
     }
     let exe = std::env::current_exe().context("cannot find the bftlab executable")?;
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -272,12 +335,20 @@ pub fn run(args: LocalArgs) -> Result<()> {
     // Nodes outlast their clients (which start a second later) long enough to read
     // what the clients still have in flight and answer with the final notice.
     let run_for = args.warmup + args.duration + 6;
-    println!(
-        "bftlab local: {} {} ({}), {} nodes ({} crashed), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
+    say(format!(
+        "bftlab local: {} {} ({}), {} nodes ({} crashed{}), {} worker(s) each, {} tx/s of {} B, {} s warm-up + {} s measured",
         protocol, if variant.is_empty() { "(defaults)" } else { &variant },
         if wan_flags.is_empty() { "loopback".to_string() } else { format!("loopback with a WAN from {} emulated in the application", wan_flags[1]) },
-        args.nodes, args.faults, args.workers, args.rate, args.tx_size, args.warmup, args.duration
-    );
+        args.nodes, args.faults,
+        if args.byzantine.is_empty() { String::new() } else { format!(", node {} Byzantine: {}", args.nodes - args.faults - 1, args.byzantine.join(",")) },
+        args.workers, args.rate, args.tx_size, args.warmup, args.duration
+    ));
+    let byzantine_flags = |i: usize| -> Vec<String> {
+        if args.byzantine.is_empty() || i + 1 != live {
+            return vec![];
+        }
+        vec!["--byzantine".into(), args.byzantine.join(",")]
+    };
     let mut children = Children(Vec::new());
     for i in 0..live {
         let log = dir.path().join(format!("node-{i}.log"));
@@ -298,6 +369,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
             .arg("--summary")
             .arg(dir.path().join(format!("summary-{i}.json")))
             .args(&wan_flags)
+            .args(byzantine_flags(i))
             .args(
                 args.metrics_port
                     .map(|p| {
@@ -362,10 +434,10 @@ pub fn run(args: LocalArgs) -> Result<()> {
                         // An overloaded committee can stall a client until its
                         // connection drops: that ends its input, not the benchmark.
                         if !failed_clients.contains(name) {
-                            println!(
+                            say(format!(
                                 "  warning: {name} stopped early ({status}): {}",
                                 tail(&log).replace('\n', " | ")
-                            );
+                            ));
                             failed_clients.push(name.clone());
                         }
                     } else {
@@ -382,7 +454,7 @@ pub fn run(args: LocalArgs) -> Result<()> {
         let elapsed = started.elapsed().as_secs();
         if elapsed >= last_report + 5 {
             last_report = elapsed;
-            println!("  ... {elapsed} s of about {} s", run_for + 1);
+            say(format!("  ... {elapsed} s of about {} s", run_for + 1));
         }
         if elapsed > run_for + 60 {
             anyhow::bail!("the committee did not stop in time");
@@ -410,7 +482,15 @@ pub fn run(args: LocalArgs) -> Result<()> {
         warmup_s: args.warmup,
         duration_s: args.duration,
     };
-    let figures = window.figures(&summaries.iter().collect::<Vec<_>>(), args.tx_size);
+    // A Byzantine node's own view of latency is not evidence: figures come from the
+    // honest nodes (throughput is counted at node 0 in any case).
+    let honest: Vec<&NodeSummary> = summaries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| args.byzantine.is_empty() || i + 1 != live)
+        .map(|(_, s)| s)
+        .collect();
+    let figures = window.figures(&honest, args.tx_size);
     let record = json!({
         "kind": "bftlab-local",
         "config": {
@@ -418,6 +498,8 @@ pub fn run(args: LocalArgs) -> Result<()> {
             "faults": args.faults, "workers": args.workers, "input_rate_tx_s": args.rate,
             "tx_size": args.tx_size, "warmup_s": args.warmup, "duration_s": args.duration,
             "sample_every": 100, "parameters": parameters, "wan": wan_record,
+            "byzantine": args.byzantine,
+            "byzantine_node": (!args.byzantine.is_empty()).then_some(live - 1),
         },
         "consensus": figures["consensus"], "end_to_end": figures["end_to_end"],
         "blocks_committed": summaries.iter().map(|s| s.blocks).collect::<Vec<_>>(),
@@ -426,14 +508,19 @@ pub fn run(args: LocalArgs) -> Result<()> {
         "node_counters": summaries.iter().map(|s| s.counters.clone()).collect::<Vec<_>>(),
 
         "git_commit": git_commit(),
-        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "udp_rmem_max": udp_limits.map(|l| l.0), "udp_wmem_max": udp_limits.map(|l| l.1),
+        },
         "start_unix_ms": clients_start,
     });
-    print_summary(&record, &window, &input, failed_clients.len());
+    if !args.quiet {
+        print_summary(&record, &window, &input, failed_clients.len());
+    }
     std::fs::create_dir_all(&args.results)
         .with_context(|| format!("cannot create {}", args.results.display()))?;
     let file = args.results.join(format!(
-        "{}-{}-n{}-f{}-r{}{}.json",
+        "{}-{}-n{}-f{}-r{}{}{}.json",
         clients_start,
         protocol,
         args.nodes,
@@ -443,15 +530,24 @@ pub fn run(args: LocalArgs) -> Result<()> {
             String::new()
         } else {
             format!("-{}", variant.replace(['=', ',', '/'], "-"))
+        },
+        if args.byzantine.is_empty() {
+            String::new()
+        } else {
+            format!("-byzantine-{}", args.byzantine.join("-"))
         }
     ));
     std::fs::write(&file, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
-    println!(" Result record: {}", file.display());
+    say(format!(" Result record: {}", file.display()));
     if args.keep {
-        println!(" Working directory kept: {}", dir.keep().display());
+        say(format!(" Working directory kept: {}", dir.keep().display()));
     }
-    Ok(())
+    Ok(LocalOutcome {
+        record: file,
+        end_to_end_tps: record["end_to_end"]["tps"].as_f64().unwrap_or(0.0),
+        end_to_end_p50_ms: record["end_to_end"]["latency"]["p50_ms"].as_f64(),
+    })
 }
 
 #[cfg(test)]

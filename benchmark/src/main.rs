@@ -5,10 +5,12 @@ mod keys;
 mod local;
 mod metrics;
 mod node;
+mod plot;
 mod protocols;
 mod remote;
 mod sequence;
 mod sim;
+mod sweep;
 mod twins;
 mod tx;
 mod wan;
@@ -33,6 +35,11 @@ enum Command {
     Client(client::ClientArgs),
     /// Benchmark a committee of node processes on this machine.
     Local(local::LocalArgs),
+    /// Run a matrix of local benchmarks (protocols x input rates x fault settings x
+    /// repeats), one after another, recording every run.
+    Sweep(sweep::SweepArgs),
+    /// Draw figures (PNG and SVG) from result records of `local`, `sweep` and `sim`.
+    Plot(plot::PlotArgs),
     /// Benchmark a committee on a cluster of machines reached over ssh (an inventory).
     Remote(remote::RemoteArgs),
     /// Run a scenario in the deterministic simulation and judge it.
@@ -51,6 +58,8 @@ fn main() {
         Command::Node(args) => node::run(args),
         Command::Client(args) => client::run(args),
         Command::Local(args) => local::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::Remote(args) => remote::run(args),
         Command::Sim(args) => sim::run_sim(args),
         Command::Protocols => protocols::run(),

@@ -310,3 +310,69 @@ fn bftlab_local_emulates_a_wan_from_a_latency_matrix() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("moon"));
 }
+
+#[test]
+fn bftlab_sweep_records_every_run_and_resumes() {
+    let results = tempfile::tempdir().unwrap();
+    let sweep = |resume: bool| {
+        let output = Command::new(env!("CARGO_BIN_EXE_bftlab"))
+            .args([
+                "sweep",
+                "--protocols",
+                "hotstuff",
+                "--rates",
+                "2000",
+                "--faults",
+                "byzantine:garbage",
+                "--duration",
+                "3",
+                "--warmup",
+                "1",
+                "--tx-size",
+                "128",
+            ])
+            .args(resume.then_some("--resume"))
+            .arg("--results")
+            .arg(results.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "bftlab sweep failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    sweep(false);
+    let journal = std::fs::read_to_string(results.path().join("sweep.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{journal}");
+    let line = &lines[0];
+    assert_eq!(line["status"], "ok", "{line}");
+    assert_eq!(
+        line["key"],
+        "hotstuff rate=2000 faults=byzantine:garbage repeat=1 nodes=4 workers=1 tx_size=128 duration=3 warmup=1"
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(line["record"].as_str().unwrap()).unwrap()).unwrap();
+    // The highest node ran the Byzantine behaviour; the honest ones still committed.
+    assert_eq!(
+        record["config"]["byzantine"],
+        serde_json::json!(["garbage"])
+    );
+    assert_eq!(record["config"]["byzantine_node"], 3);
+    let blocks = record["blocks_committed"].as_array().unwrap();
+    assert!(
+        blocks[..3].iter().all(|b| b.as_u64().unwrap() > 0),
+        "{record}"
+    );
+    // Resumed: nothing left to run, nothing appended.
+    let again = sweep(true);
+    assert!(again.contains("0 to do"), "{again}");
+    let journal = std::fs::read_to_string(results.path().join("sweep.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 1);
+}
