@@ -253,6 +253,25 @@ pub(crate) fn git_commit() -> String {
     env!("BFTLAB_BUILD_COMMIT").to_string()
 }
 
+/// What a record says of the machine it ran on: cores, CPU model and memory (where
+/// Linux's /proc tells them), and the kernel's UDP buffer caps.
+pub(crate) fn machine() -> serde_json::Value {
+    let proc_field = |file: &str, key: &str| -> Option<String> {
+        let text = std::fs::read_to_string(file).ok()?;
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        Some(line.split_once(':')?.1.trim().to_string())
+    };
+    let memory_kb = proc_field("/proc/meminfo", "MemTotal")
+        .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok());
+    let udp_limits = udp_buffer_limits();
+    json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": proc_field("/proc/cpuinfo", "model name"),
+        "memory_kb": memory_kb,
+        "udp_rmem_max": udp_limits.map(|l| l.0), "udp_wmem_max": udp_limits.map(|l| l.1),
+    })
+}
+
 /// The kernel's caps on socket receive and send buffers (`net.core.rmem_max`,
 /// `wmem_max`), where they can be read (Linux).
 pub(crate) fn udp_buffer_limits() -> Option<(usize, usize)> {
@@ -508,10 +527,7 @@ pub fn run_recorded(args: &LocalArgs) -> Result<LocalOutcome> {
         "node_counters": summaries.iter().map(|s| s.counters.clone()).collect::<Vec<_>>(),
 
         "git_commit": git_commit(),
-        "machine": {
-            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            "udp_rmem_max": udp_limits.map(|l| l.0), "udp_wmem_max": udp_limits.map(|l| l.1),
-        },
+        "machine": machine(),
         "start_unix_ms": clients_start,
     });
     if !args.quiet {

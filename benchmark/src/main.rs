@@ -8,8 +8,10 @@ mod node;
 mod plot;
 mod protocols;
 mod remote;
+mod report;
 mod sequence;
 mod sim;
+mod sim_sweep;
 mod sweep;
 mod twins;
 mod tx;
@@ -40,6 +42,12 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Draw figures (PNG and SVG) from result records of `local`, `sweep` and `sim`.
     Plot(plot::PlotArgs),
+    /// Run scenarios x protocols x seeds in the simulation, several at once (one per
+    /// core), recording every run.
+    SimSweep(sim_sweep::SimSweepArgs),
+    /// Write the cross-protocol comparison page and figures of a folder of records
+    /// (results/comparison).
+    Report(report::ReportArgs),
     /// Benchmark a committee on a cluster of machines reached over ssh (an inventory).
     Remote(remote::RemoteArgs),
     /// Run a scenario in the deterministic simulation and judge it.
@@ -60,6 +68,8 @@ fn main() {
         Command::Local(args) => local::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::SimSweep(args) => sim_sweep::run(args),
+        Command::Report(args) => report::run(args),
         Command::Remote(args) => remote::run(args),
         Command::Sim(args) => sim::run_sim(args),
         Command::Protocols => protocols::run(),

@@ -6,11 +6,14 @@
 //! committee size and fault setting; each input rate is the run with the median
 //! throughput among its repeats. From `bftlab sim` records: finality and messages per
 //! committed transaction against committee size, one line per protocol, over the runs
-//! that passed (medians across seeds). Every figure's numbers are also written to
+//! that passed (medians across seeds); and for every scenario with faults, committed
+//! transactions per second over simulated time, one line per protocol (the lowest seed),
+//! with the faults marked. Every figure's numbers are also written to
 //! `figures.json` beside it, with the records they came from.
 
 use anyhow::{Context, Result};
 use clap::Args;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -71,6 +74,10 @@ pub struct Figure {
     pub series: Vec<Series>,
     /// The records it was drawn from.
     pub records: Vec<String>,
+    /// Vertical markers (x, label): the faults of a run over time.
+    pub markers: Vec<(f64, String)>,
+    /// A linear y axis from 0 (rates over time) instead of a logarithmic one.
+    pub linear_y: bool,
 }
 
 /// Every `*.json` under the inputs (folders are read one level deep), sorted.
@@ -98,12 +105,13 @@ fn record_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// A median of a non-empty list (the upper one of two middles).
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-fn protocol_label(config: &Value) -> String {
+/// `protocol (variant)` of a local record's config or a sim record.
+pub fn protocol_label(config: &Value) -> String {
     let protocol = config["protocol"].as_str().unwrap_or("?");
     match config["variant"].as_str().filter(|v| !v.is_empty()) {
         Some(variant) => format!("{protocol} ({variant})"),
@@ -111,7 +119,8 @@ fn protocol_label(config: &Value) -> String {
     }
 }
 
-fn fault_label(config: &Value) -> String {
+/// The fault setting of a local record's config, in words.
+pub fn fault_label(config: &Value) -> String {
     let byzantine: Vec<&str> = config["byzantine"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -125,7 +134,8 @@ fn fault_label(config: &Value) -> String {
     }
 }
 
-fn slug(text: &str) -> String {
+/// `text` as a file name: lowercase letters and digits, other runs as `-`.
+pub fn slug(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {
@@ -137,12 +147,20 @@ fn slug(text: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-fn short_commit(record: &Value) -> String {
+/// The record's commit, 10 characters (and `-dirty` if the binary had uncommitted
+/// changes).
+pub fn short_commit(record: &Value) -> String {
     let commit = record["git_commit"]
         .as_str()
         .or_else(|| record["commit"].as_str())
         .unwrap_or("unknown");
-    commit.chars().take(10).collect()
+    let short: String = commit.chars().take(10).collect();
+    // A binary built with uncommitted changes says so.
+    if commit.ends_with("-dirty") && !short.ends_with("-dirty") {
+        format!("{short}-dirty")
+    } else {
+        short
+    }
 }
 
 /// Latency against throughput from `bftlab local` records: one figure per committee
@@ -247,6 +265,8 @@ pub fn local_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
             ),
             series,
             records: files,
+            markers: vec![],
+            linear_y: false,
         });
     }
     figures
@@ -348,6 +368,8 @@ pub fn sim_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
             caption: format!("{caption}; line: p50, {}", p99_style(by.len())),
             series: finality,
             records: files.clone(),
+            markers: vec![],
+            linear_y: false,
         },
         Figure {
             name: "messages-per-transaction-by-committee-size".into(),
@@ -357,6 +379,8 @@ pub fn sim_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
             caption,
             series: messages,
             records: files,
+            markers: vec![],
+            linear_y: false,
         },
     ]
 }
@@ -388,6 +412,10 @@ fn ranges(figure: &Figure) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
         .fold(f64::INFINITY, f64::min);
     let y_min = if y_min.is_finite() { y_min } else { 1.0 };
     let x = 0.0..(x_max * 1.08).max(1.0);
+    if figure.linear_y {
+        // Head room above the highest point for the legend and the fault labels.
+        return (x, 0.0..(y_max * 1.4).max(1.0));
+    }
     let lo = (y_min / 1.5).max(1e-6);
     (x, lo..(y_max * 1.5).max(lo * 10.0))
 }
@@ -408,25 +436,82 @@ where
         ))
         .map_err(err)?;
     let (x_range, y_range) = ranges(figure);
-    let mut chart = ChartBuilder::on(&plot_area)
+    let mut builder = ChartBuilder::on(&plot_area);
+    builder
         .caption(&figure.title, ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x_range, y_range.log_scale())
-        .map_err(err)?;
+        .y_label_area_size(70);
+    if figure.linear_y {
+        let mut chart = builder.build_cartesian_2d(x_range, y_range).map_err(err)?;
+        mesh(&mut chart, figure).map_err(err)?;
+        draw_markers(&mut chart, figure).map_err(err)?;
+        draw_series(&mut chart, figure).map_err(err)?;
+    } else {
+        let mut chart = builder
+            .build_cartesian_2d(x_range, y_range.log_scale())
+            .map_err(err)?;
+        mesh(&mut chart, figure).map_err(err)?;
+        draw_markers(&mut chart, figure).map_err(err)?;
+        draw_series(&mut chart, figure).map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// The axes, their labels and the grid of `figure` on `chart`.
+fn mesh<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    figure: &Figure,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     chart
         .configure_mesh()
         .x_desc(&figure.x_label)
         .y_desc(&figure.y_label)
         .x_label_formatter(&|v| crate::local::thousands(*v))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| crate::local::thousands(*v))
         .y_labels(14)
         .light_line_style(BLACK.mix(0.04))
         .draw()
-        .map_err(err)?;
-    draw_series(&mut chart, figure).map_err(err)?;
-    root.present().map_err(err)?;
+}
+
+/// The vertical fault markers of `figure`, each with its label at the top.
+fn draw_markers<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    figure: &Figure,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let (bottom, top) = {
+        let range = chart.y_range();
+        (range.start, range.end)
+    };
+    for (k, (x, label)) in figure.markers.iter().enumerate() {
+        chart.draw_series(DashedLineSeries::new(
+            [(*x, bottom), (*x, top)],
+            5,
+            4,
+            BLACK.mix(0.6).stroke_width(1),
+        ))?;
+        // Labels of nearby markers are staggered so they do not overprint.
+        let row = (k % 3) as i32;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((*x, top))
+                + Text::new(
+                    label.clone(),
+                    (4, 4 + 16 * row),
+                    ("sans-serif", 13).into_font().color(&BLACK.mix(0.8)),
+                ),
+        ))?;
+    }
     Ok(())
 }
 
@@ -474,18 +559,25 @@ where
             ))?
             .label(series.label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        chart.draw_series(
-            series
-                .points
-                .iter()
-                .map(|p| Circle::new((p.x, p.p50), 3, c.filled())),
-        )?;
+        // A rate over time is a dense line: dots would hide it.
+        if !figure.linear_y {
+            chart.draw_series(
+                series
+                    .points
+                    .iter()
+                    .map(|p| Circle::new((p.x, p.p50), 3, c.filled())),
+            )?;
+        }
     }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(if figure.linear_y {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::UpperLeft
+        })
         .label_font(("sans-serif", 14))
         .draw()
 }
@@ -510,11 +602,17 @@ const SIZE: (u32, u32) = (1000, 640);
 fn drawable(figure: &Figure) -> Figure {
     let mut out = figure.clone();
     for series in &mut out.series {
+        // A linear axis shows zero (a stall); a logarithmic one cannot.
+        let least = if figure.linear_y {
+            0.0
+        } else {
+            f64::MIN_POSITIVE
+        };
         series
             .points
-            .retain(|p| p.x.is_finite() && p.x >= 0.0 && p.p50.is_finite() && p.p50 > 0.0);
+            .retain(|p| p.x.is_finite() && p.x >= 0.0 && p.p50.is_finite() && p.p50 >= least);
         for p in &mut series.points {
-            if !(p.p99.is_finite() && p.p99 > 0.0) {
+            if !(p.p99.is_finite() && p.p99 >= least) {
                 p.p99 = p.p50;
             }
         }
@@ -534,10 +632,15 @@ pub fn write(figure: &Figure, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Make the embedded font plotters' `sans-serif` (before drawing any text).
+pub fn register_font() -> Result<()> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| anyhow::anyhow!("the embedded font is not a font"))
+}
+
 /// Run `bftlab plot`.
 pub fn run(args: PlotArgs) -> Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow::anyhow!("the embedded font is not a font"))?;
+    register_font()?;
     let files = record_files(&args.inputs)?;
     let mut records = Vec::new();
     let mut skipped = 0;
@@ -554,6 +657,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
     let figures: Vec<Figure> = local_figures(&records)
         .into_iter()
         .chain(sim_figures(&records))
+        .chain(crate::report::timeline_figures(&records))
         .collect();
     if figures.is_empty() {
         anyhow::bail!(

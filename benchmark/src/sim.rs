@@ -35,6 +35,11 @@ pub struct SimArgs {
     /// runs under any core; `bftlab protocols` lists them).
     #[arg(long)]
     pub protocol: Option<String>,
+    /// A parameter of the run, `KEY=VALUE` (repeatable), as `bftlab local --param`: a
+    /// key of the protocol's own section (`commit_rule=two-chain`), or
+    /// `mempool.FIELD` / `network.FIELD`. Applied over the scenario's parameters.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
     /// Where result records go.
     #[arg(long, default_value = "results/sim")]
     pub results: PathBuf,
@@ -44,9 +49,33 @@ pub struct SimArgs {
     /// (docs/histories.md).
     #[arg(long, value_name = "DIR")]
     pub history: Option<PathBuf>,
+    /// Write the record to this file (instead of `<results>/<time>-<scenario>.json`).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
-fn parse_range(text: &str) -> Result<Vec<u64>> {
+/// `scenario` under protocol `name` with `params` (`KEY=VALUE`, as `--param`) applied
+/// over its own parameters; an unknown protocol or key is an error naming it.
+pub(crate) fn with_protocol(scenario: Scenario, name: &str, params: &[String]) -> Result<Scenario> {
+    let mut scenario = scenario.with_protocol(name)?;
+    if params.is_empty() {
+        return Ok(scenario);
+    }
+    let mut parameters = scenario.node_parameters().map_err(anyhow::Error::msg)?;
+    crate::protocols::ProtocolArgs {
+        protocol: name.to_string(),
+        params: params.to_vec(),
+    }
+    .apply(&mut parameters)?;
+    // A scenario's overrides are sections (`mempool`, `network`, `consensus`); the
+    // top-level values `--param` cannot set stay as the scenario has them.
+    let mut sections = toml::Table::try_from(&parameters).context("parameters as TOML")?;
+    sections.retain(|_, v| v.is_table());
+    scenario.parameters = Some(sections);
+    Ok(scenario.with_protocol(name)?)
+}
+
+pub(crate) fn parse_range(text: &str) -> Result<Vec<u64>> {
     let (a, b) = text
         .split_once("..")
         .with_context(|| format!("--seeds wants A..B, got {text:?}"))?;
@@ -80,18 +109,28 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         .and_then(|s| s.to_str())
         .unwrap_or("scenario")
         .to_string();
-    if let Some(p) = &args.protocol {
-        scenario = scenario.with_protocol(p)?;
+    if args.protocol.is_some() || !args.params.is_empty() {
+        let name = args
+            .protocol
+            .clone()
+            .unwrap_or_else(|| scenario.protocol.clone());
+        scenario = with_protocol(scenario, &name, &args.params)?;
     }
+    let variant = args.params.join(",");
     let seeds = match (&args.seed, &args.seeds) {
         (Some(s), _) => vec![*s],
         (None, Some(range)) => parse_range(range)?,
         (None, None) => scenario.seeds.clone(),
     };
     println!(
-        "bftlab sim: {} under {} ({} nodes, {} s simulated), {} seed(s)",
+        "bftlab sim: {} under {}{} ({} nodes, {} s simulated), {} seed(s)",
         scenario.name,
         scenario.protocol,
+        if variant.is_empty() {
+            String::new()
+        } else {
+            format!(" ({variant})")
+        },
         scenario.nodes,
         scenario.duration_s,
         seeds.len()
@@ -173,6 +212,9 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             "simulated_seconds": scenario.duration_s,
             "submitted": report.submitted.len(),
             "packet_faults": report.packet_faults,
+            "events": harness::timeline::fault_events(&scenario),
+            "byzantine": report.byzantine,
+            "timeline": harness::timeline::commit_timeline(&report, std::time::Duration::from_secs(1)),
             "nodes": report.logs.iter().map(|l| json!({
                 "delivered_certificates": l.sequence.len(),
                 "delivered_transactions": l.transactions.len(),
@@ -193,15 +235,21 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
             "wall_seconds": wall,
         }));
     }
-    std::fs::create_dir_all(&args.results)
-        .with_context(|| format!("cannot create {}", args.results.display()))?;
-    let file = args
-        .results
-        .join(format!("{}-{stem}.json", crate::tx::now_micros() / 1000));
+    let file = args.record.clone().unwrap_or_else(|| {
+        args.results
+            .join(format!("{}-{stem}.json", crate::tx::now_micros() / 1000))
+    });
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let record = json!({
         "kind": "bftlab-sim",
         "scenario": scenario.name,
         "protocol": scenario.protocol,
+        "variant": variant,
+        "nodes": scenario.nodes,
+        "wan": scenario.latency_matrix.is_some() || scenario.link_latency_ms.is_some(),
+        "machine": crate::local::machine(),
         "file": args.scenario,
         "expect_violation": scenario.expect_violation,
         "commit": crate::local::git_commit(),

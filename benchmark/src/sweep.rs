@@ -225,7 +225,7 @@ pub fn plan(
 }
 
 /// Every registered protocol, and HotStuff's two-chain commit rule.
-fn default_protocols() -> Vec<ProtocolSpec> {
+pub(crate) fn default_protocols() -> Vec<ProtocolSpec> {
     let mut specs: Vec<ProtocolSpec> = consensus::registry::PROTOCOLS
         .iter()
         .map(|e| ProtocolSpec {
@@ -245,12 +245,12 @@ fn default_protocols() -> Vec<ProtocolSpec> {
     specs
 }
 
-/// The keys `sweep.jsonl` in `folder` lists (none if it does not exist), leaving out
+/// The keys the journal `name` in `folder` lists (none if it does not exist), leaving out
 /// failed runs when `retry_failed`. A last line cut short (the sweep was killed while
 /// writing it) is ignored; any other line that is not a JSON object with a `key` is
 /// refused: a resumed sweep must not guess.
-pub fn done_keys(folder: &Path, retry_failed: bool) -> Result<BTreeSet<String>> {
-    let path = folder.join("sweep.jsonl");
+pub fn done_keys(folder: &Path, name: &str, retry_failed: bool) -> Result<BTreeSet<String>> {
+    let path = folder.join(name);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
@@ -356,7 +356,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
     );
     let all = plan(&protocols, &args.rates, &faults, args.repeats, &setting);
     let done = if args.resume {
-        done_keys(&args.results, args.retry_failed)?
+        done_keys(&args.results, "sweep.jsonl", args.retry_failed)?
     } else {
         BTreeSet::new()
     };
@@ -533,25 +533,27 @@ mod tests {
     fn resume_reads_the_journal_and_refuses_a_damaged_one() {
         let dir = tempfile::tempdir().unwrap();
         let journal = dir.path().join("sweep.jsonl");
-        assert!(done_keys(dir.path(), false).unwrap().is_empty());
+        assert!(done_keys(dir.path(), "sweep.jsonl", false)
+            .unwrap()
+            .is_empty());
         std::fs::write(
             &journal,
             "{\"key\":\"a\",\"status\":\"ok\"}\n\n{\"key\":\"b\",\"status\":\"failed\"}\n",
         )
         .unwrap();
-        let keys = done_keys(dir.path(), false).unwrap();
+        let keys = done_keys(dir.path(), "sweep.jsonl", false).unwrap();
         assert_eq!(keys, ["a".to_string(), "b".to_string()].into());
         // Failed runs are run again on request.
         assert_eq!(
-            done_keys(dir.path(), true).unwrap(),
+            done_keys(dir.path(), "sweep.jsonl", true).unwrap(),
             ["a".to_string()].into()
         );
         // A damaged line in the middle is refused; a last line cut short is not.
         std::fs::write(&journal, "{\"key\":\"a\"}\nnot json\n").unwrap();
-        assert!(done_keys(dir.path(), false).is_err());
+        assert!(done_keys(dir.path(), "sweep.jsonl", false).is_err());
         std::fs::write(&journal, "{\"key\":\"a\"}\n{\"key\":\"b").unwrap();
         assert_eq!(
-            done_keys(dir.path(), false).unwrap(),
+            done_keys(dir.path(), "sweep.jsonl", false).unwrap(),
             ["a".to_string()].into()
         );
     }

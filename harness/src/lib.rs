@@ -15,6 +15,7 @@ pub mod history;
 mod metrics;
 mod runner;
 mod scenario;
+pub mod timeline;
 pub mod wan;
 
 pub use checkers::{check, Verdict, Violation};
