@@ -4,7 +4,7 @@
 # if missing, as is nftables) with its own work directory; `bftlab remote check`, then
 # `remote run` of a scenario with a crash, a restart, a partition (nftables rules in the
 # hosts' namespaces) and a Byzantine member (with a WAN from a latency matrix emulated
-# in the application), then `remote kill` and `remote clean`. Checks
+# in the application), a one-run `sweep --remote`, then `remote kill` and `remote clean`. Checks
 # that the record has commits, the timeline was applied and no safety violation was
 # seen. Removes every namespace, link and process it made, by their names and pids.
 #
@@ -180,6 +180,20 @@ EOF
 fi
 
 if [ -n "${RESULTS:-}" ]; then mkdir -p "$RESULTS" && cp "$RECORD" "$RESULTS/"; fi
+
+log "sweep --remote (one run: 4 nodes, the highest one Byzantine)"
+"$BFTLAB" sweep --remote "$DIR/inventory.toml" --protocols "${PROTOCOL:-hotstuff}" \
+    --rates 1000 --faults byzantine:garbage --nodes 4 --tx-size 128 --warmup 2 --duration 5 \
+    --results "$DIR/sweep"
+python3 - "$DIR/sweep/sweep.jsonl" <<'EOF'
+import json, sys
+[line] = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert line["status"] == "ok", line
+r = json.load(open(line["record"]))
+assert r["kind"] == "bftlab-remote" and r["config"]["byzantine"] == {"3": ["garbage"]}, r["config"]
+assert r["safety"]["violations"] == [], r["safety"]
+print("cluster-test: sweep --remote ok: %s tx/s committed" % line["end_to_end_tps"])
+EOF
 
 log "remote kill, remote clean"
 "$BFTLAB" remote kill -i "$DIR/inventory.toml"

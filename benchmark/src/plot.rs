@@ -1,7 +1,7 @@
 //! `bftlab plot`: figures from result records, as PNG and SVG (the `plotters` crate,
 //! pure Rust; the PNG text is drawn with the DejaVu Sans font embedded in the binary).
 //!
-//! From `bftlab local` records (`sweep`, `local`): end-to-end latency against committed
+//! From `bftlab local` and `remote run` records (`sweep`, `local`): end-to-end latency against committed
 //! throughput, one line per protocol (p50, with the band up to p99), one figure per
 //! committee size and fault setting; each input rate is the run with the median
 //! throughput among its repeats. From `bftlab sim` records: finality and messages per
@@ -119,19 +119,64 @@ pub fn protocol_label(config: &Value) -> String {
     }
 }
 
-/// The fault setting of a local record's config, in words.
-pub fn fault_label(config: &Value) -> String {
-    let byzantine: Vec<&str> = config["byzantine"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let crashed = config["faults"].as_u64().unwrap_or(0);
-    match (crashed, byzantine.is_empty()) {
-        (0, true) => "no faults".into(),
-        (c, true) => format!("{c} crashed"),
-        (0, false) => format!("1 Byzantine ({})", byzantine.join("+")),
-        (c, false) => format!("{c} crashed, 1 Byzantine ({})", byzantine.join("+")),
+/// The Byzantine behaviours of a local or remote record's config: `bftlab local` lists
+/// the one Byzantine node's behaviours, `remote run` maps each Byzantine node to its own.
+/// (Byzantine nodes, every behaviour named.)
+fn byzantine_of(config: &Value) -> (usize, Vec<String>) {
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match &config["byzantine"] {
+        Value::Object(nodes) => {
+            let mut all: Vec<String> = nodes.values().flat_map(names).collect();
+            all.dedup();
+            (nodes.len(), all)
+        }
+        list => {
+            let all = names(list);
+            (usize::from(!all.is_empty()), all)
+        }
     }
+}
+
+/// The fault setting of a local or remote record's config, in words.
+pub fn fault_label(config: &Value) -> String {
+    let (byzantine, names) = byzantine_of(config);
+    let crashed = config["faults"].as_u64().unwrap_or(0);
+    let mut parts = Vec::new();
+    if crashed > 0 {
+        parts.push(format!("{crashed} crashed"));
+    }
+    if byzantine > 0 {
+        parts.push(format!("{byzantine} Byzantine ({})", names.join("+")));
+    }
+    if let Some(scenario) = config["scenario"].as_str() {
+        parts.push(format!("scenario {scenario:?}"));
+    }
+    if parts.is_empty() {
+        "no faults".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Whether a remote run's record says the run went wrong (an unexpected safety
+/// violation, or parts it could not collect): such a record is kept for inspection but
+/// not drawn or tabled as a measurement.
+pub fn remote_run_failed(record: &Value) -> bool {
+    record["kind"] == "bftlab-remote"
+        && (record["errors"].as_array().is_some_and(|e| !e.is_empty())
+            || (record["safety"]["violations"]
+                .as_array()
+                .is_some_and(|v| !v.is_empty())
+                && record["safety"]["expect_violation"] != true))
 }
 
 /// `text` as a file name: lowercase letters and digits, other runs as `-`.
@@ -163,8 +208,8 @@ pub fn short_commit(record: &Value) -> String {
     }
 }
 
-/// Latency against throughput from `bftlab local` records: one figure per committee
-/// size and fault setting.
+/// Latency against throughput from `bftlab local` and `bftlab remote run` records: one
+/// figure per setup (committee size, cluster or this machine, ...) and fault setting.
 pub fn local_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
     // figure (nodes, faults) -> line (protocol, commit) -> input rate -> runs
     // (tps, p50, p99, record); and per figure its commits, records and cores.
@@ -176,7 +221,8 @@ pub fn local_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
     let mut groups: BTreeMap<FigureKey, Lines> = BTreeMap::new();
     let mut meta: BTreeMap<FigureKey, Meta> = BTreeMap::new();
     for (path, record) in records {
-        if record["kind"] != "bftlab-local" {
+        let remote = record["kind"] == "bftlab-remote";
+        if (record["kind"] != "bftlab-local" && !remote) || remote_run_failed(record) {
             continue;
         }
         let config = &record["config"];
@@ -190,14 +236,12 @@ pub fn local_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
         };
         let nodes = config["nodes"].as_u64().unwrap_or(0);
         let faulty = config["faults"].as_u64().unwrap_or(0)
-            + u64::from(
-                config["byzantine"]
-                    .as_array()
-                    .is_some_and(|b| !b.is_empty()),
-            );
+            + byzantine_of(config).0 as u64
+            + u64::from(config["scenario"].is_string());
         // Runs of another shape are never pooled: the setup is part of the figure.
         let setup = format!(
-            "{nodes} nodes, {} worker(s), {} B tx{}, {}",
+            "{nodes} nodes{}, {} worker(s), {} B tx{}, {}",
+            if remote { " on a cluster" } else { "" },
             config["workers"].as_u64().unwrap_or(1),
             config["tx_size"].as_u64().unwrap_or(0),
             if config["wan"].is_null() {
@@ -219,7 +263,9 @@ pub fn local_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
         let m = meta.entry(key).or_default();
         m.0.push(short_commit(record));
         m.1.push(path.display().to_string());
-        m.2 = record["machine"]["cores"].as_u64().unwrap_or(0);
+        if let Some(cores) = record["machine"]["cores"].as_u64() {
+            m.2 = cores;
+        }
     }
     let mut figures = Vec::new();
     for ((nodes, faulty, faults), by_protocol) in groups {
@@ -259,9 +305,14 @@ pub fn local_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
             x_label: "committed throughput (tx/s)".into(),
             y_label: "end-to-end latency (ms, log scale)".into(),
             caption: format!(
-                "bftlab local; line: p50, {}; each point the run with the median throughput among its input rate's repeats (of two, the faster). commit {}; {cores} cores",
+                "line: p50, {}; each point the run with the median throughput among its input rate's repeats (of two, the faster). commit {}{}",
                 p99_style(series.len()),
-                commits.join(", ")
+                commits.join(", "),
+                if cores > 0 {
+                    format!("; {cores} cores")
+                } else {
+                    String::new()
+                }
             ),
             series,
             records: files,
@@ -273,7 +324,7 @@ pub fn local_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
 }
 
 /// Finality and messages per transaction against committee size, from `bftlab sim`
-/// records (runs that passed).
+/// records of the happy path (no faults, no WAN; runs that passed).
 pub fn sim_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
     // protocol -> n -> (finality p50s, p99s, messages per tx, scenarios)
     type Acc = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<String>);
@@ -281,11 +332,17 @@ pub fn sim_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
     let mut files = Vec::new();
     let mut commits = Vec::new();
     for (path, record) in records {
-        // Scenarios built to break a core measure no finality worth plotting.
-        if record["kind"] != "bftlab-sim" || record["expect_violation"] == true {
+        // Scenarios built to break a core measure no finality worth plotting, and faults or
+        // a WAN would make a committee size's point depend on which scenarios were run:
+        // these figures are of the happy path on the simulation's default network.
+        if record["kind"] != "bftlab-sim"
+            || record["expect_violation"] == true
+            || record["faulty"] == true
+            || record["wan"] == true
+        {
             continue;
         }
-        let protocol = record["protocol"].as_str().unwrap_or("?").to_string();
+        let protocol = protocol_label(record);
         let scenario = record["file"].as_str().unwrap_or("?").to_string();
         let mut used = false;
         for run in record["runs"].as_array().into_iter().flatten() {
@@ -648,7 +705,11 @@ pub fn run(args: PlotArgs) -> Result<()> {
         let text =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         match serde_json::from_slice::<Value>(&text) {
-            Ok(v) if v["kind"] == "bftlab-local" || v["kind"] == "bftlab-sim" => {
+            Ok(v)
+                if v["kind"] == "bftlab-local"
+                    || v["kind"] == "bftlab-remote"
+                    || v["kind"] == "bftlab-sim" =>
+            {
                 records.push((path, v))
             }
             _ => skipped += 1,

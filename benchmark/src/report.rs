@@ -1,11 +1,14 @@
 //! `bftlab report DIR`: the cross-protocol comparison page (`DIR/README.md`) and its
 //! figures (`DIR/figures/`), regenerated from the records under `DIR` alone.
 //!
-//! It reads every `bftlab local` record (from `bftlab sweep`), every `bftlab sim` record
-//! (from `bftlab sim-sweep`) and the sweeps' journals (`sweep.jsonl`, `sim-sweep.jsonl`,
-//! for the runs that failed and left no record, and for the commands that were run).
-//! Every figure on the page is a median over the repeats or seeds of one cell, and
-//! names how many there were. The only numbers not from a record are the reference
+//! It reads every `bftlab local` and `remote run` record (from `bftlab sweep`), every
+//! `bftlab sim` record (from `bftlab sim-sweep`) and the sweeps' journals (`sweep.jsonl`,
+//! `sim-sweep.jsonl`: how many lines of each status, and the commands that were run).
+//! Benchmark runs are tabled per setup (committee, workers, transaction size, window,
+//! WAN, commit): runs of different setups are never pooled. Every number in a cell is
+//! the median of that quantity over the cell's repeats or seeds (the upper middle of
+//! an even count; throughput and latency are each their own median), and benchmark
+//! cells name their run count. The only numbers not from a record are the reference
 //! points of the research prototypes, quoted from the project's benchmark guide and
 //! marked as measured on another day.
 
@@ -77,9 +80,11 @@ const PROTOTYPES: [[&str; 6]; 5] = [
     ],
 ];
 
-/// One `bftlab local` run.
+/// One `bftlab local` or `remote run` run.
 #[derive(Clone, Debug)]
 struct LocalRun {
+    /// What must be equal for runs to be compared (see [`setup_of`]).
+    setup: String,
     protocol: String,
     faults: String,
     rate: u64,
@@ -125,7 +130,7 @@ struct Inputs {
     records: Vec<(PathBuf, Value)>,
     local: Vec<LocalRun>,
     sim: Vec<SimRun>,
-    /// (journal, status) -> count, for runs without a record among them.
+    /// (journal, status) -> lines (a run done again is counted again).
     statuses: BTreeMap<(String, String), usize>,
     commands: BTreeSet<String>,
     commits: BTreeSet<String>,
@@ -140,12 +145,15 @@ fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
         for entry in
             std::fs::read_dir(&at).with_context(|| format!("cannot read {}", at.display()))?
         {
-            let path = entry?.path();
-            if path.is_dir() {
+            let entry = entry?;
+            let path = entry.path();
+            // Symbolic links are not followed (a link to a parent would never end).
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 if path.file_name().is_some_and(|n| n != "figures") {
                     stack.push(path);
                 }
-            } else {
+            } else if kind.is_file() {
                 out.push(path);
             }
         }
@@ -164,6 +172,32 @@ fn machine_text(machine: &Value) -> Option<String> {
         let _ = write!(text, ", {:.0} GiB", kb as f64 / (1024.0 * 1024.0));
     }
     Some(text)
+}
+
+/// The setup of a benchmark record: committee, where it ran, workers, transaction
+/// size, measured window, WAN, commit. Runs are only compared within one setup.
+fn setup_of(record: &Value) -> String {
+    let config = &record["config"];
+    let n = |k: &str| config[k].as_u64().unwrap_or(0);
+    format!(
+        "{} nodes {}, {} worker(s), {} B transactions, {} s measured after {} s warm-up{}; commit {}",
+        n("nodes"),
+        if record["kind"] == "bftlab-remote" {
+            "on a cluster (bftlab remote)"
+        } else {
+            "on this machine's loopback (bftlab local)"
+        },
+        n("workers"),
+        n("tx_size"),
+        n("duration_s"),
+        n("warmup_s"),
+        if config["wan"].is_null() {
+            ""
+        } else {
+            ", emulated WAN"
+        },
+        short_commit(record)
+    )
 }
 
 fn read_inputs(dir: &Path) -> Result<Inputs> {
@@ -199,7 +233,10 @@ fn read_inputs(dir: &Path) -> Result<Inputs> {
             continue;
         };
         match record["kind"].as_str() {
-            Some("bftlab-local") => {
+            Some("bftlab-local" | "bftlab-remote") => {
+                if crate::plot::remote_run_failed(&record) {
+                    continue;
+                }
                 let config = &record["config"];
                 let e2e = &record["end_to_end"];
                 if let (Some(tps), Some(p50), Some(p99)) = (
@@ -208,6 +245,7 @@ fn read_inputs(dir: &Path) -> Result<Inputs> {
                     e2e["latency"]["p99_ms"].as_f64(),
                 ) {
                     inputs.local.push(LocalRun {
+                        setup: setup_of(&record),
                         protocol: protocol_label(config),
                         faults: fault_label(config),
                         rate: config["input_rate_tx_s"].as_u64().unwrap_or(0),
@@ -233,7 +271,8 @@ fn read_inputs(dir: &Path) -> Result<Inputs> {
                         nodes: run["nodes"].as_array().map_or(0, Vec::len),
                         expect_violation: record["expect_violation"] == true,
                         passed: run["passed"] == true,
-                        faulty: run["events"].as_array().is_some_and(|e| !e.is_empty())
+                        faulty: record["faulty"] == true
+                            || run["events"].as_array().is_some_and(|e| !e.is_empty())
                             || run["byzantine"].as_array().is_some_and(|b| !b.is_empty()),
                         wan: record["wan"] == true,
                         metrics: run["metrics"].clone(),
@@ -252,22 +291,47 @@ fn ms(v: f64) -> String {
     thousands(v)
 }
 
-/// The local cluster's section.
+/// The benchmarks' section: one part per setup.
 fn local_section(inputs: &Inputs, out: &mut String) {
     if inputs.local.is_empty() {
-        out.push_str("No `bftlab local` records yet.\n\n");
+        out.push_str("No `bftlab local` or `remote run` records yet.\n\n");
         return;
     }
-    let protocols: BTreeSet<&str> = inputs.local.iter().map(|r| r.protocol.as_str()).collect();
-    let rates: BTreeSet<u64> = inputs
-        .local
+    let setups: BTreeSet<&str> = inputs.local.iter().map(|r| r.setup.as_str()).collect();
+    for setup in setups {
+        let runs: Vec<LocalRun> = inputs
+            .local
+            .iter()
+            .filter(|r| r.setup == setup)
+            .cloned()
+            .collect();
+        let _ = writeln!(out, "Setup: {setup}.\n");
+        setup_tables(&runs, out);
+    }
+    out.push_str(
+        "### The research prototypes, for reference (measured on another day)\n\n\
+         Quoted from the project's benchmark guide (shared/BENCHMARKS.md): the public \
+         prototypes at their own `fab local` defaults on a machine of this kind, plaintext \
+         TCP, means (they report no percentiles). Not measured in this sitting; compare \
+         shapes, not digits.\n\n\
+         | system | input tx/s | consensus tx/s | consensus latency | e2e tx/s | e2e latency |\n|---|---|---|---|---|---|\n",
+    );
+    for row in PROTOTYPES {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// The tables of one setup's runs.
+fn setup_tables(local: &[LocalRun], out: &mut String) {
+    let protocols: BTreeSet<&str> = local.iter().map(|r| r.protocol.as_str()).collect();
+    let rates: BTreeSet<u64> = local
         .iter()
         .filter(|r| r.faults == "no faults")
         .map(|r| r.rate)
         .collect();
     let runs_of = |p: &str, f: &str, rate: u64| -> Vec<&LocalRun> {
-        inputs
-            .local
+        local
             .iter()
             .filter(|r| r.protocol == p && r.faults == f && r.rate == rate)
             .collect()
@@ -342,23 +406,21 @@ fn local_section(inputs: &Inputs, out: &mut String) {
         out.push('\n');
     }
     // Faults.
-    let settings: BTreeSet<&str> = inputs
-        .local
+    let settings: BTreeSet<&str> = local
         .iter()
         .map(|r| r.faults.as_str())
         .filter(|f| *f != "no faults")
         .collect();
     if !settings.is_empty() {
         out.push_str(
-            "\n### Under faults\n\nOne node of four crashed from the start, or running Byzantine \
+            "\n### Under faults\n\nThe highest node crashed from the start, or running Byzantine \
              behaviours (its own clients' samples left out). \"vs none\": p50 against the same \
              core's p50 without faults at the same input.\n\n\
              | protocol | faults | input tx/s | committed tx/s | p50 / p99 ms | p50 vs none | runs |\n|---|---|---|---|---|---|---|\n",
         );
         for f in &settings {
             for p in &protocols {
-                let fault_rates: BTreeSet<u64> = inputs
-                    .local
+                let fault_rates: BTreeSet<u64> = local
                     .iter()
                     .filter(|r| r.protocol == *p && r.faults == *f)
                     .map(|r| r.rate)
@@ -368,6 +430,7 @@ fn local_section(inputs: &Inputs, out: &mut String) {
                         continue;
                     };
                     let ratio = cell(&runs_of(p, "no faults", rate))
+                        .filter(|base| base.p50 > 0.0)
                         .map(|base| format!("{:.2}x", c.p50 / base.p50))
                         .unwrap_or_else(|| "-".into());
                     let _ = writeln!(
@@ -383,17 +446,6 @@ fn local_section(inputs: &Inputs, out: &mut String) {
             }
         }
     }
-    out.push_str(
-        "\n### The research prototypes, for reference (measured on another day)\n\n\
-         Quoted from the project's benchmark guide (shared/BENCHMARKS.md): the public \
-         prototypes at their own `fab local` defaults on a machine of this kind, plaintext \
-         TCP, means (they report no percentiles). Not measured in this sitting; compare \
-         shapes, not digits.\n\n\
-         | system | input tx/s | consensus tx/s | consensus latency | e2e tx/s | e2e latency |\n|---|---|---|---|---|---|\n",
-    );
-    for row in PROTOTYPES {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
-    }
     out.push('\n');
 }
 
@@ -406,7 +458,7 @@ fn verdict(runs: &[&SimRun]) -> String {
         if broke > 0 {
             format!("violation as expected {broke}/{total}")
         } else {
-            format!("no violation seen 0/{total}")
+            format!("**no violation** 0/{total} (one expected)")
         }
     } else if passed == total {
         format!("pass {passed}/{total}")
@@ -465,50 +517,67 @@ fn sim_section(inputs: &Inputs, out: &mut String) {
     }
     let protocols: BTreeSet<&str> = inputs.sim.iter().map(|r| r.protocol.as_str()).collect();
     // Scenarios by committee size, then name.
-    let mut scenarios: Vec<(usize, String)> = inputs
+    let all: Vec<String> = inputs
         .sim
         .iter()
         .map(|r| (r.nodes, r.scenario.clone()))
         .collect::<BTreeSet<_>>()
         .into_iter()
+        .map(|(_, s)| s)
         .collect();
-    scenarios.sort();
-    let all: Vec<String> = scenarios.iter().map(|(_, s)| s.clone()).collect();
-    let of = |pred: &dyn Fn(&SimRun) -> bool| -> Vec<String> {
-        all.iter()
-            .filter(|s| inputs.sim.iter().any(|r| &r.scenario == *s && pred(r)))
+    // A table over the runs `keep` selects (each cell sees only those), under `heading`;
+    // nothing at all when no run is selected.
+    let table = |out: &mut String,
+                 heading: &str,
+                 keep: &dyn Fn(&SimRun) -> bool,
+                 cell: &dyn Fn(&[&SimRun]) -> Option<String>| {
+        let runs: Vec<SimRun> = inputs.sim.iter().filter(|r| keep(r)).cloned().collect();
+        let scenarios: Vec<String> = all
+            .iter()
+            .filter(|s| runs.iter().any(|r| &r.scenario == *s))
             .cloned()
-            .collect()
+            .collect();
+        if !scenarios.is_empty() {
+            out.push_str(heading);
+            matrix(out, &scenarios, &protocols, &runs, cell);
+        }
     };
     let p50_p99 = |runs: &[&SimRun]| -> Option<String> {
         let p50 = metric(runs, &|m| m["finality_ms"]["p50"].as_f64())?;
         let p99 = metric(runs, &|m| m["finality_ms"]["p99"].as_f64())?;
         Some(format!("{} / {}", ms(p50), ms(p99)))
     };
-    let happy = of(&|r| !r.faulty && !r.wan && !r.expect_violation);
-    out.push_str(
+    let happy = |r: &SimRun| !r.faulty && !r.wan && !r.expect_violation;
+    table(
+        out,
         "### Finality by committee size (no faults)\n\nFinality: client send to commit, over every honest node and transaction, \
-         in simulated ms, p50 / p99; median over the seeds that passed.\n\n",
+         in simulated ms, p50 / p99; medians over the seeds that passed.\n\n",
+        &happy,
+        &p50_p99,
     );
-    matrix(out, &happy, &protocols, &inputs.sim, &p50_p99);
-    out.push_str("### Messages and bytes per committed transaction (no faults)\n\nEvery node's messages and payload bytes to its peers, over the transactions committed.\n\n");
-    matrix(out, &happy, &protocols, &inputs.sim, &|runs| {
-        let m = metric(runs, &|m| m["messages_per_tx"].as_f64())?;
-        let b = metric(runs, &|m| m["bytes_per_tx"].as_f64())?;
-        Some(format!("{m:.2} msgs, {} B", thousands(b)))
-    });
-    let wan = of(&|r| r.wan && !r.expect_violation);
-    if !wan.is_empty() {
-        out.push_str("### Wide-area latencies\n\nFinality p50 / p99 in simulated ms (links from a measured latency matrix or drawn per pair).\n\n");
-        matrix(out, &wan, &protocols, &inputs.sim, &p50_p99);
-    }
-    let faulty = of(&|r| r.faulty && !r.expect_violation);
-    if !faulty.is_empty() {
-        out.push_str(
-            "### Under faults: recovery and stalls\n\nEach cell: recovery (from the last fault to every honest live node's next commit), \
-             the longest stall of an honest node that never crashed, in simulated s; finality p50 ms. Medians over the seeds that passed.\n\n",
-        );
-        matrix(out, &faulty, &protocols, &inputs.sim, &|runs| {
+    table(
+        out,
+        "### Messages and bytes per committed transaction (no faults)\n\nEvery node's messages and payload bytes to its peers, over the transactions committed (medians over the seeds that passed).\n\n",
+        &happy,
+        &|runs| {
+            let m = metric(runs, &|m| m["messages_per_tx"].as_f64())?;
+            let b = metric(runs, &|m| m["bytes_per_tx"].as_f64())?;
+            Some(format!("{m:.2} msgs, {} B", thousands(b)))
+        },
+    );
+    table(
+        out,
+        "### Wide-area latencies\n\nFinality p50 / p99 in simulated ms (links from a measured latency matrix or drawn per pair; a scenario may add faults, see its name); medians over the seeds that passed.\n\n",
+        &|r| r.wan && !r.expect_violation,
+        &p50_p99,
+    );
+    table(
+        out,
+        "### Under faults: recovery and stalls\n\nEach cell: recovery (from the last fault to every honest live node's next commit), \
+         the longest stall of an honest node that never crashed, in simulated s; finality p50 ms. Medians over the seeds that passed; \
+         scenarios beyond a core's fault bound are left out.\n\n",
+        &|r| r.faulty && !r.expect_violation,
+        &|runs| {
             let secs = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
             let recovery = metric(runs, &|m| m["recovery_s"].as_f64());
             let stall = metric(runs, &|m| m["longest_stall_s"].as_f64());
@@ -519,12 +588,14 @@ fn sim_section(inputs: &Inputs, out: &mut String) {
                 secs(stall),
                 p50.map_or("-".into(), ms)
             ))
-        });
-    }
-    out.push_str("### Every scenario: verdicts\n\nSeeds that passed every checker (agreement, integrity, validity, liveness) over those run; a scenario beyond a core's fault bound expects a violation.\n\n");
-    matrix(out, &all, &protocols, &inputs.sim, &|runs| {
-        Some(verdict(runs))
-    });
+        },
+    );
+    table(
+        out,
+        "### Every scenario: verdicts\n\nSeeds that passed every checker (agreement, integrity, validity, liveness) over those run; a scenario beyond a core's fault bound expects a violation.\n\n",
+        &|_| true,
+        &|runs| Some(verdict(runs)),
+    );
 }
 
 /// Commits over time, one figure per faulty scenario (its lowest seed), one line per
@@ -554,7 +625,8 @@ pub fn timeline_figures(records: &[(PathBuf, Value)]) -> Vec<Figure> {
             ) else {
                 continue;
             };
-            if events.is_empty() || bucket <= 0.0 {
+            let faulty = record["faulty"] == true || !events.is_empty();
+            if !faulty || bucket <= 0.0 {
                 continue;
             }
             let entry = by
@@ -632,8 +704,9 @@ fn page(dir: &Path, inputs: &Inputs) -> Result<String> {
          Generated by `bftlab report {dir}` from the records in this folder; do not edit by \
          hand (observations, written by hand, are in [observations.md](observations.md)).\n\n\
          - Regenerate this page and `figures/` from the records: `bftlab report {dir}`\n\
-         - Re-measure everything (about 90 minutes on 2 cores; records replace nothing, \
-         they are added): `scripts/comparison.sh {dir}`\n\n\
+         - Re-measure everything (about 90 minutes on 2 cores): `scripts/comparison.sh {dir}`. \
+         The sweeps resume: runs already in their journals are skipped; delete `local/` and \
+         `sim/` for a new sitting.\n\n\
          Commits of the records: {}. Machine: {}.\n\n",
         inputs
             .commits
@@ -653,7 +726,7 @@ fn page(dir: &Path, inputs: &Inputs) -> Result<String> {
         },
         dir = dir.display(),
     );
-    out.push_str("## Local cluster (4 nodes on loopback, QUIC)\n\n");
+    out.push_str("## Benchmarks of node processes (QUIC, real time)\n\n");
     local_section(inputs, &mut out);
     let local_figs: Vec<&Figure> = figures
         .iter()
@@ -760,6 +833,10 @@ mod tests {
             write(&format!("l{k}.json"), &local(p, rate, tps, p50, 0));
         }
         write("c.json", &local("hotstuff", 50_000, 49_000.0, 300.0, 1));
+        // Another transaction size is another setup, tabled apart, never pooled.
+        let mut small = local("hotstuff", 50_000, 10.0, 9_999.0, 0);
+        small["config"]["tx_size"] = json!(128);
+        write("o.json", &small);
         let partition =
             json!([{"at_s": 2.0, "what": "partition 0,1 | 2,3"}, {"at_s": 4.0, "what": "heal"}]);
         write(
@@ -809,7 +886,7 @@ mod tests {
         .unwrap();
         crate::plot::register_font().unwrap();
         let inputs = read_inputs(dir.path()).unwrap();
-        assert_eq!(inputs.local.len(), 5);
+        assert_eq!(inputs.local.len(), 6);
         assert_eq!(inputs.sim.len(), 4);
         let text = page(dir.path(), &inputs).unwrap();
         // Peak: hotstuff's 100k cell; at 50k the median of two (the upper one).
@@ -829,6 +906,11 @@ mod tests {
         assert!(text.contains("| sweep.jsonl | failed | 1 |"));
         assert!(text.contains("bftlab sweep --rates 50000"));
         assert!(text.contains("Narwhal + Tusk"));
+        assert_eq!(text.matches("Setup: ").count(), 2, "{text}");
+        assert!(
+            text.contains("| hotstuff | 10 (50,000) | 9,999 / 19,998 |"),
+            "{text}"
+        );
         let figures = dir.path().join("figures");
         assert!(figures.join("commits-over-time-partition-2-2.png").exists());
         assert!(figures.join("finality-by-committee-size.svg").exists());

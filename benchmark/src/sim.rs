@@ -249,6 +249,14 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
         "variant": variant,
         "nodes": scenario.nodes,
         "wan": scenario.latency_matrix.is_some() || scenario.link_latency_ms.is_some(),
+        // Anything beyond the happy path: timed faults, Byzantine members, lossy or
+        // overridden links, datagram faults, node clocks.
+        "faulty": !scenario.faults.is_empty()
+            || !scenario.byzantine.is_empty()
+            || scenario.packet_faults.is_some()
+            || scenario.loss > 0.0
+            || !scenario.links.is_empty()
+            || !scenario.clocks.is_empty(),
         "machine": crate::local::machine(),
         "file": args.scenario,
         "expect_violation": scenario.expect_violation,

@@ -1,5 +1,6 @@
 //! `bftlab sweep`: a matrix of `bftlab local` runs (protocols x input rates x fault
-//! settings x repeats), one after another, with a progress bar.
+//! settings x repeats), one after another, with a progress bar; with `--remote
+//! INVENTORY`, of `bftlab remote run` runs on a cluster.
 //!
 //! Every run writes its record as it finishes, and the sweep appends one line per run
 //! to `sweep.jsonl` in the results folder: the run's key, its status and its record. A
@@ -74,6 +75,11 @@ pub struct SweepArgs {
     /// List the runs and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run each benchmark on a cluster through `bftlab remote run` with this inventory
+    /// (docs/remote.md) instead of on this machine. A Byzantine setting becomes a
+    /// scenario file in the results folder naming the highest node.
+    #[arg(long, value_name = "INVENTORY")]
+    pub remote: Option<PathBuf>,
 }
 
 /// One protocol of the matrix: a registered name and its own parameters.
@@ -312,6 +318,110 @@ fn status_of(outcome: &Result<LocalOutcome>, rate: u64) -> (&'static str, serde_
     }
 }
 
+/// A scenario file giving the highest of `nodes` the Byzantine behaviours `names`, for
+/// `bftlab remote run --scenario` (which takes Byzantine members only from one).
+fn byzantine_scenario(nodes: usize, names: &[String], seconds: u64) -> String {
+    let behaviours: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    format!(
+        "# Written by bftlab sweep --remote: node {node} runs {list}.\n\
+         name = \"sweep: node {node} Byzantine ({list})\"\n\
+         nodes = {nodes}\nduration_s = {seconds}\nsubmit_until_s = {seconds}\n\n\
+         [[byzantine]]\nnode = {node}\nbehaviours = [{behaviours}]\n",
+        node = nodes.saturating_sub(1),
+        list = names.join("+"),
+        behaviours = behaviours.join(", "),
+    )
+}
+
+/// One run of the matrix on a cluster: `bftlab remote run` in a child process, its
+/// printed output kept in `logs/`, its record read back.
+fn run_remote(inventory: &Path, args: &SweepArgs, run: &Run) -> Result<LocalOutcome> {
+    let exe = std::env::current_exe().context("cannot find the bftlab binary to run")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["remote", "run", "--inventory"])
+        .arg(inventory)
+        .args(["--protocol", &run.protocol.name]);
+    for p in args.params.iter().chain(&run.protocol.params) {
+        command.args(["--param", p]);
+    }
+    for (flag, value) in [
+        ("--nodes", args.nodes.to_string()),
+        ("--workers", args.workers.to_string()),
+        ("--rate", run.rate.to_string()),
+        ("--tx-size", args.tx_size.to_string()),
+        ("--duration", args.duration.to_string()),
+        ("--warmup", args.warmup.to_string()),
+    ] {
+        command.args([flag, &value]);
+    }
+    command.arg("--results").arg(&args.results);
+    match &run.fault {
+        FaultSpec::None => {}
+        FaultSpec::Crash => {
+            command.args(["--faults", "1"]);
+        }
+        FaultSpec::Byzantine(names) => {
+            let file = args.results.join(format!(
+                "byzantine-{}-n{}.toml",
+                crate::plot::slug(&names.join("+")),
+                args.nodes
+            ));
+            let seconds = args.warmup + args.duration;
+            std::fs::write(&file, byzantine_scenario(args.nodes, names, seconds))
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            command.arg("--scenario").arg(file);
+        }
+    }
+    let output = command.output().context("cannot start bftlab remote run")?;
+    let logs = args.results.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    // The key holds every parameter and the inventory's path: too long for a file name
+    // in general. Its start and a hash of the whole name the log.
+    let slug: String = crate::plot::slug(&run.key()).chars().take(80).collect();
+    let hash = blake3::hash(run.key().as_bytes()).to_hex();
+    let log = logs.join(format!("{slug}-{}.txt", &hash[..12]));
+    let mut text = output.stdout.clone();
+    text.extend_from_slice(&output.stderr);
+    std::fs::write(&log, &text).with_context(|| format!("cannot write {}", log.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let record = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Result record: "))
+        .map(PathBuf::from);
+    let last = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let lines: Vec<&str> = text.lines().rev().take(3).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    };
+    let Some(record) = record else {
+        anyhow::bail!(
+            "bftlab remote run wrote no record ({}): {} (output in {})",
+            output.status,
+            last(&output.stderr),
+            log.display()
+        );
+    };
+    if !output.status.success() {
+        anyhow::bail!(
+            "bftlab remote run failed ({}): {} (record {}, output in {})",
+            output.status,
+            last(&output.stderr),
+            record.display(),
+            log.display()
+        );
+    }
+    let value: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&record).with_context(|| format!("cannot read {}", record.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", record.display()))?;
+    Ok(LocalOutcome {
+        end_to_end_tps: value["end_to_end"]["tps"].as_f64().unwrap_or(0.0),
+        end_to_end_p50_ms: value["end_to_end"]["latency"]["p50_ms"].as_f64(),
+        record,
+    })
+}
+
 /// Run `bftlab sweep`.
 pub fn run(args: SweepArgs) -> Result<()> {
     let protocols = if args.protocols.is_empty() {
@@ -343,7 +453,11 @@ pub fn run(args: SweepArgs) -> Result<()> {
         );
     }
     let setting = format!(
-        "nodes={} workers={} tx_size={} duration={} warmup={}{}",
+        "{}nodes={} workers={} tx_size={} duration={} warmup={}{}",
+        args.remote
+            .as_ref()
+            .map(|i| format!("remote={} ", i.display()))
+            .unwrap_or_default(),
         args.nodes,
         args.workers,
         args.tx_size,
@@ -396,8 +510,10 @@ pub fn run(args: SweepArgs) -> Result<()> {
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    if let Some(note) = crate::local::udp_buffer_note(crate::local::udp_buffer_limits()) {
-        eprintln!("{note}");
+    if args.remote.is_none() {
+        if let Some(note) = crate::local::udp_buffer_note(crate::local::udp_buffer_limits()) {
+            eprintln!("{note}");
+        }
     }
     for run in todo {
         bar.set_message(run.key());
@@ -420,7 +536,10 @@ pub fn run(args: SweepArgs) -> Result<()> {
             keep: false,
             quiet: true,
         };
-        let outcome = crate::local::run_recorded(&local);
+        let outcome = match &args.remote {
+            Some(inventory) => run_remote(inventory, &args, run),
+            None => crate::local::run_recorded(&local),
+        };
         let (status, details) = status_of(&outcome, run.rate);
         *counts.entry(status).or_default() += 1;
         let mut line = json!({
@@ -556,6 +675,15 @@ mod tests {
             done_keys(dir.path(), "sweep.jsonl", false).unwrap(),
             ["a".to_string()].into()
         );
+    }
+
+    #[test]
+    fn a_remote_byzantine_setting_is_a_scenario_naming_the_highest_node() {
+        let text = byzantine_scenario(4, &["equivocate".into(), "garbage".into()], 25);
+        let scenario = harness::Scenario::from_toml("b", &text).unwrap();
+        assert_eq!(scenario.nodes, 4);
+        assert_eq!(scenario.byzantine_nodes(), vec![3]);
+        assert_eq!(scenario.behaviours_of(3).len(), 2);
     }
 
     #[test]
