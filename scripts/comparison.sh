@@ -3,9 +3,9 @@
 #   scripts/comparison.sh [DIR]        (default results/comparison)
 # BFTLAB=path/to/bftlab runs that binary instead of building target/release/bftlab.
 #
-# About 90 minutes on a 2-core machine: the local sweep runs one benchmark at a time on
-# a quiet machine (nothing else should run meanwhile), then the simulations two at a
-# time. Every run is recorded under DIR as it finishes; the sweeps resume (run the
+# About two and a half hours on a 2-core machine: the local sweep runs one benchmark at a
+# time on a quiet machine (nothing else should run meanwhile), then the simulations two
+# at a time (each 50-node one takes about 15 minutes). Every run is recorded under DIR as it finishes; the sweeps resume (run the
 # script again after an interruption and it picks up where it stopped). The page is
 # then regenerated from the records alone: `bftlab report DIR`.
 set -euo pipefail

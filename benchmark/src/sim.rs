@@ -266,9 +266,13 @@ pub fn run_sim(args: SimArgs) -> Result<()> {
     std::fs::write(&file, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
     println!("record: {}", file.display());
+    // The replay runs what this run ran: the same protocol and parameters.
+    let variant_flags: String = std::iter::once(format!(" --protocol {}", scenario.protocol))
+        .chain(args.params.iter().map(|p| format!(" --param {p}")))
+        .collect();
     for seed in &failed {
         println!(
-            "replay: bftlab sim {} --seed {seed}",
+            "replay: bftlab sim {}{variant_flags} --seed {seed}",
             args.scenario.display()
         );
     }
