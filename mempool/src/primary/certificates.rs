@@ -107,7 +107,7 @@ impl Primary {
                 }
                 if !certificate.header.payload.is_empty() {
                     self.unreferenced
-                        .insert(certificate.round(), (certificate.clone(), false));
+                        .insert(certificate.round(), certificate.clone());
                 }
             }
 

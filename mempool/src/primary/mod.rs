@@ -123,9 +123,8 @@ pub(crate) struct Primary {
     rng: rand_chacha::ChaCha8Rng,
     /// Consensus asked the proposer not to go above this round.
     hold: Option<Round>,
-    /// Own certificates with batches whose commit consensus has not reported yet, each
-    /// with whether f+1 weight was seen to descend from it (see `requeue_orphans`).
-    unreferenced: BTreeMap<Round, (Certificate, bool)>,
+    /// Own certificates not yet seen referenced by a certificate of the next round.
+    unreferenced: BTreeMap<Round, Certificate>,
     /// Per peer: the start of its current second, and the certificate requests served
     /// in it (at most [`SERVED_PER_SECOND`]).
     served: primitives::rate::PerMemberRate<std::time::Instant>,
@@ -182,10 +181,7 @@ impl Primary {
                     biased;
                     command = commands.recv() => match command {
                         Some(PrimaryCommand::CommittedRound(round)) => primary.collect_garbage(round).await?,
-                        Some(PrimaryCommand::Committed(payload)) => {
-                            primary.name_batches(&payload);
-                            primary.settle_committed(&payload);
-                        }
+                        Some(PrimaryCommand::Committed(payload)) => primary.name_batches(&payload),
                         Some(PrimaryCommand::HoldProposer(max_round)) => {
                             primary.hold = max_round;
                             primary.maybe_propose(false).await?;

@@ -167,70 +167,39 @@ impl Primary {
     /// certificates nobody it knows of links to) normally settle such a certificate within
     /// two rounds; this is the fallback for when they could not (its author was cut off
     /// so long that nobody held it in time). So when we enter round R, an own certificate
-    /// is referenced once f+1 weight of round R-1 descends from it (through strong or
-    /// weak links); one still unreferenced three rounds later is an orphan, and its
-    /// batches go into our next header.
-    ///
-    /// Being referenced is not yet being ordered: an anchor orders only what lies above
-    /// the garbage-collection horizon when it commits. A certificate made just before a
-    /// horizon jump (we caught up on the committee's history after being cut off) can be
-    /// referenced by weak links and still fall below every committing anchor's horizon.
-    /// So an own certificate leaves this watch only when consensus reports its batches
-    /// committed ([`Primary::settle_committed`]); one the horizon passes first has its
-    /// batches re-proposed too. If an orphan is committed after all, the linearizer
-    /// delivers each batch only once (it remembers delivered batches far longer than the
-    /// few rounds this takes).
+    /// is settled once f+1 weight of round R-1 descends from it (through strong or weak
+    /// links); one still unsettled three rounds later is an orphan, and its batches go
+    /// into our next header. If the orphan is committed after all, the linearizer
+    /// delivers each batch only once.
     fn requeue_orphans(&mut self) {
         let gc_round = self.gc_round();
         let top = self.round.prev();
-        let quorum = self.ctx.committee.validity_threshold();
         let mut requeued = Vec::new();
-        let mut done = Vec::new();
-        let mut referenced = Vec::new();
-        for (round, (certificate, seen_referenced)) in &self.unreferenced {
+        let mut settled = Vec::new();
+        for (round, certificate) in &self.unreferenced {
             if *round >= top {
                 break;
             }
             if *round <= gc_round {
-                debug!(%round, digest = %certificate.digest(), batches = certificate.header.payload.len(), "own certificate fell below the horizon before its commit was reported; its batches go into the next header");
-            } else if *seen_referenced {
+                settled.push(*round); // decided (committed or skipped) long ago
                 continue;
-            } else if self.descendant_weight(certificate, top) >= quorum {
-                referenced.push(*round);
-                continue;
+            }
+            if self.descendant_weight(certificate, top) >= self.ctx.committee.validity_threshold() {
+                settled.push(*round);
             } else if top.0 >= round.0 + 3 {
                 debug!(%round, digest = %certificate.digest(), batches = certificate.header.payload.len(), "own certificate orphaned; its batches go into the next header");
-            } else {
-                continue;
-            }
-            MempoolMetrics::add(&self.ctx.metrics.orphans_requeued, 1);
-            requeued.extend(certificate.header.payload.iter().copied());
-            done.push(*round);
-        }
-        for round in referenced {
-            if let Some(entry) = self.unreferenced.get_mut(&round) {
-                entry.1 = true;
+                MempoolMetrics::add(&self.ctx.metrics.orphans_requeued, 1);
+                requeued.extend(certificate.header.payload.iter().copied());
+                settled.push(*round);
             }
         }
-        for round in done {
+        for round in settled {
             self.unreferenced.remove(&round);
         }
         if !requeued.is_empty() {
             requeued.append(&mut self.payload);
             self.payload = requeued;
         }
-    }
-
-    /// Consensus committed these batches: own certificates whose batches are all among
-    /// them are ordered, and no longer watched by `requeue_orphans`.
-    pub(super) fn settle_committed(&mut self, payload: &[(Digest, primitives::WorkerId)]) {
-        if self.unreferenced.is_empty() {
-            return;
-        }
-        let committed: std::collections::BTreeSet<&Digest> =
-            payload.iter().map(|(d, _)| d).collect();
-        self.unreferenced
-            .retain(|_, (c, _)| !c.header.payload.iter().all(|(d, _)| committed.contains(d)));
     }
 
     /// The weight of the certificates of round `at` in our DAG that descend from `root`

@@ -156,8 +156,7 @@ impl Primary {
         // stored long ago can be certified late, when its author re-proposes it (an
         // orphaned or uncertified header), and collecting it by its storage round would
         // leave that certificate unexecutable everywhere. Also kept: batches queued for
-        // our own headers, and those of own certificates not yet seen settled (they may
-        // be re-proposed).
+        // our own headers.
         let mut keep: Vec<std::collections::BTreeSet<Digest>> =
             vec![Default::default(); self.ctx.workers.len()];
         {
@@ -182,11 +181,6 @@ impl Primary {
             .payload
             .iter()
             .chain(self.last_header.iter().flat_map(|h| h.payload.iter()))
-            .chain(
-                self.unreferenced
-                    .values()
-                    .flat_map(|(c, _)| c.header.payload.iter()),
-            )
         {
             if let Some(set) = keep.get_mut(w.0 as usize) {
                 set.insert(*d);
