@@ -119,12 +119,12 @@ pub struct Linearizer {
     /// Delivered batches, each with the committed round its delivery reached (kept for
     /// `batch_memory` rounds; not persisted, rebuilt from the history on restart).
     batches: BTreeMap<Digest, Round>,
-    /// How many rounds delivered batches are remembered: `2 * gc_depth`, or `gc_depth +
-    /// history_retention_rounds` if longer. An author re-proposes the batches of a
-    /// certificate it believes orphaned, and a block-based core may commit both copies
-    /// (it can propose any certificate, referenced or not), at any distance in rounds
-    /// when the author was cut off; each batch is executed once if the copies come
-    /// within this window.
+    /// How many rounds delivered batches are remembered
+    /// ([`primitives::parameters::MempoolParameters::batch_memory_rounds`]). An author
+    /// re-proposes the batches of a certificate it believes orphaned, and a block-based
+    /// core may commit both copies (it can propose any certificate, referenced or not);
+    /// each batch is executed once because the author re-proposes only within this
+    /// window.
     batch_memory: u64,
     /// Anchors committed by consensus (with their rounds) not processed yet.
     queue: VecDeque<QueuedAnchor>,
@@ -139,7 +139,7 @@ impl Linearizer {
     /// A linearizer reading the DAG through `mempool`.
     pub fn new(mempool: MempoolHandle) -> Self {
         let gc_depth = mempool.gc_depth();
-        let batch_memory = (2 * gc_depth).max(gc_depth + mempool.history_retention_rounds());
+        let batch_memory = mempool.batch_memory_rounds();
         Linearizer {
             mempool,
             gc_depth,

@@ -243,6 +243,12 @@ impl MempoolHandle {
         self.history_retention_rounds
     }
 
+    /// Rounds delivered batches are remembered (see
+    /// [`primitives::parameters::MempoolParameters::batch_memory_rounds`]).
+    pub fn batch_memory_rounds(&self) -> u64 {
+        primitives::parameters::batch_memory_rounds(self.gc_depth, self.history_retention_rounds)
+    }
+
     /// The mempool's counters.
     pub fn metrics(&self) -> &Arc<MempoolMetrics> {
         &self.metrics

@@ -103,6 +103,10 @@ pub struct MempoolMetrics {
     /// too late, e.g. after this node could not hear its votes): their batches were put
     /// into a later header so their transactions are not lost.
     pub orphans_requeued: AtomicU64,
+    /// Own certificates whose commit was never heard and which the horizon passed so
+    /// long after their round that re-proposing their batches could execute them twice
+    /// (this node skipped that part of the sequence by a checkpoint): not re-proposed.
+    pub orphans_abandoned: AtomicU64,
     /// Weak links this node's headers carried: certificates, its own or others', that
     /// no certificate it held referenced (see [`crate::Header::weak_parents`]).
     pub weak_links: AtomicU64,
@@ -157,6 +161,8 @@ pub struct MetricsSnapshot {
     pub horizon_jumps: u64,
     /// See [`MempoolMetrics::orphans_requeued`].
     pub orphans_requeued: u64,
+    /// See [`MempoolMetrics::orphans_abandoned`].
+    pub orphans_abandoned: u64,
     /// See [`MempoolMetrics::weak_links`].
     pub weak_links: u64,
     /// See [`MempoolMetrics::round`].
@@ -215,6 +221,7 @@ impl MempoolMetrics {
             batches_collected: get(&self.batches_collected),
             horizon_jumps: get(&self.horizon_jumps),
             orphans_requeued: get(&self.orphans_requeued),
+            orphans_abandoned: get(&self.orphans_abandoned),
             weak_links: get(&self.weak_links),
             round: get(&self.round),
             requested_certificates: get(&self.requested_certificates),

@@ -123,6 +123,24 @@ impl Default for NetworkParameters {
     }
 }
 
+impl MempoolParameters {
+    /// Rounds a node remembers the batches it delivered, counted from the committed
+    /// round their delivery reached: `2 * gc_depth`, or `gc_depth +
+    /// history_retention_rounds` if longer. A batch delivered again within it (its
+    /// author re-proposed it, believing it orphaned) is skipped, so it is executed once;
+    /// an author re-proposes only within this memory.
+    pub fn batch_memory_rounds(&self) -> u64 {
+        batch_memory_rounds(self.gc_depth, self.history_retention_rounds)
+    }
+}
+
+/// [`MempoolParameters::batch_memory_rounds`] from its two parameters.
+pub fn batch_memory_rounds(gc_depth: u64, history_retention_rounds: u64) -> u64 {
+    gc_depth
+        .saturating_mul(2)
+        .max(gc_depth.saturating_add(history_retention_rounds))
+}
+
 impl Default for MempoolParameters {
     fn default() -> Self {
         MempoolParameters {

@@ -106,8 +106,7 @@ impl Primary {
                     self.ctx.metrics.batch_latency.certified(batch);
                 }
                 if !certificate.header.payload.is_empty() {
-                    self.unreferenced
-                        .insert(certificate.round(), certificate.clone());
+                    self.watch(&certificate);
                 }
             }
 

@@ -123,8 +123,12 @@ pub(crate) struct Primary {
     rng: rand_chacha::ChaCha8Rng,
     /// Consensus asked the proposer not to go above this round.
     hold: Option<Round>,
-    /// Own certificates not yet seen referenced by a certificate of the next round.
-    unreferenced: BTreeMap<Round, Certificate>,
+    /// Own certificates with batches whose commit consensus has not reported yet (see
+    /// `requeue_orphans`).
+    watched: BTreeMap<Round, proposer::Watched>,
+    /// Batches re-proposed and not yet in a new own certificate, each with the round of
+    /// the first own certificate that carried it (see `requeue_orphans`).
+    requeued_origin: BTreeMap<Digest, Round>,
     /// Per peer: the start of its current second, and the certificate requests served
     /// in it (at most [`SERVED_PER_SECOND`]).
     served: primitives::rate::PerMemberRate<std::time::Instant>,
@@ -181,7 +185,10 @@ impl Primary {
                     biased;
                     command = commands.recv() => match command {
                         Some(PrimaryCommand::CommittedRound(round)) => primary.collect_garbage(round).await?,
-                        Some(PrimaryCommand::Committed(payload)) => primary.name_batches(&payload),
+                        Some(PrimaryCommand::Committed(payload)) => {
+                            primary.name_batches(&payload);
+                            primary.settle_committed(&payload);
+                        }
                         Some(PrimaryCommand::HoldProposer(max_round)) => {
                             primary.hold = max_round;
                             primary.maybe_propose(false).await?;

@@ -9,7 +9,19 @@ use primitives::{codec, Digest, NodeId, Round};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
+
+/// An own certificate whose commit consensus has not reported yet.
+#[derive(Debug)]
+pub(super) struct Watched {
+    /// The certificate.
+    pub(super) certificate: Certificate,
+    /// Whether f+1 weight of a later round was seen to descend from it.
+    pub(super) referenced: bool,
+    /// The earliest round one of its batches was certified in (an earlier own
+    /// certificate's, when it carries re-proposed batches).
+    pub(super) origin: Round,
+}
 
 /// The store key of the node's last own header.
 pub(super) const LAST_HEADER: &[u8] = b"last_header";
@@ -167,39 +179,121 @@ impl Primary {
     /// certificates nobody it knows of links to) normally settle such a certificate within
     /// two rounds; this is the fallback for when they could not (its author was cut off
     /// so long that nobody held it in time). So when we enter round R, an own certificate
-    /// is settled once f+1 weight of round R-1 descends from it (through strong or weak
-    /// links); one still unsettled three rounds later is an orphan, and its batches go
-    /// into our next header. If the orphan is committed after all, the linearizer
-    /// delivers each batch only once.
+    /// is referenced once f+1 weight of round R-1 descends from it (through strong or
+    /// weak links); one still unreferenced three rounds later is an orphan, and its
+    /// batches go into our next header.
+    ///
+    /// Being referenced is not yet being ordered: an anchor orders only what lies above
+    /// the garbage-collection horizon when it commits. A certificate made just after a
+    /// horizon jump (we caught up on the committee's history after being cut off) can be
+    /// referenced by weak links and still fall below every committing anchor's horizon.
+    /// So an own certificate stays watched until consensus reports its batches committed
+    /// ([`Primary::settle_committed`]); one the horizon passes first is re-proposed too.
+    ///
+    /// A re-proposed batch that was ordered after all is delivered once: the linearizer
+    /// remembers delivered batches for [`primitives::parameters::MempoolParameters::batch_memory_rounds`]
+    /// rounds, and the copy is re-proposed while that memory surely holds the first
+    /// (within `batch_memory_rounds - gc_depth` rounds of the round the batch was first
+    /// certified in, which leaves the copy `gc_depth` rounds to be ordered). Past that,
+    /// re-proposing could execute it twice, and its fate cannot be learnt any more: the
+    /// node skipped that part of the sequence by a checkpoint (it was down longer than
+    /// its peers keep history), so it heard no commit. Such a certificate is given up
+    /// and counted ([`MempoolMetrics::orphans_abandoned`]); it was ordered unless it
+    /// formed just before the node went down and nobody referenced it.
     fn requeue_orphans(&mut self) {
         let gc_round = self.gc_round();
         let top = self.round.prev();
+        let quorum = self.ctx.committee.validity_threshold();
+        let window = self
+            .ctx
+            .params
+            .batch_memory_rounds()
+            .saturating_sub(self.ctx.params.gc_depth);
         let mut requeued = Vec::new();
-        let mut settled = Vec::new();
-        for (round, certificate) in &self.unreferenced {
+        let mut abandoned = 0u64;
+        let mut done = Vec::new();
+        let mut referenced = Vec::new();
+        for (round, watched) in &self.watched {
             if *round >= top {
                 break;
             }
+            let certificate = &watched.certificate;
             if *round <= gc_round {
-                settled.push(*round); // decided (committed or skipped) long ago
+                if self.round.0 > watched.origin.0.saturating_add(window) {
+                    abandoned += 1;
+                    done.push(*round);
+                    continue;
+                }
+                debug!(%round, digest = %certificate.digest(), batches = certificate.header.payload.len(), "own certificate fell below the horizon before its commit was reported; its batches go into the next header");
+            } else if watched.referenced {
                 continue;
-            }
-            if self.descendant_weight(certificate, top) >= self.ctx.committee.validity_threshold() {
-                settled.push(*round);
+            } else if self.descendant_weight(certificate, top) >= quorum {
+                referenced.push(*round);
+                continue;
             } else if top.0 >= round.0 + 3 {
                 debug!(%round, digest = %certificate.digest(), batches = certificate.header.payload.len(), "own certificate orphaned; its batches go into the next header");
-                MempoolMetrics::add(&self.ctx.metrics.orphans_requeued, 1);
-                requeued.extend(certificate.header.payload.iter().copied());
-                settled.push(*round);
+            } else {
+                continue;
+            }
+            MempoolMetrics::add(&self.ctx.metrics.orphans_requeued, 1);
+            for (digest, worker) in &certificate.header.payload {
+                requeued.push((*digest, *worker));
+                self.requeued_origin.insert(*digest, watched.origin);
+            }
+            done.push(*round);
+        }
+        if abandoned > 0 {
+            warn!(certificates = abandoned, horizon = %gc_round, "own certificates passed by the horizon long after their round, their commit never heard (the sequence was skipped by a checkpoint): not re-proposed, as that could execute their batches twice");
+            MempoolMetrics::add(&self.ctx.metrics.orphans_abandoned, abandoned);
+        }
+        for round in referenced {
+            if let Some(watched) = self.watched.get_mut(&round) {
+                watched.referenced = true;
             }
         }
-        for round in settled {
-            self.unreferenced.remove(&round);
+        for round in done {
+            self.watched.remove(&round);
         }
         if !requeued.is_empty() {
             requeued.append(&mut self.payload);
             self.payload = requeued;
         }
+    }
+
+    /// Start watching a new own certificate with batches (see `requeue_orphans`). Its
+    /// origin is the earliest round any of its batches was certified in before.
+    pub(super) fn watch(&mut self, certificate: &Certificate) {
+        let origin = certificate
+            .header
+            .payload
+            .iter()
+            .filter_map(|(d, _)| self.requeued_origin.remove(d))
+            .fold(certificate.round(), Round::min);
+        self.watched.insert(
+            certificate.round(),
+            Watched {
+                certificate: certificate.clone(),
+                referenced: false,
+                origin,
+            },
+        );
+    }
+
+    /// Consensus committed these batches: own certificates whose batches are all among
+    /// them are ordered, and no longer watched by `requeue_orphans`.
+    pub(super) fn settle_committed(&mut self, payload: &[(Digest, primitives::WorkerId)]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        let committed: std::collections::BTreeSet<&Digest> =
+            payload.iter().map(|(d, _)| d).collect();
+        self.watched.retain(|_, w| {
+            !w.certificate
+                .header
+                .payload
+                .iter()
+                .all(|(d, _)| committed.contains(d))
+        });
     }
 
     /// The weight of the certificates of round `at` in our DAG that descend from `root`

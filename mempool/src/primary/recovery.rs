@@ -76,7 +76,8 @@ impl Primary {
             peer_horizons: BTreeMap::new(),
             rng,
             hold: None,
-            unreferenced: BTreeMap::new(),
+            watched: BTreeMap::new(),
+            requeued_origin: BTreeMap::new(),
             served: primitives::rate::PerMemberRate::new(super::SERVED_PER_SECOND),
             ctx,
         };
@@ -156,7 +157,8 @@ impl Primary {
         // stored long ago can be certified late, when its author re-proposes it (an
         // orphaned or uncertified header), and collecting it by its storage round would
         // leave that certificate unexecutable everywhere. Also kept: batches queued for
-        // our own headers.
+        // our own headers, and those of own certificates whose commit was not reported
+        // yet (they may be re-proposed).
         let mut keep: Vec<std::collections::BTreeSet<Digest>> =
             vec![Default::default(); self.ctx.workers.len()];
         {
@@ -181,6 +183,11 @@ impl Primary {
             .payload
             .iter()
             .chain(self.last_header.iter().flat_map(|h| h.payload.iter()))
+            .chain(
+                self.watched
+                    .values()
+                    .flat_map(|w| w.certificate.header.payload.iter()),
+            )
         {
             if let Some(set) = keep.get_mut(w.0 as usize) {
                 set.insert(*d);
