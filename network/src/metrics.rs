@@ -71,6 +71,7 @@ pub struct Metrics {
     bytes_in: AtomicU64,
     connections_out: AtomicU64,
     connections_in: AtomicU64,
+    silent_redials: AtomicU64,
     reliable_retries: AtomicU64,
     queued_bytes: AtomicU64,
     inbound_queued_bytes: AtomicU64,
@@ -92,6 +93,9 @@ pub struct MetricsSnapshot {
     pub connections_out: u64,
     /// Incoming connections accepted.
     pub connections_in: u64,
+    /// Outgoing connections replaced by a fresh one after they received nothing for
+    /// `silent_redial_ms` (see [`primitives::parameters::NetworkParameters`]).
+    pub silent_redials: u64,
     /// Reliable messages sent again after a failure.
     pub reliable_retries: u64,
     /// Bytes of best-effort messages queued for peers now (every peer, both lanes).
@@ -115,6 +119,9 @@ impl Metrics {
     }
     pub(crate) fn connected_out(&self) {
         self.connections_out.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn redialled_silent(&self) {
+        self.silent_redials.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn connected_in(&self) {
         self.connections_in.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +166,7 @@ impl Metrics {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             connections_out: self.connections_out.load(Ordering::Relaxed),
             connections_in: self.connections_in.load(Ordering::Relaxed),
+            silent_redials: self.silent_redials.load(Ordering::Relaxed),
             reliable_retries: self.reliable_retries.load(Ordering::Relaxed),
             queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
             inbound_queued_bytes: self.inbound_queued_bytes.load(Ordering::Relaxed),

@@ -639,8 +639,28 @@ impl PeerTask {
             delay = self.parameters.retry_min_delay();
             self.metrics.connected_out();
             debug!(peer = %self.peer, "connected");
-            self.connection.set(Some(connection.clone()));
-            let open = self.write_best_effort(&connection).await;
+            let mut connection = connection;
+            let open = loop {
+                self.connection.set(Some(connection.clone()));
+                let dialer = self.dialer();
+                let silence = Duration::from_millis(self.parameters.silent_redial_ms);
+                let check = Duration::from_millis(self.parameters.keep_alive_ms);
+                let outcome = tokio::select! {
+                    biased;
+                    open = self.write_best_effort(&connection) => Err(open),
+                    fresh = replace_when_silent(&connection, &dialer, silence, check) => Ok(fresh),
+                };
+                match outcome {
+                    Ok(fresh) => {
+                        debug!(peer = %self.peer, "the connection heard nothing; replaced by a fresh one");
+                        self.metrics.redialled_silent();
+                        self.metrics.connected_out();
+                        connection.close(0u32.into(), b"replaced");
+                        connection = fresh;
+                    }
+                    Err(open) => break open,
+                }
+            };
             self.connection.set(None);
             if !open {
                 self.connection.close();
@@ -653,11 +673,18 @@ impl PeerTask {
     }
 
     async fn connect(&self) -> Result<quinn::Connection, Box<dyn std::error::Error + Send + Sync>> {
-        let addr = self.environment.resolve(&self.address).await?;
-        let connecting = self
-            .endpoint
-            .connect_with(self.client_config.clone(), addr, "bftlab")?;
-        Ok(connecting.await?)
+        self.dialer().connect().await
+    }
+
+    /// What dialling the peer takes, apart from the task (the watchdog dials while the
+    /// task writes).
+    fn dialer(&self) -> Dialer {
+        Dialer {
+            address: self.address.clone(),
+            endpoint: self.endpoint.clone(),
+            client_config: self.client_config.clone(),
+            environment: self.environment,
+        }
     }
 
     /// Drain both lanes onto the connection, each on its own stream. Returns false when
@@ -686,6 +713,63 @@ impl PeerTask {
             biased;
             open = drain_lane(connection, urgent, metrics, max) => open,
             open = drain_lane(connection, normal, metrics, max) => open,
+        }
+    }
+}
+
+/// Dials one peer.
+struct Dialer {
+    address: String,
+    endpoint: quinn::Endpoint,
+    client_config: quinn::ClientConfig,
+    environment: Environment,
+}
+
+impl Dialer {
+    async fn connect(&self) -> Result<quinn::Connection, Box<dyn std::error::Error + Send + Sync>> {
+        let addr = self.environment.resolve(&self.address).await?;
+        let connecting = self
+            .endpoint
+            .connect_with(self.client_config.clone(), addr, "bftlab")?;
+        Ok(connecting.await?)
+    }
+}
+
+/// Resolves with a fresh connection to the peer once `connection` has received nothing
+/// for `silence` (checked every `check`) and a new dial succeeds; never if `silence` is
+/// zero. The keep-alive makes a live connection receive at least an acknowledgement
+/// every keep-alive interval.
+///
+/// Why: while a peer cannot be reached, QUIC doubles its probe timeout after every
+/// unanswered probe, so a connection that outlives a partition of a few seconds sends
+/// its next probe seconds after the heal, and nothing moves meanwhile. A new connection
+/// starts with fresh timers: its dial, repeated every `silence` while the peer stays
+/// unreachable (each attempt bounded by `silence`), gets through about one round trip
+/// after the heal. The old connection keeps being used until then.
+async fn replace_when_silent(
+    connection: &quinn::Connection,
+    dialer: &Dialer,
+    silence: Duration,
+    check: Duration,
+) -> quinn::Connection {
+    if silence.is_zero() {
+        return std::future::pending().await;
+    }
+    let mut heard = connection.stats().udp_rx.datagrams;
+    let mut heard_at = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(check).await;
+        let now = connection.stats().udp_rx.datagrams;
+        if now != heard {
+            heard = now;
+            heard_at = tokio::time::Instant::now();
+            continue;
+        }
+        if heard_at.elapsed() < silence {
+            continue;
+        }
+        if let Ok(Ok(fresh)) = tokio::time::timeout(silence, dialer.connect()).await {
+            return fresh;
         }
     }
 }

@@ -60,6 +60,12 @@ pub struct NetworkParameters {
     pub keep_alive_ms: u64,
     /// QUIC idle timeout: a connection silent this long is declared dead. Default 10,000 ms.
     pub idle_timeout_ms: u64,
+    /// An outgoing connection that received nothing for this long (not even the
+    /// acknowledgement of a keep-alive) gets a fresh connection dialled beside it, which
+    /// replaces it once up. A connection that outlives a partition has backed its probe
+    /// timer off exponentially and would otherwise resume seconds after the heal.
+    /// Default 3,000 ms; 0 never redials (only the idle timeout ends a silent connection).
+    pub silent_redial_ms: u64,
 }
 
 /// Mempool (Narwhal) parameters. Defaults are those of the Narwhal paper's benchmark.
@@ -119,6 +125,7 @@ impl Default for NetworkParameters {
             retry_max_delay_ms: 5_000,
             keep_alive_ms: 1_000,
             idle_timeout_ms: 10_000,
+            silent_redial_ms: 3_000,
         }
     }
 }
@@ -196,6 +203,9 @@ impl Parameters {
         }
         if n.keep_alive_ms == 0 || n.idle_timeout_ms <= n.keep_alive_ms {
             return bad("network.idle_timeout_ms must exceed keep_alive_ms > 0");
+        }
+        if n.silent_redial_ms != 0 && n.silent_redial_ms <= n.keep_alive_ms {
+            return bad("network.silent_redial_ms must be 0 or exceed keep_alive_ms");
         }
         if m.batch_size == 0 || m.max_transaction_size == 0 || m.header_size == 0 {
             return bad("mempool sizes must be at least 1");
