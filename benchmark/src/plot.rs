@@ -82,6 +82,12 @@ pub struct Figure {
 
 /// Every `*.json` under the inputs (folders are read one level deep), sorted.
 fn record_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    files_with_extension(inputs, "json")
+}
+
+/// The files named in `inputs` and, for each folder among them, its files ending in
+/// `.ext` (one level deep); sorted, each once. A name that is neither is an error.
+pub fn files_with_extension(inputs: &[PathBuf], ext: &str) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -89,7 +95,7 @@ fn record_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("cannot read {}", input.display()))?;
             for entry in entries {
                 let path = entry?.path();
-                if path.extension().is_some_and(|e| e == "json") {
+                if path.extension().is_some_and(|e| e == ext) {
                     files.push(path);
                 }
             }
@@ -501,19 +507,30 @@ where
         .y_label_area_size(70);
     if figure.linear_y {
         let mut chart = builder.build_cartesian_2d(x_range, y_range).map_err(err)?;
-        mesh(&mut chart, figure).map_err(err)?;
-        draw_markers(&mut chart, figure).map_err(err)?;
-        draw_series(&mut chart, figure).map_err(err)?;
+        draw_chart(&mut chart, figure).map_err(err)?;
     } else {
         let mut chart = builder
             .build_cartesian_2d(x_range, y_range.log_scale())
             .map_err(err)?;
-        mesh(&mut chart, figure).map_err(err)?;
-        draw_markers(&mut chart, figure).map_err(err)?;
-        draw_series(&mut chart, figure).map_err(err)?;
+        draw_chart(&mut chart, figure).map_err(err)?;
     }
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// Everything of `figure` on `chart`: axes, fault markers, then the series.
+fn draw_chart<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    figure: &Figure,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    mesh(chart, figure)?;
+    draw_markers(chart, figure)?;
+    draw_series(chart, figure)
 }
 
 /// The axes, their labels and the grid of `figure` on `chart`.

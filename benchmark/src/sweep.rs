@@ -65,21 +65,30 @@ pub struct SweepArgs {
     /// Where the records and `sweep.jsonl` go.
     #[arg(long, default_value = "results/sweep")]
     pub results: PathBuf,
-    /// Skip the runs `sweep.jsonl` in the results folder already lists (same protocol,
-    /// rate, faults, repeat and shared settings).
-    #[arg(long)]
-    pub resume: bool,
-    /// With `--resume`, run again the runs listed as failed.
-    #[arg(long, requires = "resume")]
-    pub retry_failed: bool,
-    /// List the runs and exit.
-    #[arg(long)]
-    pub dry_run: bool,
+    /// Resuming from `sweep.jsonl` (a run is the same when its protocol, rate, faults,
+    /// repeat and shared settings are), and listing the runs.
+    #[command(flatten)]
+    pub journal: JournalArgs,
     /// Run each benchmark on a cluster through `bftlab remote run` with this inventory
     /// (docs/remote.md) instead of on this machine. A Byzantine setting becomes a
     /// scenario file in the results folder naming the highest node.
     #[arg(long, value_name = "INVENTORY")]
     pub remote: Option<PathBuf>,
+}
+
+/// What `bftlab sweep` and `bftlab sim-sweep` share: resuming from the results folder's
+/// journal, and listing the runs without running them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct JournalArgs {
+    /// Skip the runs the journal in the results folder already lists.
+    #[arg(long)]
+    pub resume: bool,
+    /// With `--resume`, run again the runs listed as failed (no record).
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+    /// List the runs and exit.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// One protocol of the matrix: a registered name and its own parameters.
@@ -469,8 +478,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
             .collect::<String>()
     );
     let all = plan(&protocols, &args.rates, &faults, args.repeats, &setting);
-    let done = if args.resume {
-        done_keys(&args.results, "sweep.jsonl", args.retry_failed)?
+    let done = if args.journal.resume {
+        done_keys(&args.results, "sweep.jsonl", args.journal.retry_failed)?
     } else {
         BTreeSet::new()
     };
@@ -485,7 +494,7 @@ pub fn run(args: SweepArgs) -> Result<()> {
         todo.len(),
         args.warmup + args.duration + 8
     );
-    if args.dry_run {
+    if args.journal.dry_run {
         for r in &todo {
             println!("  {}", r.key());
         }
