@@ -28,6 +28,11 @@ fn run(seed: u64) -> Trace {
 /// With `hostile`, links also break at random (dropping what is in flight) and hosts
 /// are polled in random order, which reorders datagrams.
 fn run_with(seed: u64, hostile: bool) -> Trace {
+    simulate(seed, hostile, REPAIR_AT, NetworkParameters::default())
+}
+
+/// The last node is cut off from `PARTITION_AT` to `repair_at`.
+fn simulate(seed: u64, hostile: bool, repair_at: Duration, base: NetworkParameters) -> Trace {
     let mut builder = turmoil::Builder::new();
     builder
         .simulation_duration(Duration::from_secs(120))
@@ -51,10 +56,12 @@ fn run_with(seed: u64, hostile: bool) -> Trace {
         let committee = committee.clone();
         let key = key.ed25519.clone();
         let trace = trace.clone();
+        let base = base.clone();
         sim.host(host(i), move || {
             let committee = committee.clone();
             let key = key.clone();
             let trace = trace.clone();
+            let base = base.clone();
             async move {
                 let port: u16 = committee
                     .member(NodeId(i as u16))
@@ -75,7 +82,7 @@ fn run_with(seed: u64, hostile: bool) -> Trace {
                     parameters: NetworkParameters {
                         retry_min_delay_ms: 100,
                         retry_max_delay_ms: 2_000,
-                        ..NetworkParameters::default()
+                        ..base
                     },
                     environment: Environment::Turmoil,
                     bind: format!("0.0.0.0:{port}").parse().unwrap(),
@@ -107,12 +114,12 @@ fn run_with(seed: u64, hostile: bool) -> Trace {
             }
         });
     }
-    sim.client("controller", async {
+    sim.client("controller", async move {
         tokio::time::sleep(PARTITION_AT).await;
         for i in 0..NODES - 1 {
             turmoil::partition(host(NODES - 1), host(i));
         }
-        tokio::time::sleep(REPAIR_AT - PARTITION_AT).await;
+        tokio::time::sleep(repair_at - PARTITION_AT).await;
         for i in 0..NODES - 1 {
             turmoil::repair(host(NODES - 1), host(i));
         }
@@ -192,4 +199,45 @@ fn partitioned_node_gets_every_reliable_message_after_repair_and_seeds_replay() 
     }
     assert_eq!(again.len(), trace.len());
     assert!(run(8) != trace);
+}
+
+/// The longest any message sent across the cut after `repair_at` took to arrive.
+fn worst_after_repair(trace: &Trace, repair_at: Duration) -> Duration {
+    let isolated = (NODES - 1) as u16;
+    trace
+        .iter()
+        .filter(|(r, s, seq, _)| {
+            (*r == isolated) != (*s == isolated) && SEND_EVERY * (seq + 1) >= repair_at
+        })
+        .map(|(_, _, seq, at)| at.saturating_sub(SEND_EVERY * (seq + 1)))
+        .max()
+        .unwrap()
+}
+
+/// A cut shorter than the idle timeout leaves the connections open, their QUIC probe
+/// timers backed off: without a fresh dial, traffic across it resumes only at the next
+/// probe, seconds after the heal. With `silent_redial_ms` it resumes within about one
+/// redial period (simulated time; a bound on behaviour, not on speed).
+#[test]
+fn a_connection_that_outlived_a_short_cut_is_replaced_soon_after_the_heal() {
+    let repair_at = PARTITION_AT + Duration::from_secs(8);
+    let with = simulate(3, false, repair_at, NetworkParameters::default());
+    assert_complete(&with);
+    let without = simulate(
+        3,
+        false,
+        repair_at,
+        NetworkParameters {
+            silent_redial_ms: 0,
+            ..NetworkParameters::default()
+        },
+    );
+    assert_complete(&without);
+    let (fast, slow) = (
+        worst_after_repair(&with, repair_at),
+        worst_after_repair(&without, repair_at),
+    );
+    eprintln!("worst delay after the heal: {fast:?} with the redial, {slow:?} without");
+    assert!(fast <= Duration::from_millis(3_500), "{fast:?}");
+    assert!(slow > fast, "{slow:?} vs {fast:?}");
 }
