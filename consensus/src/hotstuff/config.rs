@@ -65,6 +65,15 @@ pub struct Config {
     /// TC it neither signed nor sent a timeout for (a crashed vote collector). Default
     /// true (ours); false keeps only the silent-leader rule, for comparison.
     pub suspect_silent_collector: bool,
+    /// The views a leader keeps in a row share one timeout: the failure of a leader's
+    /// view does not back off the timeout of its own next view, only of the next
+    /// leader's (the backoff grows as before, it applies from the next leader on).
+    /// Default true (ours): a leader that proposes but lets no quorum form (it
+    /// equivocates) cost its second view a doubled timeout, 1 s then 2 s in every
+    /// rotation (results/byzantine-explained-2026-12-05/). Under a slow network the
+    /// timeout still doubles with every failed view, from one leader to the next, so it
+    /// still outgrows any delay. false backs off per view, for comparison.
+    pub backoff_per_leader: bool,
 }
 
 impl Default for Config {
@@ -80,6 +89,7 @@ impl Default for Config {
             timeout_round_trips: 3,
             suspect_round_trips: 1,
             suspect_silent_collector: true,
+            backoff_per_leader: true,
         }
     }
 }
@@ -161,6 +171,10 @@ impl crate::ProtocolConfig for Config {
         (
             "suspect_silent_collector",
             "also suspect a vote collector missing from the TC of the view before its own",
+        ),
+        (
+            "backoff_per_leader",
+            "a failed view backs off the next leader's views, not its own leader's next view",
         ),
     ];
 

@@ -4,8 +4,10 @@
 //! - A view ends with a QC for it or a TC (a quorum of signed timeouts). Entering a
 //!   view cancels the previous view's timer and sets this one's.
 //! - A view's timeout is the base timeout times `timeout_backoff` per consecutive
-//!   timed-out view (capped), reset by a QC; a view led by (or voting to) a suspected
-//!   leader gets the short suspicion timeout and does not grow the backoff.
+//!   timed-out view (capped), reset by a QC; with `backoff_per_leader` a leader's view
+//!   does not pay for the failure of its own previous view (the step applies from the
+//!   next leader on). A view led by (or voting to) a suspected leader gets the short
+//!   suspicion timeout and does not grow the backoff.
 //! - Both follow the measured round trip ([`super::round_trip`]): the base is at least
 //!   `timeout_round_trips` of it and the suspicion timeout `suspect_round_trips` of it
 //!   (within the configured floors and cap), so a WAN does not turn a slow but live
@@ -140,10 +142,20 @@ impl Pacemaker {
         self.config.base_timeout(self.round_trip.estimate())
     }
 
-    /// The timeout of a view with a live leader after the current run of timeouts.
+    /// The timeout of a view with a live leader after the current run of timeouts. With
+    /// `backoff_per_leader`, the step the leader's own previous view cost is not applied
+    /// to it (its views in a row share one timeout).
     fn normal_timeout(&self) -> Duration {
-        self.config
-            .view_timeout(self.base_timeout(), self.consecutive_timeouts)
+        let mut steps = self.consecutive_timeouts;
+        if self.config.backoff_per_leader
+            && steps > 0
+            && self.backoff_counted != View(0)
+            && self.backoff_counted < self.view
+            && self.leader_of(self.backoff_counted) == self.leader_of(self.view)
+        {
+            steps -= 1;
+        }
+        self.config.view_timeout(self.base_timeout(), steps)
     }
 
     /// The timeout of a view that depends on a suspected leader.
@@ -307,4 +319,49 @@ impl Pacemaker {
 /// The timer of `view` (views are the timer ids below [`super::SYNC_TIMER`]).
 pub fn view_timer(view: View) -> TimerId {
     TimerId::new(view.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The timeout the pacemaker sets for `view` when it enters it.
+    fn enter_timeout(pm: &mut Pacemaker, view: View) -> Duration {
+        let mut out = Vec::new();
+        assert!(pm.enter(view, Time(Duration::ZERO), &mut out));
+        out.iter()
+            .find_map(|a| match a {
+                Action::SetTimer { id, after } if *id == view_timer(view) => Some(*after),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// Views 2 and 3 are one leader's, 4 the next leader's (two views per leader); both
+    /// of the first leader's views time out.
+    fn timeouts(backoff_per_leader: bool) -> [Duration; 3] {
+        let (committee, _) = Committee::generate(4, 1, &["h".into()], 1000, Some(1)).unwrap();
+        let config = Config {
+            backoff_per_leader,
+            ..Config::default()
+        };
+        let mut pm = Pacemaker::new(NodeId(0), Arc::new(committee), config);
+        assert_eq!(pm.leader_of(View(2)), pm.leader_of(View(3)));
+        assert_ne!(pm.leader_of(View(3)), pm.leader_of(View(4)));
+        let mut out = Vec::new();
+        let first = enter_timeout(&mut pm, View(2));
+        pm.local_timeout(&mut out);
+        let second = enter_timeout(&mut pm, View(3));
+        pm.local_timeout(&mut out);
+        let next_leader = enter_timeout(&mut pm, View(4));
+        [first, second, next_leader]
+    }
+
+    #[test]
+    fn a_leaders_second_view_does_not_pay_for_its_first() {
+        let s = Duration::from_secs;
+        // Base 1 s, backoff x2, capped at 4 s.
+        assert_eq!(timeouts(true), [s(1), s(1), s(4)]);
+        assert_eq!(timeouts(false), [s(1), s(2), s(4)]);
+    }
 }
