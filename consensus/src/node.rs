@@ -220,8 +220,9 @@ impl Node {
             mempool: handle.clone(),
             store: store.clone(),
             max_message: parameters.network.max_frame_size,
-            history_rounds: (2 * parameters.mempool.gc_depth)
-                .max(parameters.mempool.gc_depth + parameters.mempool.history_retention_rounds),
+            // The rounds the linearizer remembers delivered batches for: a restart
+            // rebuilds that memory from the history exactly.
+            history_rounds: parameters.mempool.batch_memory_rounds(),
             metrics: metrics.clone(),
             recent: recent.clone(),
             clock,

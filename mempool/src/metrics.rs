@@ -103,9 +103,9 @@ pub struct MempoolMetrics {
     /// too late, e.g. after this node could not hear its votes): their batches were put
     /// into a later header so their transactions are not lost.
     pub orphans_requeued: AtomicU64,
-    /// Own certificates whose commit was never heard and which the horizon passed so
-    /// long after their round that re-proposing their batches could execute them twice
-    /// (this node skipped that part of the sequence by a checkpoint): not re-proposed.
+    /// Own batches whose commit was never heard and which were past the re-proposal
+    /// window (a copy could be executed twice) when the horizon passed their
+    /// certificate or when their copy was due: not proposed again.
     pub orphans_abandoned: AtomicU64,
     /// Weak links this node's headers carried: certificates, its own or others', that
     /// no certificate it held referenced (see [`crate::Header::weak_parents`]).

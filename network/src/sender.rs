@@ -818,15 +818,37 @@ async fn drain_lane(
         let bytes: usize = batch.iter().map(|b| b.len()).sum();
         queued.fetch_sub(bytes, Ordering::Relaxed);
         metrics.dequeued(bytes);
+        // Counted as lost unless the write completes, also when this future is dropped
+        // mid-write (its connection replaced by a fresh one).
+        let mut in_flight = InFlight {
+            metrics,
+            messages: count as u64,
+        };
         // Senders checked every payload against the frame limit already.
         let written = match frame_chunks(&batch, max_frame_size) {
             Ok(mut chunks) => stream.write_all_chunks(&mut chunks).await.is_ok(),
             Err(_) => false,
         };
         if !written {
-            metrics.record_drop(DropReason::ConnectionLost, count as u64);
             return true;
         }
+        in_flight.messages = 0;
         metrics.sent(count, bytes);
+    }
+}
+
+/// Best-effort messages taken off a queue and not yet written: dropped with them still
+/// in it, they are counted as lost.
+struct InFlight<'a> {
+    metrics: &'a Metrics,
+    messages: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.messages > 0 {
+            self.metrics
+                .record_drop(DropReason::ConnectionLost, self.messages);
+        }
     }
 }

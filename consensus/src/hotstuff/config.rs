@@ -65,9 +65,10 @@ pub struct Config {
     /// TC it neither signed nor sent a timeout for (a crashed vote collector). Default
     /// true (ours); false keeps only the silent-leader rule, for comparison.
     pub suspect_silent_collector: bool,
-    /// The views a leader keeps in a row share one timeout: the failure of a leader's
-    /// view does not back off the timeout of its own next view, only of the next
-    /// leader's (the backoff grows as before, it applies from the next leader on).
+    /// The failure of a leader's view does not back off the timeout of the leader's
+    /// own next view in the same term, only of the views after it (the backoff grows
+    /// as before; with the default two views per leader it applies from the next
+    /// leader on).
     /// Default true (ours): a leader that proposes but lets no quorum form (it
     /// equivocates) cost its second view a doubled timeout, 1 s then 2 s in every
     /// rotation (results/byzantine-explained-2026-12-05/). Under a slow network the

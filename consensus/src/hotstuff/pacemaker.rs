@@ -4,9 +4,9 @@
 //! - A view ends with a QC for it or a TC (a quorum of signed timeouts). Entering a
 //!   view cancels the previous view's timer and sets this one's.
 //! - A view's timeout is the base timeout times `timeout_backoff` per consecutive
-//!   timed-out view (capped), reset by a QC; with `backoff_per_leader` a leader's view
-//!   does not pay for the failure of its own previous view (the step applies from the
-//!   next leader on). A view led by (or voting to) a suspected leader gets the short
+//!   timed-out view (capped), reset by a QC; with `backoff_per_leader` a view does not
+//!   pay for the failure of the previous view of its leader's term (the step applies
+//!   from the next view on). A view led by (or voting to) a suspected leader gets the short
 //!   suspicion timeout and does not grow the backoff.
 //! - Both follow the measured round trip ([`super::round_trip`]): the base is at least
 //!   `timeout_round_trips` of it and the suspicion timeout `suspect_round_trips` of it
@@ -143,15 +143,16 @@ impl Pacemaker {
     }
 
     /// The timeout of a view with a live leader after the current run of timeouts. With
-    /// `backoff_per_leader`, the step the leader's own previous view cost is not applied
-    /// to it (its views in a row share one timeout).
+    /// `backoff_per_leader`, the step the previous view of the same leader's term cost
+    /// is not applied to it.
     fn normal_timeout(&self) -> Duration {
         let mut steps = self.consecutive_timeouts;
         if self.config.backoff_per_leader
             && steps > 0
             && self.backoff_counted != View(0)
             && self.backoff_counted < self.view
-            && self.leader_of(self.backoff_counted) == self.leader_of(self.view)
+            && self.backoff_counted.0 / self.config.views_per_leader.max(1)
+                == self.view.0 / self.config.views_per_leader.max(1)
         {
             steps -= 1;
         }

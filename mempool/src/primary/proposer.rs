@@ -6,6 +6,7 @@ use crate::metrics::MempoolMetrics;
 use crate::store::{StoreOp, Table};
 use crate::MempoolError;
 use primitives::{codec, Digest, NodeId, Round};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -18,9 +19,9 @@ pub(super) struct Watched {
     pub(super) certificate: Certificate,
     /// Whether f+1 weight of a later round was seen to descend from it.
     pub(super) referenced: bool,
-    /// The earliest round one of its batches was certified in (an earlier own
-    /// certificate's, when it carries re-proposed batches).
-    pub(super) origin: Round,
+    /// For the batches it carries again (re-proposed), the round of the first own
+    /// certificate that carried each; the others were first certified in its round.
+    pub(super) origins: BTreeMap<Digest, Round>,
 }
 
 /// The store key of the node's last own header.
@@ -59,6 +60,7 @@ impl Primary {
                 self.payload = requeued;
             }
         }
+        self.drop_copies_past_window();
         let take = self.payload.len().min(self.ctx.params.max_header_batches);
         let payload: Vec<_> = self.payload.drain(..take).collect();
         // Every certificate of the previous round we hold, not only the first quorum:
@@ -192,23 +194,20 @@ impl Primary {
     ///
     /// A re-proposed batch that was ordered after all is delivered once: the linearizer
     /// remembers delivered batches for [`primitives::parameters::MempoolParameters::batch_memory_rounds`]
-    /// rounds, and the copy is re-proposed while that memory surely holds the first
-    /// (within `batch_memory_rounds - gc_depth` rounds of the round the batch was first
-    /// certified in, which leaves the copy `gc_depth` rounds to be ordered). Past that,
-    /// re-proposing could execute it twice, and its fate cannot be learnt any more: the
-    /// node skipped that part of the sequence by a checkpoint (it was down longer than
-    /// its peers keep history), so it heard no commit. Such a certificate is given up
-    /// and counted ([`MempoolMetrics::orphans_abandoned`]); it was ordered unless it
-    /// formed just before the node went down and nobody referenced it.
+    /// rounds, and a copy is proposed only while this node's round is within
+    /// `batch_memory_rounds - gc_depth` rounds of the round the batch was first
+    /// certified in (checked here, and again when the copy goes into a header). Past
+    /// that a copy could be executed twice, so the batch is given up and counted
+    /// ([`MempoolMetrics::orphans_abandoned`]). That happens when its commit could not
+    /// be heard: the node skipped that part of the sequence by a checkpoint (down longer
+    /// than its peers keep history), or a commit report was lost (a full command queue,
+    /// or a restart: commits before it are not reported again). The window is
+    /// `max(gc_depth, history_retention_rounds)`; with a retention no longer than
+    /// `gc_depth` a certificate the horizon passes is always past it.
     fn requeue_orphans(&mut self) {
         let gc_round = self.gc_round();
         let top = self.round.prev();
         let quorum = self.ctx.committee.validity_threshold();
-        let window = self
-            .ctx
-            .params
-            .batch_memory_rounds()
-            .saturating_sub(self.ctx.params.gc_depth);
         let mut requeued = Vec::new();
         let mut abandoned = 0u64;
         let mut done = Vec::new();
@@ -219,11 +218,6 @@ impl Primary {
             }
             let certificate = &watched.certificate;
             if *round <= gc_round {
-                if self.round.0 > watched.origin.0.saturating_add(window) {
-                    abandoned += 1;
-                    done.push(*round);
-                    continue;
-                }
                 debug!(%round, digest = %certificate.digest(), batches = certificate.header.payload.len(), "own certificate fell below the horizon before its commit was reported; its batches go into the next header");
             } else if watched.referenced {
                 continue;
@@ -237,15 +231,18 @@ impl Primary {
             }
             MempoolMetrics::add(&self.ctx.metrics.orphans_requeued, 1);
             for (digest, worker) in &certificate.header.payload {
-                requeued.push((*digest, *worker));
-                self.requeued_origin.insert(*digest, watched.origin);
+                let origin = watched.origins.get(digest).copied().unwrap_or(*round);
+                if !self.within_copy_window(origin) {
+                    abandoned += 1;
+                } else if !self.requeued_origin.contains_key(digest) {
+                    // (A batch already queued again, e.g. recovered twice, goes once.)
+                    requeued.push((*digest, *worker));
+                    self.requeued_origin.insert(*digest, origin);
+                }
             }
             done.push(*round);
         }
-        if abandoned > 0 {
-            warn!(certificates = abandoned, horizon = %gc_round, "own certificates passed by the horizon long after their round, their commit never heard (the sequence was skipped by a checkpoint): not re-proposed, as that could execute their batches twice");
-            MempoolMetrics::add(&self.ctx.metrics.orphans_abandoned, abandoned);
-        }
+        self.count_abandoned(abandoned);
         for round in referenced {
             if let Some(watched) = self.watched.get_mut(&round) {
                 watched.referenced = true;
@@ -260,29 +257,79 @@ impl Primary {
         }
     }
 
-    /// Start watching a new own certificate with batches (see `requeue_orphans`). Its
-    /// origin is the earliest round any of its batches was certified in before.
+    /// Whether a copy of a batch first certified in round `origin`, proposed now, is
+    /// still within every linearizer's memory of the first (see `requeue_orphans`).
+    fn within_copy_window(&self, origin: Round) -> bool {
+        let window = self
+            .ctx
+            .params
+            .batch_memory_rounds()
+            .saturating_sub(self.ctx.params.gc_depth);
+        self.round.0 <= origin.0.saturating_add(window)
+    }
+
+    /// Re-proposed batches still queued (the proposer was held, the header that carried
+    /// them was not certified, or more were queued than one header takes) whose window
+    /// has passed are given up, like those `requeue_orphans` finds past it.
+    fn drop_copies_past_window(&mut self) {
+        if self.requeued_origin.is_empty() {
+            return;
+        }
+        let late: Vec<Digest> = self
+            .requeued_origin
+            .iter()
+            .filter(|(_, origin)| !self.within_copy_window(**origin))
+            .map(|(d, _)| *d)
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        let before = self.payload.len();
+        for d in &late {
+            self.requeued_origin.remove(d);
+        }
+        let late: std::collections::BTreeSet<Digest> = late.into_iter().collect();
+        self.payload.retain(|(d, _)| !late.contains(d));
+        self.count_abandoned((before - self.payload.len()) as u64);
+    }
+
+    fn count_abandoned(&self, batches: u64) {
+        if batches > 0 {
+            warn!(batches, horizon = %self.gc_round(), "own batches passed by the horizon long after they were first certified, their commit never heard: not proposed again, as a copy could be executed twice");
+            MempoolMetrics::add(&self.ctx.metrics.orphans_abandoned, batches);
+        }
+    }
+
+    /// Start watching a new own certificate with batches (see `requeue_orphans`),
+    /// with the round each re-proposed batch of it was first certified in.
     pub(super) fn watch(&mut self, certificate: &Certificate) {
-        let origin = certificate
+        let round = certificate.round();
+        let origins = certificate
             .header
             .payload
             .iter()
-            .filter_map(|(d, _)| self.requeued_origin.remove(d))
-            .fold(certificate.round(), Round::min);
+            .filter_map(|(d, _)| {
+                self.requeued_origin
+                    .remove(d)
+                    .filter(|origin| *origin < round)
+                    .map(|origin| (*d, origin))
+            })
+            .collect();
         self.watched.insert(
-            certificate.round(),
+            round,
             Watched {
                 certificate: certificate.clone(),
                 referenced: false,
-                origin,
+                origins,
             },
         );
     }
 
     /// Consensus committed these batches: own certificates whose batches are all among
-    /// them are ordered, and no longer watched by `requeue_orphans`.
+    /// them are ordered, and no longer watched by `requeue_orphans`; copies of them
+    /// still queued (re-proposed before the commit was heard) are not proposed.
     pub(super) fn settle_committed(&mut self, payload: &[(Digest, primitives::WorkerId)]) {
-        if self.watched.is_empty() {
+        if self.watched.is_empty() && self.requeued_origin.is_empty() {
             return;
         }
         let committed: std::collections::BTreeSet<&Digest> =
@@ -294,6 +341,12 @@ impl Primary {
                 .iter()
                 .all(|(d, _)| committed.contains(d))
         });
+        if self.requeued_origin.keys().any(|d| committed.contains(d)) {
+            let copies = &mut self.requeued_origin;
+            self.payload
+                .retain(|(d, _)| !(committed.contains(d) && copies.contains_key(d)));
+            copies.retain(|d, _| !committed.contains(d));
+        }
     }
 
     /// The weight of the certificates of round `at` in our DAG that descend from `root`
