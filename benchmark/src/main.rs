@@ -59,7 +59,28 @@ enum Command {
     Twins(twins::TwinsArgs),
 }
 
+/// A reader that stops reading our output (`bftlab report ... | head`) makes `println!`
+/// panic on the broken pipe: end quietly instead, with the status a shell gives a
+/// process that SIGPIPE ended (128 + 13), as `cat` and friends do. Any other panic goes
+/// to the default hook.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("os error 32") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keys(args) => keys::run(args),
