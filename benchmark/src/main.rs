@@ -54,8 +54,9 @@ enum Command {
     Sim(sim::SimArgs),
     /// List the consensus protocols and their parameters with defaults.
     Protocols,
-    /// Twins testing of a core: generated partitions with twinned members, judged by
-    /// agreement (Bano et al., OPODIS 2021).
+    /// Twins testing (Bano et al., OPODIS 2021): generated partitions with twinned
+    /// members, of a core alone or of whole simulated nodes (every core, the DAG-native
+    /// ones included), judged by agreement.
     Twins(twins::TwinsArgs),
 }
 

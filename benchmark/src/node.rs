@@ -155,6 +155,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             seeded_transport: false,
             adversary,
             clock: primitives::clock::NodeClock::real(),
+            twins: Default::default(),
         })
         .await
         .with_context(|| format!("node {id} cannot start (is port {port} in use?)"))?;

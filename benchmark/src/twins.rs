@@ -1,22 +1,42 @@
-//! `bftlab twins`: Twins testing of a core (consensus::twins): a sweep of generated
-//! cases, or one case replayed, judged by agreement among the honest members.
+//! `bftlab twins`: Twins testing, a sweep of generated cases or one case replayed.
+//!
+//! Two levels: `core` twins the consensus core alone over a simulated message bus
+//! (consensus::twins; HotStuff, Tendermint, Snowman), `node` twins whole simulated
+//! nodes over the real transport (harness::twins; every core, and the only level for
+//! the DAG-native ones, whose Byzantine member is the mempool's).
 
 use anyhow::{bail, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use consensus::byzantine::Adversarial;
-use consensus::twins::{generate, sweep, Case, Outcome, TwinsConfig};
+use consensus::twins::{case_seed, generate, sweep, Case, Outcome, TwinsConfig};
+use harness::Misbehaviour;
+
+/// Where the twins run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// `core` for the cores that have it (hotstuff, tendermint, snowman), else `node`.
+    Auto,
+    /// The consensus core alone, over a simulated message bus (fast: thousands of
+    /// cases a minute).
+    Core,
+    /// Whole nodes in the deterministic simulation: mempool, workers, core, QUIC (about
+    /// a second of wall time per case at 4 nodes).
+    Node,
+}
 
 /// Arguments of `bftlab twins`.
 #[derive(Args, Debug)]
 pub struct TwinsArgs {
-    /// The core (hotstuff, tendermint, snowman; the DAG-native cores have no messages
-    /// of their own to twin, see docs/architecture.md).
+    /// The core (`bftlab protocols` lists them).
     #[arg(long, default_value = "hotstuff")]
     pub protocol: String,
+    /// Where the twins run.
+    #[arg(long, value_enum, default_value_t = Level::Auto)]
+    pub level: Level,
     /// How many cases (all of them if the space is smaller; else a seeded sample).
     #[arg(long, default_value_t = 100)]
     pub cases: usize,
-    /// Seed of the sample, the latencies and the cores' randomness.
+    /// Seed of the sample, the latencies and the nodes' randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Committee size.
@@ -28,12 +48,18 @@ pub struct TwinsArgs {
     /// Most sides of a round's partition.
     #[arg(long, default_value_t = 2)]
     pub partitions: usize,
-    /// Rounds with a partition each.
-    #[arg(long, default_value_t = 10)]
-    pub rounds: usize,
-    /// Length of a round, simulated milliseconds.
-    #[arg(long, default_value_t = 200)]
-    pub round_ms: u64,
+    /// Rounds with a partition each (default: 10 at the core level, 8 at the node level).
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Length of a round, simulated milliseconds (default: 200 at the core level, 400
+    /// at the node level).
+    #[arg(long)]
+    pub round_ms: Option<u64>,
+    /// Node level only, a test of the test: every node, though judged as honest, runs
+    /// the known-bad variant that votes for every DAG header of an author in a round
+    /// (the mempool's one-vote rule off). A sweep should then find cases that break.
+    #[arg(long)]
+    pub known_bad: bool,
     /// Replay this one case (as printed by a sweep) instead of sweeping.
     #[arg(long)]
     pub case: Option<String>,
@@ -41,13 +67,36 @@ pub struct TwinsArgs {
 
 /// Run `bftlab twins`.
 pub fn run(args: TwinsArgs) -> Result<()> {
+    let block_based = matches!(
+        args.protocol.as_str(),
+        "hotstuff" | "tendermint" | "snowman"
+    );
+    let level = match args.level {
+        Level::Auto if block_based => Level::Core,
+        Level::Auto => Level::Node,
+        level => level,
+    };
+    if level == Level::Core && !block_based {
+        bail!(
+            "{} has no core-level twins: it sends no consensus messages of its own (its \
+             Byzantine member is the mempool's); use --level node",
+            args.protocol
+        );
+    }
+    if args.known_bad && level == Level::Core {
+        bail!("--known-bad is a node-level variant: use --level node");
+    }
+    let base = match level {
+        Level::Node => harness::twins::default_config(),
+        _ => TwinsConfig::default(),
+    };
     let config = TwinsConfig {
         nodes: args.nodes,
         twins: args.twins,
         partitions: args.partitions,
-        rounds: args.rounds,
-        round_ms: args.round_ms,
-        ..TwinsConfig::default()
+        rounds: args.rounds.unwrap_or(base.rounds),
+        round_ms: args.round_ms.unwrap_or(base.round_ms),
+        ..base
     };
     config.validate().map_err(anyhow::Error::msg)?;
     if args.cases == 0 || args.cases > consensus::twins::MAX_CASES {
@@ -57,52 +106,117 @@ pub fn run(args: TwinsArgs) -> Result<()> {
         Some(text) => vec![Case::parse(text, &config).map_err(anyhow::Error::msg)?],
         None => generate(&config, args.cases, args.seed),
     };
-    let outcomes = match args.protocol.as_str() {
-        "hotstuff" => run_core::<consensus::hotstuff::HotStuff>(&config, &cases, args.seed)?,
-        "tendermint" => run_core::<consensus::tendermint::Tendermint>(&config, &cases, args.seed)?,
-        "snowman" => run_core::<consensus::snowman::Snowman>(&config, &cases, args.seed)?,
-        "bullshark" | "tusk" => bail!(
-            "{} sends no consensus messages of its own: its Byzantine member is the \
-             mempool's (bftlab sim harness/scenarios/byzantine-equivocate-headers.toml)",
-            args.protocol
-        ),
-        other => bail!("unknown protocol {other:?} (bftlab protocols lists them)"),
-    };
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.violation.is_some()).collect();
-    println!(
-        "twins: {} under {} case(s) ({} node(s), {} twin(s), {} partition(s), {} rounds of {} ms): {} broke agreement",
-        args.protocol,
-        outcomes.len(),
-        config.nodes,
-        config.twins,
-        config.partitions,
-        config.rounds,
-        config.round_ms,
-        failed.len()
-    );
-    for o in &failed {
-        println!(
-            "  {}: {}\n  replay: bftlab twins --protocol {} --seed {} --nodes {} --twins {} --partitions {} --rounds {} --round-ms {} --case {}",
-            o.case.text(),
-            o.violation.as_deref().unwrap_or_default(),
+    let replay = |case: &Case| {
+        format!(
+            "bftlab twins --protocol {} --level {} --seed {} --nodes {} --twins {} \
+             --partitions {} --rounds {} --round-ms {}{} --case {}",
             args.protocol,
+            if level == Level::Node { "node" } else { "core" },
             args.seed,
             config.nodes,
             config.twins,
             config.partitions,
             config.rounds,
             config.round_ms,
-            o.case.text()
-        );
+            if args.known_bad { " --known-bad" } else { "" },
+            case.text()
+        )
+    };
+    let failures: Vec<(Case, String)> = match level {
+        Level::Node => run_nodes(&args, &config, &cases)?,
+        _ => {
+            let outcomes = match args.protocol.as_str() {
+                "hotstuff" => {
+                    run_core::<consensus::hotstuff::HotStuff>(&config, &cases, args.seed)?
+                }
+                "tendermint" => {
+                    run_core::<consensus::tendermint::Tendermint>(&config, &cases, args.seed)?
+                }
+                _ => run_core::<consensus::snowman::Snowman>(&config, &cases, args.seed)?,
+            };
+            outcomes
+                .into_iter()
+                .filter_map(|o| Some((o.case, o.violation?)))
+                .collect()
+        }
+    };
+    println!(
+        "twins ({} level): {} under {} case(s) ({} node(s), {} twin(s), {} partition(s), {} rounds of {} ms{}): {} broke a property",
+        if level == Level::Node { "node" } else { "core" },
+        args.protocol,
+        cases.len(),
+        config.nodes,
+        config.twins,
+        config.partitions,
+        config.rounds,
+        config.round_ms,
+        if args.known_bad { ", known-bad variant" } else { "" },
+        failures.len()
+    );
+    for (case, violation) in &failures {
+        println!("  {}: {violation}\n  replay: {}", case.text(), replay(case));
     }
-    if !failed.is_empty() {
+    if !failures.is_empty() {
         bail!(
-            "{} of {} case(s) broke agreement",
-            failed.len(),
-            outcomes.len()
+            "{} of {} case(s) broke a property",
+            failures.len(),
+            cases.len()
         );
     }
     Ok(())
+}
+
+/// The node-level sweep: each case a simulation, judged by the harness's checkers.
+fn run_nodes(
+    args: &TwinsArgs,
+    config: &TwinsConfig,
+    cases: &[Case],
+) -> Result<Vec<(Case, String)>> {
+    let known_bad: &[Misbehaviour] = if args.known_bad {
+        &[Misbehaviour::DoubleVoteHeaders]
+    } else {
+        &[]
+    };
+    // Refuse an unknown protocol once, before any case.
+    if let Some(first) = cases.first() {
+        harness::twins::scenario(config, first, &args.protocol, known_bad)
+            .map_err(anyhow::Error::msg)?;
+    }
+    let mut failures = Vec::new();
+    let (mut equivocating, mut committed, mut unsafe_cases) = (0usize, 0usize, 0usize);
+    for (k, case) in cases.iter().enumerate() {
+        let seed = case_seed(args.seed, case);
+        let outcome = harness::twins::run_case(config, case, &args.protocol, known_bad, seed)?;
+        equivocating += usize::from(outcome.equivocations > 0);
+        unsafe_cases += usize::from(!outcome.safety.is_empty());
+        committed += usize::from(outcome.committed > 0);
+        eprintln!(
+            "  case {:>4}/{}  {}  {}  committed {:>6}  equivocations seen {:>3}",
+            k + 1,
+            cases.len(),
+            case.text(),
+            match (outcome.safety.is_empty(), outcome.liveness.is_empty()) {
+                (true, true) => "ok    ",
+                (true, false) => "LIVE  ",
+                (false, _) => "SAFETY",
+            },
+            outcome.committed,
+            outcome.equivocations,
+        );
+        if outcome.failed() {
+            let mut what: Vec<String> = outcome.safety.iter().map(|v| format!("{v:?}")).collect();
+            what.extend(outcome.liveness.iter().map(|v| format!("{v:?}")));
+            failures.push((case.clone(), what.join(", ")));
+        }
+    }
+    println!(
+        "  cases in which honest nodes saw the twins equivocate: {equivocating} of {}; in \
+         which they committed: {committed}; which broke safety: {unsafe_cases}; liveness \
+         only: {}",
+        cases.len(),
+        failures.len() - unsafe_cases
+    );
+    Ok(failures)
 }
 
 fn run_core<P: Adversarial>(

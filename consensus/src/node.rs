@@ -49,6 +49,9 @@ pub struct NodeConfig {
     /// the consensus core's time and timers and the mempool's batch and header delays
     /// run on it; the transport's (QUIC's) timers run on real time.
     pub clock: primitives::clock::NodeClock,
+    /// Twins testing only (simulations; empty elsewhere): the second address of each
+    /// member that runs twice (see [`network::NetworkConfig::twins`]).
+    pub twins: std::collections::BTreeMap<NodeId, String>,
 }
 
 /// A committed batch of transactions, in the node's delivery order.
@@ -156,6 +159,7 @@ impl Node {
             seeded_transport,
             adversary,
             clock,
+            twins,
         } = config;
         entry.check(parameters.consensus.get(entry.name))?;
         let rng_seed = seeded_transport.then(|| {
@@ -175,6 +179,7 @@ impl Node {
                 environment,
                 bind,
                 rng_seed,
+                twins,
             },
             &[&[CHANNEL_MEMPOOL], &[CHANNEL_CONSENSUS, CHANNEL_TRANSFER]],
         )

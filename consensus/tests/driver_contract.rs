@@ -246,6 +246,7 @@ fn run(secs: u64, isolated: (Duration, Duration), config: &str) -> Vec<Counters>
                         seeded_transport: true,
                         adversary: None,
                         clock: primitives::clock::NodeClock::real(),
+                        twins: Default::default(),
                     },
                     &PROBE,
                 )

@@ -95,6 +95,7 @@ fn run_with(
                     seeded_transport: true,
                     adversary: None,
                     clock: primitives::clock::NodeClock::real(),
+                    twins: Default::default(),
                 })
                 .await?;
                 while let Some(d) = delivered.recv().await {
@@ -303,6 +304,7 @@ fn a_node_whose_safety_state_is_corrupt_refuses_to_start() {
             seeded_transport: true,
             adversary: None,
             clock: primitives::clock::NodeClock::real(),
+            twins: Default::default(),
         })
         .await;
         *seen.lock().unwrap() = Some(match started {

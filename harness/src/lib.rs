@@ -16,6 +16,7 @@ mod metrics;
 mod runner;
 mod scenario;
 pub mod timeline;
+pub mod twins;
 pub mod wan;
 
 pub use checkers::{check, Verdict, Violation};

@@ -171,13 +171,12 @@ fn committee(
 }
 
 /// What a Byzantine node of the scenario is told to do, split by layer.
+/// With `known_bad`, every node runs those behaviours too (a known-bad variant of the
+/// honest code).
 fn adversary(scenario: &Scenario, node: usize, book: &ForkBook) -> Option<Adversary> {
-    crate::byzantine::adversary(
-        &scenario.behaviours_of(node),
-        node,
-        &scenario.byzantine_nodes(),
-        book,
-    )
+    let mut behaviours = scenario.behaviours_of(node);
+    behaviours.extend(scenario.known_bad.iter().copied());
+    crate::byzantine::adversary(&behaviours, node, &scenario.byzantine_nodes(), book)
 }
 
 /// The one-way latency of every pair of nodes `(a, b)`, `a < b`, in ms, when the
@@ -230,10 +229,19 @@ pub fn run_with_progress(
         reason,
     };
     let n = scenario.nodes;
+    // Nodes of the simulation: the members, then each twin's second instance.
+    let instances = scenario.instances();
     let (committee, keys) = committee(scenario, seed).map_err(fail)?;
+    let twin_addresses: BTreeMap<NodeId, String> = (n..instances)
+        .filter_map(|i| {
+            let member = committee.member(NodeId(scenario.member_of(i) as u16))?;
+            let port = primitives::committee::port_of(&member.primary)?;
+            Some((member.id, format!("{}:{port}", host(i))))
+        })
+        .collect();
     let parameters = scenario.node_parameters().map_err(fail)?;
     let protocol = scenario.protocol.clone();
-    let logs: Vec<Arc<Mutex<NodeLog>>> = (0..n)
+    let logs: Vec<Arc<Mutex<NodeLog>>> = (0..instances)
         .map(|_| Arc::new(Mutex::new(NodeLog::default())))
         .collect();
     let submitted = Arc::new(Mutex::new(BTreeMap::new()));
@@ -250,17 +258,19 @@ pub fn run_with_progress(
     let silent: Vec<usize> = (0..n)
         .filter(|i| scenario.behaviours_of(*i).contains(&Misbehaviour::Silent))
         .collect();
-    for i in 0..n {
+    for (i, log) in logs.iter().enumerate() {
+        let member = scenario.member_of(i);
         let committee = committee.clone();
-        let keys = keys[i].clone();
+        let keys = keys[member].clone();
         let parameters = parameters.clone();
         let protocol = protocol.clone();
-        let log = logs[i].clone();
+        let log = log.clone();
         let store = MemoryStore::new();
-        let adversary = adversary(scenario, i, &book);
-        let behaviours = scenario.behaviours_of(i);
-        let is_silent = silent.contains(&i);
-        let clock_changes = scenario.clock_changes(i);
+        let adversary = adversary(scenario, member, &book);
+        let behaviours = scenario.behaviours_of(member);
+        let is_silent = silent.contains(&member);
+        let clock_changes = scenario.clock_changes(member);
+        let twins = twin_addresses.clone();
         sim.host(host(i), move || {
             let (committee, keys, parameters, protocol, log, store, adversary) = (
                 committee.clone(),
@@ -273,11 +283,12 @@ pub fn run_with_progress(
             );
             let clock_changes = clock_changes.clone();
             let behaviours = behaviours.clone();
+            let twins = twins.clone();
             async move {
                 if is_silent {
                     std::future::pending::<()>().await;
                 }
-                let id = NodeId(i as u16);
+                let id = NodeId(member as u16);
                 let port = committee
                     .member(id)
                     .and_then(|m| primitives::committee::port_of(&m.primary))
@@ -304,6 +315,7 @@ pub fn run_with_progress(
                             clock_changes.clone(),
                         )?
                     },
+                    twins,
                 })
                 .await?;
                 let flood = crate::byzantine::spawn_floods(&node, &behaviours, seed);
@@ -503,8 +515,14 @@ pub fn run_with_progress(
             "latency_matrix is not loaded (load the scenario with Scenario::load)".into(),
         ));
     }
-    for ((a, b), ms) in &wan {
-        set_wan_link(&mut sim, *a, *b, *ms);
+    // A twin's second instance sits where its member does: the member's links.
+    for a in 0..instances {
+        for b in a + 1..instances {
+            let (x, y) = (scenario.member_of(a), scenario.member_of(b));
+            if let Some(ms) = wan.get(&(x.min(y), x.max(y))) {
+                set_wan_link(&mut sim, a, b, *ms);
+            }
+        }
     }
     for link in &scenario.links {
         for a in &link.a {
@@ -540,8 +558,8 @@ pub fn run_with_progress(
                     }
                 }
                 FaultKind::HealAll => {
-                    for x in 0..n {
-                        for y in 0..n {
+                    for x in 0..instances {
+                        for y in 0..instances {
                             if x != y {
                                 sim.repair(host(x), host(y));
                             }
@@ -561,7 +579,8 @@ pub fn run_with_progress(
                                         || (l.a.contains(&y) && l.b.contains(&x)))
                             })
                             .and_then(|l| l.latency_ms);
-                        match (own, wan.get(&(x.min(y), x.max(y)))) {
+                        let (mx, my) = (scenario.member_of(x), scenario.member_of(y));
+                        match (own, wan.get(&(mx.min(my), mx.max(my)))) {
                             (None, Some(ms)) => set_wan_link(&mut sim, x, y, *ms),
                             (ms, _) => sim.set_link_latency(
                                 host(x),
@@ -586,12 +605,12 @@ pub fn run_with_progress(
                     }
                 }
                 FaultKind::IsolateOutbound { node } => {
-                    for y in (0..n).filter(|y| y != node) {
+                    for y in (0..instances).filter(|y| y != node) {
                         sim.partition_oneway(host(*node), host(y));
                     }
                 }
                 FaultKind::IsolateInbound { node } => {
-                    for y in (0..n).filter(|y| y != node) {
+                    for y in (0..instances).filter(|y| y != node) {
                         sim.partition_oneway(host(y), host(*node));
                     }
                 }
@@ -618,7 +637,7 @@ pub fn run_with_progress(
             .collect(),
         submitted: submitted.lock().map(|s| s.clone()).unwrap_or_default(),
         down,
-        byzantine: scenario.byzantine_nodes(),
+        byzantine: scenario.unjudged(),
         duration,
         packet_faults,
     })

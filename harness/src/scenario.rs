@@ -89,6 +89,21 @@ pub struct Scenario {
     /// Byzantine members and what they do. They are not held to any property.
     #[serde(default)]
     pub byzantine: Vec<ByzantineNode>,
+    /// Twins testing (Bano et al., "Twins: BFT Systems Made Robust", OPODIS 2021):
+    /// members that run twice, as two full nodes with one identity and key (each with
+    /// its own store), which equivocate only because they see different messages. The
+    /// second instance of `twins[k]` is instance `nodes + k`: the faults and `links`
+    /// may name it like a node; what is sent to the member goes to both instances (as
+    /// far as the links let it). A twinned member is Byzantine: neither instance is
+    /// held to any property.
+    #[serde(default)]
+    pub twins: Vec<usize>,
+    /// Test only: behaviours every node runs although each is still held to every
+    /// property. A known-bad variant of the honest code (`double-vote-headers`: the
+    /// mempool's rule of one vote per author and round switched off), to show that the
+    /// checkers, or a Twins sweep, catch what it breaks.
+    #[serde(default)]
+    pub known_bad: Vec<Misbehaviour>,
     /// Overrides of the node parameters, as in a parameters file: sections
     /// `[parameters.network]`, `[parameters.mempool]`, and one
     /// `[parameters.consensus.<protocol>]` per protocol.
@@ -377,13 +392,25 @@ impl Scenario {
         if !rate_ok(s.loss) || s.links.iter().any(|l| !rate_ok(l.loss.unwrap_or(0.0))) {
             return bad("loss must be in [0, 1)");
         }
-        let named = s
-            .links
+        if s.byzantine.iter().any(|b| b.node >= s.nodes) {
+            return bad("a Byzantine entry names a node outside the committee");
+        }
+        let mut twinned = s.twins.clone();
+        twinned.sort_unstable();
+        twinned.dedup();
+        if twinned.len() != s.twins.len() || s.twins.iter().any(|t| *t >= s.nodes) {
+            return bad("twins must name distinct members of the committee");
+        }
+        if s.twins.len() >= s.nodes {
+            return bad("fewer twins than nodes");
+        }
+        let instances = s.instances();
+        if s.links
             .iter()
             .flat_map(|l| l.a.iter().chain(&l.b))
-            .chain(s.byzantine.iter().map(|b| &b.node));
-        if named.clone().any(|n| *n >= s.nodes) {
-            return bad("a link or Byzantine entry names a node outside the committee");
+            .any(|n| *n >= instances)
+        {
+            return bad("a link names a node outside the committee (and its twins)");
         }
         for f in &s.faults {
             let nodes: Vec<usize> = match &f.kind {
@@ -396,8 +423,8 @@ impl Scenario {
                 | FaultKind::IsolateInbound { node } => vec![*node],
                 FaultKind::HealAll => vec![],
             };
-            if nodes.iter().any(|n| *n >= s.nodes) {
-                return bad("a fault names a node outside the committee");
+            if nodes.iter().any(|n| *n >= instances) {
+                return bad("a fault names a node outside the committee (and its twins)");
             }
             if !f.at_s.is_finite() || f.at_s < 0.0 || f.at_s > s.duration_s as f64 {
                 return bad("a fault's at_s must be a number of seconds within the run");
@@ -521,6 +548,32 @@ impl Scenario {
     /// Members that are Byzantine in this scenario.
     pub fn byzantine_nodes(&self) -> Vec<usize> {
         self.byzantine.iter().map(|b| b.node).collect()
+    }
+
+    /// Nodes of the simulation: the members, then the second instance of each twin.
+    pub fn instances(&self) -> usize {
+        self.nodes + self.twins.len()
+    }
+
+    /// The member whose node instance `instance` runs (itself, or the twinned member).
+    pub fn member_of(&self, instance: usize) -> usize {
+        match instance.checked_sub(self.nodes) {
+            Some(k) => self.twins.get(k).copied().unwrap_or(instance),
+            None => instance,
+        }
+    }
+
+    /// Instances held to no property: Byzantine members, and both instances of every
+    /// twinned member.
+    pub fn unjudged(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = (0..self.instances())
+            .filter(|i| {
+                let m = self.member_of(*i);
+                self.twins.contains(&m) || self.byzantine.iter().any(|b| b.node == m)
+            })
+            .collect();
+        out.dedup();
+        out
     }
 
     /// The Byzantine behaviours of `node` (empty for an honest member).

@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
             environment: Environment::Udp,
             bind: member.primary.parse()?,
             rng_seed: None,
+            twins: Default::default(),
         })
         .await?;
         let store: Arc<dyn Store> = match args.store.as_str() {

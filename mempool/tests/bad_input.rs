@@ -50,6 +50,7 @@ fn every_bad_input_is_rejected_and_counted_while_rounds_continue() {
                 environment: Environment::Turmoil,
                 bind: format!("0.0.0.0:{port}").parse()?,
                 rng_seed: Some([3; 32]),
+                twins: Default::default(),
             })
             .await?;
             let sender = net.sender();

@@ -46,6 +46,7 @@ fn quic_throughput(c: &mut Criterion) {
                     environment: Environment::Udp,
                     bind: m.primary.parse().unwrap(),
                     rng_seed: None,
+                    twins: Default::default(),
                 })
                 .await
                 .unwrap(),

@@ -10,7 +10,7 @@ use crate::tls;
 use primitives::parameters::NetworkParameters;
 use primitives::{Committee, NodeId};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +36,12 @@ pub struct NetworkConfig {
     /// Seed for QUIC's own randomness (connection ids, etc.). Simulations set it from
     /// the scenario seed and the node id so that runs replay; real nodes leave it `None`.
     pub rng_seed: Option<[u8; 32]>,
+    /// Twins testing only (simulations; empty elsewhere): members that run twice, two
+    /// instances with one identity, and the address of each one's second instance.
+    /// Everything sent to such a member goes to both of its instances (a reliable
+    /// message is delivered once either acknowledges it), and both may be connected to
+    /// this node at once (a dial from one does not close the other's connection).
+    pub twins: BTreeMap<NodeId, String>,
 }
 
 /// A running transport: one QUIC endpoint, a connection task per peer, an accept loop.
@@ -98,6 +104,7 @@ impl Network {
             environment,
             bind,
             rng_seed,
+            twins,
         } = config;
         let me = committee.member(id).ok_or(NetworkError::NotAMember(id))?;
         if me.public_key.0 != key.verifying_key().to_bytes() {
@@ -136,42 +143,50 @@ impl Network {
         let span = tracing::info_span!("net", node = %id);
         let mut tasks = Vec::new();
         let mut peers = HashMap::new();
+        let mut twin_peers = HashMap::new();
         for member in committee.members().iter().filter(|m| m.id != id) {
-            let client_tls = tls::client_config(&identity, member.public_key, metrics.clone())
-                .map_err(NetworkError::Tls)?;
-            let quic_client = QuicClientConfig::try_from(client_tls)
-                .map_err(|e| NetworkError::Tls(e.to_string()))?;
-            let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
-            client_config.transport_config(transport.clone());
-            let (queue_tx, queue_rx) = mpsc::channel(parameters.peer_queue_capacity);
-            let (urgent_tx, urgent_rx) = mpsc::channel(parameters.peer_queue_capacity);
-            let slot = Arc::new(ConnectionSlot::default());
-            let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let task = PeerTask {
-                peer: member.id,
-                address: member.primary.clone(),
-                endpoint: endpoint.clone(),
-                client_config,
-                environment,
-                connection: slot.clone(),
-                queue: queue_rx,
-                urgent: urgent_rx,
-                queued: queued.clone(),
-                metrics: metrics.clone(),
-                parameters: parameters.clone(),
-            };
-            let peer_span = tracing::debug_span!(parent: &span, "peer", peer = %member.id);
-            tasks.push(tokio::spawn(task.run().instrument(peer_span)));
-            peers.insert(
-                member.id,
-                Peer {
+            let addresses = std::iter::once((member.primary.clone(), false))
+                .chain(twins.get(&member.id).map(|a| (a.clone(), true)));
+            for (address, second) in addresses {
+                let client_tls = tls::client_config(&identity, member.public_key, metrics.clone())
+                    .map_err(NetworkError::Tls)?;
+                let quic_client = QuicClientConfig::try_from(client_tls)
+                    .map_err(|e| NetworkError::Tls(e.to_string()))?;
+                let mut client_config = quinn::ClientConfig::new(Arc::new(quic_client));
+                client_config.transport_config(transport.clone());
+                let (queue_tx, queue_rx) = mpsc::channel(parameters.peer_queue_capacity);
+                let (urgent_tx, urgent_rx) = mpsc::channel(parameters.peer_queue_capacity);
+                let slot = Arc::new(ConnectionSlot::default());
+                let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let task = PeerTask {
+                    peer: member.id,
+                    address,
+                    endpoint: endpoint.clone(),
+                    client_config,
+                    environment,
+                    connection: slot.clone(),
+                    queue: queue_rx,
+                    urgent: urgent_rx,
+                    queued: queued.clone(),
+                    metrics: metrics.clone(),
+                    parameters: parameters.clone(),
+                };
+                let peer_span =
+                    tracing::debug_span!(parent: &span, "peer", peer = %member.id, twin = second);
+                tasks.push(tokio::spawn(task.run().instrument(peer_span)));
+                let peer = Peer {
                     queue: queue_tx,
                     urgent: urgent_tx,
                     queued,
                     connection: slot,
                     inflight: Arc::new(Semaphore::new(parameters.max_inflight_reliable)),
-                },
-            );
+                };
+                if second {
+                    twin_peers.insert(member.id, peer);
+                } else {
+                    peers.insert(member.id, peer);
+                }
+            }
         }
         let inbound = Inbound {
             committee: committee.clone(),
@@ -185,6 +200,7 @@ impl Network {
                     .collect(),
             ),
             latest: Arc::default(),
+            twinned: Arc::new(twins.keys().copied().collect::<BTreeSet<NodeId>>()),
         };
         tasks.push(tokio::spawn(
             inbound.accept_loop(endpoint.clone()).instrument(span),
@@ -195,6 +211,7 @@ impl Network {
             inner: Arc::new(SenderInner {
                 me: id,
                 peers,
+                twins: twin_peers,
                 others,
                 own_inbound: lanes.clone(),
                 metrics: metrics.clone(),
@@ -233,7 +250,8 @@ impl Network {
     /// Close every connection, cancel pending reliable messages, stop all tasks.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
-        for peer in self.sender.inner.peers.values() {
+        let inner = &self.sender.inner;
+        for peer in inner.peers.values().chain(inner.twins.values()) {
             peer.connection.close();
         }
         self.endpoint.close(0u32.into(), b"shutdown");

@@ -110,6 +110,9 @@ pub(crate) struct Inbound {
     pub(crate) outgoing: Arc<std::collections::HashMap<NodeId, Arc<crate::sender::ConnectionSlot>>>,
     /// The latest incoming connection from each peer.
     pub(crate) latest: Arc<std::sync::Mutex<std::collections::HashMap<NodeId, quinn::Connection>>>,
+    /// Members that run twice (Twins testing): each of their instances holds its own
+    /// connection to us, so a dial from one supersedes nothing.
+    pub(crate) twinned: Arc<std::collections::BTreeSet<NodeId>>,
 }
 
 impl Inbound {
@@ -133,7 +136,9 @@ impl Inbound {
                     return;
                 };
                 this.metrics.connected_in();
-                this.superseded(from, &connection);
+                if !this.twinned.contains(&from) {
+                    this.superseded(from, &connection);
+                }
                 if let Some(slot) = this.outgoing.get(&from) {
                     slot.peer_is_up();
                 }

@@ -121,6 +121,9 @@ impl ConnectionSlot {
 pub(crate) struct SenderInner {
     pub(crate) me: NodeId,
     pub(crate) peers: HashMap<NodeId, Peer>,
+    /// The second instance of each twinned member (Twins testing; empty elsewhere):
+    /// it gets a copy of everything sent to the member.
+    pub(crate) twins: HashMap<NodeId, Peer>,
     /// The keys of `peers`, sorted (computed once: broadcasts ask for it every time).
     pub(crate) others: Vec<NodeId>,
     pub(crate) own_inbound: Arc<crate::inbound::Lanes>,
@@ -185,8 +188,8 @@ impl Sender {
         self.enqueue(to, payload, |peer| &peer.queue)
     }
 
-    /// Put `payload` on one of `to`'s best-effort lanes, dropping (and counting) it
-    /// when that lane is full.
+    /// Put `payload` on one of `to`'s best-effort lanes (and its twin's, if it has
+    /// one), dropping (and counting) it when that lane is full.
     fn enqueue(
         &self,
         to: NodeId,
@@ -198,6 +201,21 @@ impl Sender {
             .peers
             .get(&to)
             .ok_or(SendError::UnknownPeer(to))?;
+        if let Some(twin) = self.inner.twins.get(&to) {
+            // The twin's own failures are counted and otherwise ignored: the member
+            // had the message if either instance could take it.
+            let _ = self.enqueue_on(twin, to, payload.clone(), &lane);
+        }
+        self.enqueue_on(peer, to, payload, &lane)
+    }
+
+    fn enqueue_on(
+        &self,
+        peer: &Peer,
+        to: NodeId,
+        payload: Bytes,
+        lane: &impl Fn(&Peer) -> &mpsc::Sender<Bytes>,
+    ) -> Result<(), SendError> {
         // Counted before the message is queued, so the peer task never takes off more
         // than was added.
         let len = payload.len();
@@ -288,6 +306,10 @@ impl Sender {
             .peers
             .get(&to)
             .ok_or(SendError::UnknownPeer(to))?;
+        if let Some(twin) = self.inner.twins.get(&to) {
+            // A twin's copy never holds up the member's: dropped (counted) if no room.
+            let _ = self.enqueue_on(twin, to, payload.clone(), &|p: &Peer| &p.queue);
+        }
         // Waits for room by count; its bytes are counted (our own batches, bounded by
         // the batch maker's slots), and not refused by `peer_queue_bytes`.
         let len = payload.len();
@@ -369,7 +391,7 @@ impl Sender {
             .acquire_owned()
             .await
             .map_err(|_| SendError::Closed)?;
-        Ok(self.spawn_reliable(peer, payload, permit))
+        Ok(self.spawn_reliable(to, peer, payload, permit))
     }
 
     /// Like [`Sender::send_reliable`] but never waits: if `max_inflight_reliable`
@@ -406,26 +428,51 @@ impl Sender {
             self.inner.metrics.record_drop(DropReason::QueueFull, 1);
             return Err(SendError::QueueFull(to));
         };
-        Ok(self.spawn_reliable(peer, payload, permit))
+        Ok(self.spawn_reliable(to, peer, payload, permit))
     }
 
     fn spawn_reliable(
         &self,
+        to: NodeId,
         peer: &Peer,
         payload: Bytes,
         permit: OwnedSemaphorePermit,
     ) -> Delivery {
         let token = self.inner.shutdown.child_token();
         let (done_tx, done_rx) = oneshot::channel();
-        let task = ReliableTask {
+        let task = |peer: &Peer| ReliableTask {
             connection: peer.connection.clone(),
-            payload,
+            payload: payload.clone(),
             metrics: self.inner.metrics.clone(),
             min_delay: self.inner.parameters.retry_min_delay(),
             max_delay: self.inner.parameters.retry_max_delay(),
             max_frame_size: self.inner.parameters.max_frame_size,
         };
-        tokio::spawn(task.run(token.clone(), done_tx, permit));
+        let twin = self.inner.twins.get(&to).and_then(|twin| {
+            let permit = twin.inflight.clone().try_acquire_owned();
+            if permit.is_err() {
+                self.inner.metrics.record_drop(DropReason::QueueFull, 1);
+            }
+            Some((twin, permit.ok()?))
+        });
+        let Some((twin, twin_permit)) = twin else {
+            tokio::spawn(task(peer).run(token.clone(), done_tx, permit));
+            return Delivery::new(done_rx, token);
+        };
+        // A twinned member: both instances get it under one cancellation, and the
+        // first acknowledgement delivers it.
+        let (first_tx, first_rx) = oneshot::channel();
+        let (second_tx, second_rx) = oneshot::channel();
+        tokio::spawn(task(peer).run(token.clone(), first_tx, permit));
+        tokio::spawn(task(twin).run(token.clone(), second_tx, twin_permit));
+        tokio::spawn(async move {
+            tokio::select! {
+                biased;
+                Ok(()) = first_rx => { let _ = done_tx.send(()); }
+                Ok(()) = second_rx => { let _ = done_tx.send(()); }
+                else => {}
+            }
+        });
         Delivery::new(done_rx, token)
     }
 
@@ -442,12 +489,14 @@ impl Sender {
         Ok(out)
     }
 
-    /// Whether a connection to `to` is currently established.
+    /// Whether a connection to `to` (to either instance of a twinned member) is
+    /// currently established.
     pub fn is_connected(&self, to: NodeId) -> bool {
-        self.inner
-            .peers
-            .get(&to)
-            .is_some_and(|p| p.connection.get().is_some())
+        let inner = &self.inner;
+        [inner.peers.get(&to), inner.twins.get(&to)]
+            .into_iter()
+            .flatten()
+            .any(|p| p.connection.get().is_some())
     }
 }
 

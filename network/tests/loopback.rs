@@ -448,6 +448,7 @@ async fn a_full_lane_does_not_hold_up_another() {
             environment: network::Environment::Udp,
             bind: member.primary.parse().unwrap(),
             rng_seed: None,
+            twins: Default::default(),
         },
         &[&[7], &[8, 9]],
     )

@@ -87,6 +87,7 @@ fn simulate(seed: u64, hostile: bool, repair_at: Duration, base: NetworkParamete
                     environment: Environment::Turmoil,
                     bind: format!("0.0.0.0:{port}").parse().unwrap(),
                     rng_seed: Some(rng_seed),
+                    twins: Default::default(),
                 })
                 .await?;
                 tokio::spawn(async move {

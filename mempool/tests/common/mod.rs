@@ -234,6 +234,7 @@ pub async fn start_node(
         environment: Environment::Turmoil,
         bind: format!("0.0.0.0:{port}").parse()?,
         rng_seed: Some(rng_seed),
+        twins: Default::default(),
     })
     .await?;
     let (mempool, handle, certificates) = Mempool::start(

@@ -58,6 +58,7 @@ pub async fn start(
         environment: Environment::Udp,
         bind,
         rng_seed: None,
+        twins: Default::default(),
     })
     .await
     .unwrap()
