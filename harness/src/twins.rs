@@ -46,6 +46,15 @@ pub fn default_config() -> TwinsConfig {
     }
 }
 
+/// Whether `twins` twinned members of `nodes` (one vote each) are within
+/// `protocol`'s fault bound: Byzantine weight below a third for the 3f+1 cores, below a
+/// fifth for Snowman (the bound its consistency analysis needs). Beyond it a violation
+/// is an expected outcome, not a bug (one twin of four is beyond Snowman's).
+pub fn within_bound(protocol: &str, nodes: usize, twins: usize) -> bool {
+    let divisor = if protocol == "snowman" { 5 } else { 3 };
+    twins * divisor < nodes
+}
+
 /// Transactions per second each client submits.
 const RATE: u64 = 200;
 

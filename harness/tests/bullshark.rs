@@ -46,6 +46,15 @@ fn one_node_equivocates_dag_headers() {
     common::passes("byzantine-equivocate-headers.toml", BULLSHARK);
 }
 
+/// Issue 15: Twins on whole nodes. Member 0 runs as two full nodes with one key, each
+/// honest code on its own side of moving partitions: its two instances sign
+/// conflicting headers, and the DAG still orders one sequence.
+#[test]
+fn a_twinned_member_equivocating_through_partitions() {
+    common::passes("twins-equivocating-member.toml", BULLSHARK);
+    common::passes("twins-equivocating-member.toml", TUSK);
+}
+
 #[test]
 fn a_leader_withholds_the_anchors_it_leads() {
     common::passes("byzantine-withhold-anchors.toml", BULLSHARK);

@@ -95,6 +95,13 @@ fn a_weighted_committee_survives_its_light_members_crashing() {
     passes("weighted.toml");
 }
 
+/// Issue 15: Twins on whole nodes (member 0 runs twice; see harness/tests/twins.rs for
+/// generated cases under every core).
+#[test]
+fn a_twinned_member_equivocating_through_partitions() {
+    passes("twins-equivocating-member.toml");
+}
+
 /// Every scenario file is valid, and the suite above covers each one.
 #[test]
 fn every_shipped_scenario_loads_and_is_in_the_suite() {
@@ -311,6 +318,15 @@ fn bad_scenarios_are_refused_with_a_reason() {
         (
             "latency_matrix = 'm.csv'\nlink_latency_ms = [1, 2]",
             "exclusive",
+        ),
+        // Twins: distinct members, fewer than the committee; faults may name a twin's
+        // second instance (4 + k) but nothing beyond.
+        ("twins = [4]", "twins"),
+        ("twins = [1, 1]", "twins"),
+        ("twins = [0, 1, 2, 3]", "fewer twins"),
+        (
+            "twins = [0]\n[[faults]]\nat_s = 1.0\nfault = 'partition'\na = [5]\nb = [1]",
+            "outside the committee",
         ),
     ] {
         let err = Scenario::from_toml("x", &format!("{base}{extra}")).unwrap_err();

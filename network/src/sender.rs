@@ -459,18 +459,27 @@ impl Sender {
             tokio::spawn(task(peer).run(token.clone(), done_tx, permit));
             return Delivery::new(done_rx, token);
         };
-        // A twinned member: both instances get it under one cancellation, and the
-        // first acknowledgement delivers it.
-        let (first_tx, first_rx) = oneshot::channel();
-        let (second_tx, second_rx) = oneshot::channel();
-        tokio::spawn(task(peer).run(token.clone(), first_tx, permit));
-        tokio::spawn(task(twin).run(token.clone(), second_tx, twin_permit));
+        // A twinned member: the first acknowledgement delivers it. Until then, dropping
+        // the `Delivery` cancels both copies; after it, the other copy goes on (until
+        // acknowledged or shutdown), as it would to any other member.
+        let (first_tx, mut first_rx) = oneshot::channel();
+        let (second_tx, mut second_rx) = oneshot::channel();
+        let (first, second) = (
+            self.inner.shutdown.child_token(),
+            self.inner.shutdown.child_token(),
+        );
+        tokio::spawn(task(peer).run(first.clone(), first_tx, permit));
+        tokio::spawn(task(twin).run(second.clone(), second_tx, twin_permit));
+        let cancelled = token.clone();
         tokio::spawn(async move {
             tokio::select! {
                 biased;
-                Ok(()) = first_rx => { let _ = done_tx.send(()); }
-                Ok(()) = second_rx => { let _ = done_tx.send(()); }
-                else => {}
+                Ok(()) = &mut first_rx => { let _ = done_tx.send(()); }
+                Ok(()) = &mut second_rx => { let _ = done_tx.send(()); }
+                _ = cancelled.cancelled() => {
+                    first.cancel();
+                    second.cancel();
+                }
             }
         });
         Delivery::new(done_rx, token)

@@ -1,0 +1,80 @@
+//! Twins on whole simulated nodes (harness::twins): every core, the DAG-native ones
+//! included, keeps its properties in a case with a twinned member that equivocates, a
+//! case replays exactly, and the known-bad variant (the mempool's one-vote rule off)
+//! breaks agreement in a case a sweep found.
+
+use consensus::twins::{case_seed, generate, Case, TwinsConfig};
+use harness::twins::{default_config, run_case, within_bound};
+use harness::{Misbehaviour, Violation};
+
+/// The first case of a sweep (`bftlab twins --protocol bullshark --cases 30`, seed 1),
+/// which the known-bad variant breaks (`--known-bad`: 12 of those 30 cases broke
+/// agreement).
+const A_CASE: &str = "00110-00001-00011-00110-01101-01011-00111-01011";
+
+fn case(text: &str) -> Case {
+    Case::parse(text, &default_config()).unwrap()
+}
+
+#[test]
+fn every_core_keeps_its_properties_while_a_twinned_member_equivocates() {
+    for protocol in ["bullshark", "tusk", "hotstuff", "tendermint", "snowman"] {
+        // One twin of four is beyond Snowman's bound (Byzantine weight below n/5): it
+        // gets six members.
+        let config = TwinsConfig {
+            nodes: if protocol == "snowman" { 6 } else { 4 },
+            ..default_config()
+        };
+        assert!(within_bound(protocol, config.nodes, config.twins));
+        let case = match protocol {
+            "snowman" => generate(&config, 1, 1).remove(0),
+            _ => case(A_CASE),
+        };
+        let outcome = run_case(&config, &case, protocol, &[], case_seed(1, &case)).unwrap();
+        assert!(
+            !outcome.failed(),
+            "{protocol}: {:?} {:?}",
+            outcome.safety,
+            outcome.liveness
+        );
+        assert!(outcome.committed > 0, "{protocol} committed nothing");
+        // The twins did equivocate: the honest mempools saw two headers of member 0 in
+        // one round.
+        assert!(
+            outcome.equivocations > 0,
+            "{protocol}: no equivocation seen"
+        );
+    }
+}
+
+#[test]
+fn a_twins_case_replays_exactly() {
+    let case = case(A_CASE);
+    let seed = case_seed(1, &case);
+    let a = run_case(&default_config(), &case, "tusk", &[], seed).unwrap();
+    let b = run_case(&default_config(), &case, "tusk", &[], seed).unwrap();
+    assert_eq!(a.fingerprint, b.fingerprint);
+}
+
+#[test]
+fn twins_catch_the_dag_without_its_one_vote_rule_and_not_the_dag() {
+    let case = case(A_CASE);
+    let seed = case_seed(1, &case);
+    let bad = run_case(
+        &default_config(),
+        &case,
+        "bullshark",
+        &[Misbehaviour::DoubleVoteHeaders],
+        seed,
+    )
+    .unwrap();
+    assert!(
+        bad.safety
+            .iter()
+            .any(|v| matches!(v, Violation::Agreement { .. })),
+        "{:?}",
+        bad.safety
+    );
+    let good = run_case(&default_config(), &case, "bullshark", &[], seed).unwrap();
+    assert!(!good.failed(), "{:?} {:?}", good.safety, good.liveness);
+}
