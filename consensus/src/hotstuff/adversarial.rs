@@ -118,7 +118,7 @@ impl Adversarial for HotStuff {
                     flip(&mut b.signature);
                 }
             }
-            Message::SyncRequest(_) => {}
+            Message::SyncRequest { .. } => {}
         }
         m
     }

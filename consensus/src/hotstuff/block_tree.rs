@@ -159,17 +159,18 @@ impl BlockTree {
         self.blocks.retain(|_, b| b.view >= committed_view);
     }
 
-    /// The requested block and as many of its ancestors as one sync reply carries.
-    pub fn chain_from(&self, digest: &Digest) -> Vec<Block> {
+    /// The requested block and as many of its ancestors above view `above` as one sync
+    /// reply carries (the requested block itself whatever its view).
+    pub fn chain_from(&self, digest: &Digest, above: View) -> Vec<Block> {
         let mut chain = Vec::new();
         let mut cursor = *digest;
         while chain.len() < MAX_SYNC_CHAIN {
             match self.lookup(&cursor) {
-                Some(b) => {
+                Some(b) if chain.is_empty() || b.view > above => {
                     cursor = b.parent();
                     chain.push(b.clone());
                 }
-                None => break,
+                _ => break,
             }
         }
         chain

@@ -86,11 +86,21 @@ impl HotStuff {
         } else {
             peer
         };
-        out.push(Action::send(to, Message::SyncRequest(missing)));
+        let request = self.sync_request(missing);
+        out.push(Action::send(to, request));
         out.push(Action::SetTimer {
             id: SYNC_TIMER,
             after: SYNC_RETRY,
         });
+    }
+
+    /// A request for block `missing` and its ancestors above what this replica
+    /// committed.
+    pub(super) fn sync_request(&self, missing: Digest) -> Message {
+        Message::SyncRequest {
+            block: missing,
+            above: self.tree.last_committed().1,
+        }
     }
 
     /// The `k`-th other member after this one, round-robin.
@@ -108,10 +118,8 @@ impl HotStuff {
         };
         let attempts = attempts.saturating_add(1);
         self.sync = Some((missing, attempts));
-        out.push(Action::send(
-            self.peer_after(attempts),
-            Message::SyncRequest(missing),
-        ));
+        let request = self.sync_request(missing);
+        out.push(Action::send(self.peer_after(attempts), request));
         out.push(Action::SetTimer {
             id: SYNC_TIMER,
             after: SYNC_RETRY,

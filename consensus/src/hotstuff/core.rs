@@ -254,10 +254,10 @@ impl Protocol for HotStuff {
                 Message::Vote(vote) => self.on_vote(vote, &mut out),
                 Message::Timeout(timeout) => self.on_timeout(timeout, &mut out),
                 Message::Tc(tc) => self.process_tc(tc, &mut out),
-                Message::SyncRequest(_) if !self.serve_rate.admit(from, now) => {}
-                Message::SyncRequest(digest) => {
-                    let chain = self.tree.chain_from(&digest);
-                    tracing::trace!(node = %self.id, %from, %digest, found = chain.len(), "block request");
+                Message::SyncRequest { .. } if !self.serve_rate.admit(from, now) => {}
+                Message::SyncRequest { block, above } => {
+                    let chain = self.tree.chain_from(&block, above);
+                    tracing::trace!(node = %self.id, %from, %block, found = chain.len(), "block request");
                     if !chain.is_empty() {
                         out.push(Action::send_bulk(from, Message::SyncReply(chain)));
                     }

@@ -119,8 +119,9 @@ impl HotStuff {
                 ask.insert(self.peer_after(k));
                 k += 1;
             }
+            let request = self.sync_request(parent);
             for to in ask {
-                out.push(Action::send(to, Message::SyncRequest(parent)));
+                out.push(Action::send(to, request.clone()));
             }
             self.wait_for(block, BTreeSet::from([parent]));
             return;

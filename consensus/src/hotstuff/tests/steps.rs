@@ -320,7 +320,7 @@ fn missing_parents_and_payload_are_fetched_before_voting() {
     // b2 arrives first: its parent b1 is unknown.
     let a = propose(&mut r, b2.author, &b2);
     assert!(a.iter().any(
-        |a| matches!(a, Action::Send { message: Message::SyncRequest(d), .. } if *d == b1.digest())
+        |a| matches!(a, Action::Send { message: Message::SyncRequest { block, .. }, .. } if *block == b1.digest())
     ));
     assert!(votes_in(&a).is_empty());
     // The parent arrives; now the payload certificate is missing.
@@ -424,9 +424,9 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
         .find_map(|a| match a {
             Action::Send {
                 to,
-                message: Message::SyncRequest(d),
+                message: Message::SyncRequest { block, .. },
                 ..
-            } => Some((*to, *d)),
+            } => Some((*to, *block)),
             _ => None,
         })
         .expect("asks for the missing ancestor");
@@ -439,9 +439,9 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
     let retry_peer = a.iter().find_map(|a| match a {
         Action::Send {
             to,
-            message: Message::SyncRequest(d),
+            message: Message::SyncRequest { block, .. },
             ..
-        } if *d == request => Some(*to),
+        } if *block == request => Some(*to),
         _ => None,
     });
     assert!(retry_peer.is_some_and(|p| p != first_peer && p != NodeId(3)));
@@ -450,7 +450,10 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
         T,
         Event::Message {
             from: NodeId(3),
-            message: Message::SyncRequest(request),
+            message: Message::SyncRequest {
+                block: request,
+                above: View(0),
+            },
         },
     );
     let blocks = reply
@@ -464,6 +467,23 @@ fn a_commit_behind_missing_blocks_fetches_the_chain_and_retries_other_peers() {
         })
         .expect("the helper keeps committed blocks to answer");
     assert_eq!(blocks, vec![chain[1].clone(), chain[0].clone()]);
+    // A reply stops above what the asker committed: block 6 asked for above view 4
+    // comes with block 5 only.
+    let bounded = helper.handle(
+        T,
+        Event::Message {
+            from: NodeId(2),
+            message: Message::SyncRequest {
+                block: chain[5].digest(),
+                above: View(4),
+            },
+        },
+    );
+    assert!(bounded.iter().any(|a| matches!(
+        a,
+        Action::Send { message: Message::SyncReply(b), .. }
+            if *b == vec![chain[5].clone(), chain[4].clone()]
+    )));
     let a = r.handle(
         T,
         Event::Message {
