@@ -156,6 +156,20 @@ pub fn run(args: TwinsArgs) -> Result<()> {
     for (case, violation) in &failures {
         println!("  {}: {violation}\n  replay: {}", case.text(), replay(case));
     }
+    if args.known_bad {
+        // A test of the test: the sweep succeeds when it catches the broken variant.
+        if failures.is_empty() {
+            bail!(
+                "the known-bad variant broke nothing in {} case(s): the sweep is too weak",
+                cases.len()
+            );
+        }
+        println!(
+            "  the known-bad variant was caught: {} case(s) broke a property",
+            failures.len()
+        );
+        return Ok(());
+    }
     if !harness::twins::within_bound(&args.protocol, config.nodes, config.twins) {
         println!(
             "  {} twin(s) of {} members is beyond {}'s fault bound: a broken property is an \

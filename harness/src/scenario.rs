@@ -392,6 +392,18 @@ impl Scenario {
         if !rate_ok(s.loss) || s.links.iter().any(|l| !rate_ok(l.loss.unwrap_or(0.0))) {
             return bad("loss must be in [0, 1)");
         }
+        if s.known_bad.iter().any(|m| {
+            matches!(
+                m,
+                Misbehaviour::Silent
+                    | Misbehaviour::Garbage
+                    | Misbehaviour::BatchRequestFlood
+                    | Misbehaviour::SyncSpam
+                    | Misbehaviour::BatchFlood
+            )
+        }) {
+            return bad("known_bad takes behaviours of the node's own code, not silence or floods");
+        }
         if s.byzantine.iter().any(|b| b.node >= s.nodes) {
             return bad("a Byzantine entry names a node outside the committee");
         }

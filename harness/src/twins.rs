@@ -70,7 +70,9 @@ pub fn scenario(
     config.validate()?;
     let round_s = config.round_ms as f64 / 1000.0;
     let healed_at = START_S + round_s * config.rounds as f64;
-    let duration_s = (healed_at + config.tail_ms as f64 / 1000.0).ceil() as u64;
+    // At least a second past the heal: a fault at the very end is never applied.
+    let duration_s = ((healed_at + config.tail_ms as f64 / 1000.0).ceil() as u64)
+        .max(healed_at.floor() as u64 + 1);
     // The liveness bound: most of the tail, and every transaction submitted up to the
     // heal must be committed by the end.
     let bound_s = (duration_s as f64 - healed_at).floor().max(1.0) as u64;

@@ -324,6 +324,7 @@ fn bad_scenarios_are_refused_with_a_reason() {
         ("twins = [4]", "twins"),
         ("twins = [1, 1]", "twins"),
         ("twins = [0, 1, 2, 3]", "fewer twins"),
+        ("known_bad = ['garbage']", "known_bad"),
         (
             "twins = [0]\n[[faults]]\nat_s = 1.0\nfault = 'partition'\na = [5]\nb = [1]",
             "outside the committee",

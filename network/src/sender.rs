@@ -18,6 +18,10 @@ use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{debug, trace};
 
+/// How long a reliable message to a twinned member's second instance (Twins testing)
+/// is still resent after the other instance acknowledged it.
+const TWIN_COPY_GRACE: Duration = Duration::from_secs(10);
+
 /// Messages the peer task drains onto the wire in one go before flushing.
 const WRITE_BATCH: usize = 64;
 
@@ -456,30 +460,42 @@ impl Sender {
             Some((twin, permit.ok()?))
         });
         let Some((twin, twin_permit)) = twin else {
-            tokio::spawn(task(peer).run(token.clone(), done_tx, permit));
+            tokio::spawn(task(peer).run(token.clone(), done_tx, Some(permit)));
             return Delivery::new(done_rx, token);
         };
-        // A twinned member: the first acknowledgement delivers it. Until then, dropping
-        // the `Delivery` cancels both copies; after it, the other copy goes on (until
-        // acknowledged or shutdown), as it would to any other member.
+        // A twinned member: the first acknowledgement delivers it and frees both
+        // permits (each instance's own bound on unacknowledged messages: an instance
+        // cut off must not use up the member's). Until then, dropping the `Delivery`
+        // cancels both copies; after it, the other copy goes on for at most
+        // `TWIN_COPY_GRACE`, so an unreachable instance holds nothing for long.
         let (first_tx, mut first_rx) = oneshot::channel();
         let (second_tx, mut second_rx) = oneshot::channel();
         let (first, second) = (
             self.inner.shutdown.child_token(),
             self.inner.shutdown.child_token(),
         );
-        tokio::spawn(task(peer).run(first.clone(), first_tx, permit));
-        tokio::spawn(task(twin).run(second.clone(), second_tx, twin_permit));
+        tokio::spawn(task(peer).run(first.clone(), first_tx, None));
+        tokio::spawn(task(twin).run(second.clone(), second_tx, None));
         let cancelled = token.clone();
         tokio::spawn(async move {
-            tokio::select! {
+            let permits = (permit, twin_permit);
+            let (rest, rest_rx) = tokio::select! {
                 biased;
-                Ok(()) = &mut first_rx => { let _ = done_tx.send(()); }
-                Ok(()) = &mut second_rx => { let _ = done_tx.send(()); }
                 _ = cancelled.cancelled() => {
                     first.cancel();
                     second.cancel();
+                    return;
                 }
+                Ok(()) = &mut first_rx => (second, second_rx),
+                Ok(()) = &mut second_rx => (first, first_rx),
+                else => return,
+            };
+            let _ = done_tx.send(());
+            drop(permits);
+            tokio::select! {
+                biased;
+                _ = rest_rx => {}
+                _ = tokio::time::sleep(TWIN_COPY_GRACE) => rest.cancel(),
             }
         });
         Delivery::new(done_rx, token)
@@ -556,7 +572,7 @@ impl ReliableTask {
         self,
         cancel: CancellationToken,
         done: oneshot::Sender<()>,
-        _permit: OwnedSemaphorePermit,
+        _permit: Option<OwnedSemaphorePermit>,
     ) {
         let mut delay = self.min_delay;
         let mut attempt = 0u32;

@@ -225,6 +225,8 @@ fn timeline(scenario: &Scenario) -> Result<Vec<(f64, Event)>> {
         ("packet_faults", scenario.packet_faults.is_some()),
         ("clocks", !scenario.clocks.is_empty()),
         ("links", !scenario.links.is_empty()),
+        ("twins", !scenario.twins.is_empty()),
+        ("known_bad", !scenario.known_bad.is_empty()),
     ] {
         if present {
             anyhow::bail!("{}: `{what}` is not applied on remote hosts", scenario.name);
