@@ -14,13 +14,25 @@ use std::time::Duration;
 /// Most digests the batch-request flood names per request (the workers' own limit).
 const REQUEST_DIGESTS: usize = 1_000;
 
+/// A flood skips a peer while this many bytes already wait in the flooder's queue to it.
+/// Without it the flood filled that queue (64 MiB) and the flooder's own consensus
+/// messages were dropped behind it: the member fell silent, and what the honest nodes
+/// then held was what a silent member costs (`byzantine-silent`), not what the flood
+/// makes them keep. A flooder that keeps proposing and voting is the harder test.
+const FLOOD_BACKLOG: usize = 1 << 20;
+
+/// Whether the flood has room toward `peer` (see [`FLOOD_BACKLOG`]).
+fn room(sender: &network::Sender, peer: primitives::NodeId) -> bool {
+    sender.queued_bytes(peer) < FLOOD_BACKLOG
+}
+
 /// Send random undecodable frames to every peer, 200 per second each, forever.
 pub(crate) async fn garbage(sender: network::Sender, seed: u64) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6a72_6261_6765);
     let peers = sender.others().to_vec();
     loop {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        for peer in &peers {
+        for peer in peers.iter().filter(|p| room(&sender, **p)) {
             let len = rng.gen_range(1..512);
             let mut bytes = vec![0u8; len];
             rng.fill(&mut bytes[..]);
@@ -75,7 +87,7 @@ pub(crate) async fn batch_requests(sender: network::Sender, mempool: MempoolHand
         }) else {
             continue;
         };
-        for peer in &peers {
+        for peer in peers.iter().filter(|p| room(&sender, **p)) {
             let _ = sender.send(*peer, frame.clone());
         }
     }
@@ -111,7 +123,7 @@ pub(crate) async fn sync_spam(sender: network::Sender, seed: u64) {
                 frames.push(out.into());
             }
         }
-        for peer in &peers {
+        for peer in peers.iter().filter(|p| room(&sender, **p)) {
             for frame in &frames {
                 let _ = sender.send(*peer, frame.clone());
             }
@@ -143,7 +155,7 @@ pub(crate) async fn batches(sender: network::Sender, seed: u64) {
         }) else {
             continue;
         };
-        for peer in &peers {
+        for peer in peers.iter().filter(|p| room(&sender, **p)) {
             let _ = sender.send(*peer, frame.clone());
         }
     }
