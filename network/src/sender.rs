@@ -681,8 +681,26 @@ impl PeerTask {
             // up when the peer dials us: it is up, and a fresh dial reaches it at once.
             // Not a young one: at start-up both sides dial each other, and dropping a
             // dial the peer is accepting fails its handshake.
+            //
+            // Each attempt is bounded by `silent_redial_ms` (if set): a handshake sent
+            // into a partition backs its retransmissions off like any QUIC probe, so a
+            // dial that outlived a long cut would be answered seconds after the heal; a
+            // fresh one starts with fresh timers.
+            let bound = Duration::from_millis(self.parameters.silent_redial_ms);
+            let mut timed_out = false;
             let attempt = {
-                let connect = self.connect();
+                let connect = async {
+                    if bound.is_zero() {
+                        return self.connect().await;
+                    }
+                    match tokio::time::timeout(bound, self.connect()).await {
+                        Ok(result) => result,
+                        Err(_) => {
+                            timed_out = true;
+                            Err("the handshake went unanswered".into())
+                        }
+                    }
+                };
                 tokio::pin!(connect);
                 let started = tokio::time::Instant::now();
                 loop {
@@ -705,6 +723,13 @@ impl PeerTask {
                 Err(e) => {
                     debug!(peer = %self.peer, error = %e, "connect failed");
                     self.metrics.record_drop(DropReason::ConnectFailed, 1);
+                    if timed_out {
+                        // It already waited `bound`: dial again soon, fresh.
+                        self.connection
+                            .backoff(self.parameters.retry_min_delay())
+                            .await;
+                        continue;
+                    }
                     self.connection.backoff(delay).await;
                     delay = (delay * 2).min(self.parameters.retry_max_delay());
                     continue;

@@ -64,7 +64,10 @@ pub struct NetworkParameters {
     /// acknowledgement of a keep-alive) gets a fresh connection dialled beside it, which
     /// replaces it once up. A connection that outlives a partition has backed its probe
     /// timer off exponentially and would otherwise resume seconds after the heal.
-    /// Default 3,000 ms; 0 never redials (only the idle timeout ends a silent connection).
+    /// It also bounds every dial: a handshake unanswered this long is given up and a
+    /// fresh one sent (a dial into a partition backs off the same way).
+    /// Default 3,000 ms; 0 never redials (only the idle timeout ends a silent connection,
+    /// and a dial lasts until the handshake's own timeout).
     pub silent_redial_ms: u64,
 }
 
