@@ -293,6 +293,14 @@ impl Header {
         Ok(())
     }
 
+    /// Whether the payload names each batch once. A batch named twice would be delivered
+    /// once by the executor, but the linearizer would take the second mention for a
+    /// re-proposal of the first and skip both: voters refuse such a header.
+    pub fn payload_is_distinct(&self) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        self.payload.iter().all(|(d, _)| seen.insert(*d))
+    }
+
     /// Every certificate this header links to, strong parents (of `round - 1`) and
     /// weak ones, with their rounds.
     pub fn all_parents(&self) -> impl Iterator<Item = (Round, &Digest)> + '_ {
@@ -607,6 +615,15 @@ mod tests {
                 Err(crate::Rejection::BadParents)
             );
         }
+        // A payload names each batch once.
+        assert!(ok.payload_is_distinct());
+        let mut twice = ok.clone();
+        twice.payload = vec![
+            (d(7), WorkerId(0)),
+            (d(8), WorkerId(0)),
+            (d(7), WorkerId(0)),
+        ];
+        assert!(!twice.payload_is_distinct());
     }
 
     #[test]

@@ -45,6 +45,10 @@ impl Primary {
                 self.ctx.metrics.reject(reason);
                 return Ok(());
             }
+            if !certificate.header.payload_is_distinct() {
+                self.ctx.metrics.reject(Rejection::Malformed);
+                return Ok(());
+            }
             if let Err(reason) = certificate.verify(&self.ctx.committee, self.ctx.scheme) {
                 self.ctx.metrics.reject(reason);
                 return Ok(());

@@ -53,6 +53,7 @@ impl Primary {
             .payload
             .iter()
             .any(|(_, w)| w.0 as usize >= member.workers.len().max(1))
+            || !header.payload_is_distinct()
         {
             return Err(Rejection::Malformed);
         }

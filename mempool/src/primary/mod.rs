@@ -101,6 +101,10 @@ pub(crate) struct Primary {
     payload: Vec<(Digest, WorkerId)>,
     header_deadline: Instant,
     last_header: Option<Header>,
+    /// Whether `last_header` was certified (its certificate may since have left the DAG
+    /// below the horizon: it must not then be taken for uncertified and re-queued, as
+    /// `requeue_orphans` already re-queues a certificate the horizon passed).
+    last_header_certified: bool,
     header_deliveries: Vec<(NodeId, Delivery)>,
     /// Our latest vote to each author, resent until it arrives (a newer vote to the
     /// same author replaces, and so cancels, the older one).

@@ -54,7 +54,7 @@ impl Primary {
         // Our previous header is replaced now; if it was not certified it never will be
         // (only we collect its votes), so its batches go into this one.
         if let Some(last) = &self.last_header {
-            if !self.dag().contains(&last.digest()) {
+            if !self.last_header_certified && !self.dag().contains(&last.digest()) {
                 let mut requeued = last.payload.clone();
                 requeued.append(&mut self.payload);
                 self.payload = requeued;
@@ -62,7 +62,14 @@ impl Primary {
         }
         self.drop_copies_past_window();
         let take = self.payload.len().min(self.ctx.params.max_header_batches);
-        let payload: Vec<_> = self.payload.drain(..take).collect();
+        // A header names each batch once (voters refuse one that does not): a batch
+        // queued twice goes once.
+        let mut distinct = std::collections::BTreeSet::new();
+        let payload: Vec<_> = self
+            .payload
+            .drain(..take)
+            .filter(|(d, _)| distinct.insert(*d))
+            .collect();
         // Every certificate of the previous round we hold, not only the first quorum:
         // late certificates get a parent too.
         let mut parents: Vec<Digest> = self
@@ -94,6 +101,7 @@ impl Primary {
         debug!(round = %header.round, batches = header.payload.len(), "proposing header");
         MempoolMetrics::add(&self.ctx.metrics.headers_proposed, 1);
         self.last_header = Some(header.clone());
+        self.last_header_certified = false;
         self.votes = VotesAggregator::default();
         self.twin = None;
         self.header_deadline = Instant::now() + self.max_header_delay();
@@ -304,6 +312,13 @@ impl Primary {
     /// with the round each re-proposed batch of it was first certified in.
     pub(super) fn watch(&mut self, certificate: &Certificate) {
         let round = certificate.round();
+        if self
+            .last_header
+            .as_ref()
+            .is_some_and(|h| h.digest() == certificate.digest())
+        {
+            self.last_header_certified = true;
+        }
         let origins = certificate
             .header
             .payload

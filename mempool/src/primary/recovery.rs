@@ -61,6 +61,7 @@ impl Primary {
             header_deadline: Instant::now()
                 + std::time::Duration::from_millis(ctx.params.max_header_delay_ms),
             last_header: None,
+            last_header_certified: false,
             header_deliveries: Vec::new(),
             vote_deliveries: Default::default(),
             votes: VotesAggregator::default(),
