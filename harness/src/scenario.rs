@@ -578,14 +578,12 @@ impl Scenario {
     /// Instances held to no property: Byzantine members, and both instances of every
     /// twinned member.
     pub fn unjudged(&self) -> Vec<usize> {
-        let mut out: Vec<usize> = (0..self.instances())
+        (0..self.instances())
             .filter(|i| {
                 let m = self.member_of(*i);
                 self.twins.contains(&m) || self.byzantine.iter().any(|b| b.node == m)
             })
-            .collect();
-        out.dedup();
-        out
+            .collect()
     }
 
     /// The Byzantine behaviours of `node` (empty for an honest member).
