@@ -98,14 +98,32 @@ impl Lanes {
     /// Queue `incoming`, waiting while its sender's queue in its lane is full.
     /// Cancel-safe: a cancelled call queued nothing.
     pub(crate) async fn push(&self, incoming: Incoming) -> Result<(), PushError> {
-        let lane = self.lane(&incoming.payload).ok_or(PushError::Unrouted)?;
-        lane.push(incoming).await
+        self.push_or_return(incoming).await.map_err(|(e, _)| e)
+    }
+
+    /// [`Lanes::push`], giving the message back when it cannot be queued (so that the
+    /// caller decides what becomes of its acknowledgement).
+    pub(crate) async fn push_or_return(
+        &self,
+        incoming: Incoming,
+    ) -> Result<(), (PushError, Incoming)> {
+        match self.lane(&incoming.payload) {
+            Some(lane) => lane.push(incoming).await,
+            None => Err((PushError::Unrouted, incoming)),
+        }
     }
 
     /// Queue `incoming` if its sender's queue in its lane has room.
     pub(crate) fn try_push(&self, incoming: Incoming) -> Result<(), PushError> {
-        let lane = self.lane(&incoming.payload).ok_or(PushError::Unrouted)?;
-        lane.try_push(incoming)
+        self.offer(incoming).map_err(|(e, _)| e)
+    }
+
+    /// [`Lanes::try_push`], giving the message back when it cannot be queued.
+    pub(crate) fn offer(&self, incoming: Incoming) -> Result<(), (PushError, Incoming)> {
+        match self.lane(&incoming.payload) {
+            Some(lane) => lane.try_push(incoming),
+            None => Err((PushError::Unrouted, incoming)),
+        }
     }
 
     /// The network shut down: wake every waiting reader and consumer; consumers drain
@@ -193,12 +211,13 @@ impl Lane {
         self.readable.notify_one();
     }
 
-    async fn push(&self, incoming: Incoming) -> Result<(), PushError> {
-        let member = *self
-            .index
-            .get(&incoming.from)
-            .ok_or(PushError::UnknownSender)?;
-        let space = self.writable.get(member).ok_or(PushError::UnknownSender)?;
+    async fn push(&self, incoming: Incoming) -> Result<(), (PushError, Incoming)> {
+        let Some(member) = self.index.get(&incoming.from).copied() else {
+            return Err((PushError::UnknownSender, incoming));
+        };
+        let Some(space) = self.writable.get(member) else {
+            return Err((PushError::UnknownSender, incoming));
+        };
         loop {
             // Registered before the lock is released, so a pop in between wakes it.
             let notified = space.notified();
@@ -207,7 +226,7 @@ impl Lane {
             {
                 let mut state = self.lock();
                 if state.closed {
-                    return Err(PushError::Closed);
+                    return Err((PushError::Closed, incoming));
                 }
                 if state.queues.get(member).is_some_and(|q| self.has_room(q)) {
                     self.admit(&mut state, member, incoming);
@@ -218,20 +237,19 @@ impl Lane {
         }
     }
 
-    fn try_push(&self, incoming: Incoming) -> Result<(), PushError> {
-        let member = *self
-            .index
-            .get(&incoming.from)
-            .ok_or(PushError::UnknownSender)?;
+    fn try_push(&self, incoming: Incoming) -> Result<(), (PushError, Incoming)> {
+        let Some(member) = self.index.get(&incoming.from).copied() else {
+            return Err((PushError::UnknownSender, incoming));
+        };
         let mut state = self.lock();
         if state.closed {
-            return Err(PushError::Closed);
+            return Err((PushError::Closed, incoming));
         }
         if state.queues.get(member).is_some_and(|q| self.has_room(q)) {
             self.admit(&mut state, member, incoming);
             Ok(())
         } else {
-            Err(PushError::Full)
+            Err((PushError::Full, incoming))
         }
     }
 

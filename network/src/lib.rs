@@ -11,10 +11,12 @@
 //! - best effort ([`Sender::send`], [`Sender::broadcast`]): queued per peer in a
 //!   bounded queue and written in order on one QUIC stream per connection; a full queue
 //!   or a lost connection drops the message and counts it.
-//! - reliable ([`Sender::send_reliable`], [`Sender::broadcast_reliable`]): each message
-//!   travels on its own bidirectional stream and is resent, with exponential backoff,
-//!   across reconnects until the receiving node acknowledges having queued it for its
-//!   application, or until the returned [`Delivery`] is dropped (cancelled). At most
+//! - reliable ([`Sender::send_reliable`], [`Sender::broadcast_reliable`]): the messages
+//!   to a peer share one bidirectional stream per connection, each framed with an id
+//!   and answered by the receiver with a small record (see `reliable.rs`); a message is
+//!   resent, with exponential backoff, across reconnects until the receiving node
+//!   acknowledges that its application took it, or until the returned [`Delivery`] is
+//!   dropped (cancelled). At most
 //!   `max_inflight_reliable` per peer are in flight; beyond that the sender waits
 //!   (back-pressure). Delivery is at-least-once: a message whose acknowledgement was
 //!   lost is sent again, so handlers must be idempotent.
@@ -46,6 +48,7 @@ mod metrics;
 mod network;
 pub mod packet_faults;
 mod receiver;
+mod reliable;
 mod sender;
 pub mod tls;
 pub mod turmoil_socket;

@@ -193,6 +193,7 @@ impl Network {
             lanes: lanes.clone(),
             metrics: metrics.clone(),
             max_frame_size: parameters.max_frame_size,
+            max_unanswered: parameters.max_inflight_reliable,
             outgoing: Arc::new(
                 peers
                     .iter()

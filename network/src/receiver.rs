@@ -22,9 +22,31 @@ pub struct Incoming {
     pub from: NodeId,
     /// The frame's payload, not yet decoded.
     pub payload: Bytes,
-    /// Fires the acknowledgement of a reliable message when dropped (`true`), or a
-    /// refusal (`false`, from [`Incoming::reject`]).
-    pub(crate) ack: Option<tokio::sync::oneshot::Sender<bool>>,
+    /// Fires the acknowledgement of a reliable message when dropped, or a refusal
+    /// (from [`Incoming::reject`]).
+    pub(crate) ack: Option<Ack>,
+}
+
+/// How a reliable message is acknowledged.
+#[derive(Debug)]
+pub(crate) enum Ack {
+    /// A message this node sent itself: its sending task waits here (`true` handled,
+    /// `false` refused; dropped counts as handled).
+    Local(tokio::sync::oneshot::Sender<bool>),
+    /// A message from a peer's reliable stream.
+    Stream(crate::reliable::Answer),
+}
+
+impl Ack {
+    fn send(self, handled: bool) {
+        match self {
+            Ack::Local(tx) => {
+                let _ = tx.send(handled);
+            }
+            Ack::Stream(answer) if handled => answer.handled(),
+            Ack::Stream(answer) => answer.refuse(),
+        }
+    }
 }
 
 impl Incoming {
@@ -45,7 +67,7 @@ impl Incoming {
     /// Acknowledge now and keep the payload (same as dropping the message).
     pub fn processed(mut self) -> (NodeId, Bytes) {
         if let Some(ack) = self.ack.take() {
-            let _ = ack.send(true);
+            ack.send(true);
         }
         (self.from, std::mem::take(&mut self.payload))
     }
@@ -55,7 +77,17 @@ impl Incoming {
     /// message is simply dropped. This is how a node pushes back on bulk traffic.
     pub fn reject(mut self) {
         if let Some(ack) = self.ack.take() {
-            let _ = ack.send(false);
+            ack.send(false);
+        }
+    }
+
+    /// Let go of the message without any answer (the node is shutting down): a
+    /// reliable sender resends it on its next connection.
+    pub(crate) fn withhold(mut self) {
+        match self.ack.take() {
+            Some(Ack::Stream(answer)) => answer.withhold(),
+            Some(Ack::Local(tx)) => drop(tx),
+            None => {}
         }
     }
 }
@@ -106,6 +138,8 @@ pub(crate) struct Inbound {
     pub(crate) lanes: Arc<Lanes>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_frame_size: usize,
+    /// Unanswered reliable messages per peer stream before its reader pauses.
+    pub(crate) max_unanswered: usize,
     /// Our outgoing connection to each peer (closed when the peer dials us anew).
     pub(crate) outgoing: Arc<std::collections::HashMap<NodeId, Arc<crate::sender::ConnectionSlot>>>,
     /// The latest incoming connection from each peer.
@@ -182,7 +216,17 @@ impl Inbound {
                     Err(_) => break,
                 },
                 bi = connection.accept_bi() => match bi {
-                    Ok((send, recv)) => { tokio::spawn(self.clone().read_request(send, recv, from)); }
+                    Ok((send, recv)) => {
+                        tokio::spawn(crate::reliable::serve(
+                            self.lanes.clone(),
+                            self.metrics.clone(),
+                            self.max_frame_size,
+                            self.max_unanswered,
+                            from,
+                            send,
+                            recv,
+                        ));
+                    }
                     Err(_) => break,
                 },
             }
@@ -211,12 +255,7 @@ impl Inbound {
     }
 
     fn count_error(&self, error: &FrameError) {
-        let reason = match error {
-            FrameError::Oversized => DropReason::OversizedFrame,
-            FrameError::Truncated => DropReason::TruncatedFrame,
-            FrameError::Io(_) => DropReason::StreamError,
-        };
-        self.metrics.record_drop(reason, 1);
+        self.metrics.record_drop(frame_drop_reason(error), 1);
     }
 
     /// A best-effort stream: frames until the stream ends or turns bad.
@@ -240,48 +279,13 @@ impl Inbound {
             }
         }
     }
+}
 
-    /// A reliable message: one frame, acknowledged once queued for the application.
-    async fn read_request(
-        self,
-        mut send: quinn::SendStream,
-        recv: quinn::RecvStream,
-        from: NodeId,
-    ) {
-        let mut frames = FramedRead::new(recv, FrameCodec::new(self.max_frame_size));
-        let frame = match frames.next().await {
-            Some(Ok(bytes)) => bytes,
-            Some(Err(e)) => {
-                self.count_error(&e);
-                let _ = frames.get_mut().stop(2u32.into());
-                return;
-            }
-            None => {
-                self.metrics.record_drop(DropReason::TruncatedFrame, 1);
-                return;
-            }
-        };
-        self.metrics.received(frame.len());
-        let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
-        let incoming = Incoming {
-            from,
-            payload: frame.freeze(),
-            ack: Some(ack_tx),
-        };
-        if !self.queue(incoming).await {
-            return;
-        }
-        // Dropped (Err) or acknowledged means the application is done with it; a
-        // refusal resets the stream so that the sender retries later.
-        if let Ok(false) = ack_rx.await {
-            self.metrics.record_drop(DropReason::Refused, 1);
-            let _ = send.reset(3u32.into());
-            return;
-        }
-        if send.write_all(&[1]).await.is_ok() {
-            let _ = send.finish();
-            // Keep the stream alive until the ack has left (or the peer went away).
-            let _ = send.stopped().await;
-        }
+/// The counter a bad frame is dropped under.
+pub(crate) fn frame_drop_reason(error: &FrameError) -> DropReason {
+    match error {
+        FrameError::Oversized => DropReason::OversizedFrame,
+        FrameError::Truncated => DropReason::TruncatedFrame,
+        FrameError::Io(_) => DropReason::StreamError,
     }
 }

@@ -52,6 +52,9 @@ pub(crate) struct ConnectionSlot {
     /// Woken when the peer dials us: it is up, so a sender waiting out its reconnect
     /// backoff dials it again at once.
     redial: Notify,
+    /// The reliable stream of the current connection (opened by the first reliable
+    /// message sent on it).
+    reliable: std::sync::Mutex<Option<Arc<crate::reliable::Outbound>>>,
 }
 
 impl ConnectionSlot {
@@ -103,6 +106,24 @@ impl ConnectionSlot {
             .as_ref()
             .filter(|(c, _)| c.close_reason().is_none())
             .map(|(c, _)| c.clone())
+    }
+
+    /// The reliable stream on `connection`, started if there is none yet (or the one
+    /// there broke).
+    fn reliable_stream(
+        &self,
+        connection: &quinn::Connection,
+        max_frame_size: usize,
+    ) -> Arc<crate::reliable::Outbound> {
+        let mut current = self.reliable.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_ref() {
+            Some(stream) if stream.serves(connection) => stream.clone(),
+            _ => {
+                let stream = crate::reliable::Outbound::start(connection.clone(), max_frame_size);
+                *current = Some(stream.clone());
+                stream
+            }
+        }
     }
 
     /// Wait until there is an open connection; `None` once the slot is closed.
@@ -360,7 +381,7 @@ impl Sender {
                     let incoming = Incoming {
                         from: to,
                         payload: payload.clone(),
-                        ack: Some(ack_tx),
+                        ack: Some(crate::receiver::Ack::Local(ack_tx)),
                     };
                     tokio::select! {
                         biased;
@@ -411,7 +432,7 @@ impl Sender {
             let incoming = Incoming {
                 from: to,
                 payload,
-                ack: Some(ack_tx),
+                ack: Some(crate::receiver::Ack::Local(ack_tx)),
             };
             self.to_self(self.inner.own_inbound.try_push(incoming))?;
             tokio::spawn(async move {
@@ -589,10 +610,13 @@ impl ReliableTask {
                 self.metrics.retried();
             }
             attempt += 1;
+            let stream = self
+                .connection
+                .reliable_stream(&connection, self.max_frame_size);
             let result = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
-                r = deliver_once(&connection, &self.payload, self.max_frame_size) => r,
+                r = stream.deliver(&self.payload) => r,
             };
             match result {
                 Ok(()) => {
@@ -612,24 +636,6 @@ impl ReliableTask {
             }
         }
     }
-}
-
-/// Send one frame on a new bidirectional stream and wait for the one-byte acknowledgement.
-async fn deliver_once(
-    connection: &quinn::Connection,
-    payload: &Bytes,
-    max_frame_size: usize,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (mut send, mut recv) = connection.open_bi().await?;
-    let mut chunks = frame_chunks(std::slice::from_ref(payload), max_frame_size)?;
-    send.write_all_chunks(&mut chunks).await?;
-    send.finish()?;
-    let mut ack = [0u8; 1];
-    recv.read_exact(&mut ack).await?;
-    if ack[0] != 1 {
-        return Err("bad acknowledgement".into());
-    }
-    Ok(())
 }
 
 /// The frames of `payloads` as QUIC chunks: each payload's 4-byte big-endian length,

@@ -286,6 +286,24 @@ async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
     let _ = send.write_all(&50u32.to_be_bytes()).await;
     let _ = send.write_all(&[3u8; 5]).await;
     let _ = send.finish();
+    // A reliable frame too short to hold its message id.
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    let _ = send.write_all(&3u32.to_be_bytes()).await;
+    let _ = send.write_all(&[1u8, 2, 3]).await;
+    let _ = send.finish();
+    // A well-formed reliable message from member 3 is delivered and answered with its
+    // id and "handled" (the stream format of `reliable.rs`).
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let good = message(3, 1, 20);
+    send.write_all(&((good.len() + 8) as u32).to_be_bytes())
+        .await
+        .unwrap();
+    send.write_all(&7u64.to_be_bytes()).await.unwrap();
+    send.write_all(&good).await.unwrap();
+    let answer = tokio::spawn(async move {
+        let mut record = [0u8; 9];
+        recv.read_exact(&mut record).await.map(|()| record)
+    });
 
     // Finally a well-formed frame from member 3 still gets through, labelled as member 3.
     let mut s = conn.open_uni().await.unwrap();
@@ -298,7 +316,7 @@ async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
 
     let mut from_honest = 0;
     let mut from_byzantine = 0;
-    while from_honest < 400 || from_byzantine < 1 {
+    while from_honest < 400 || from_byzantine < 2 {
         let m = tokio::time::timeout(Duration::from_secs(30), rx0.recv())
             .await
             .expect("stalled")
@@ -315,15 +333,22 @@ async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
     let m = net0.metrics();
     // Wait for the stream readers to finish counting.
     for _ in 0..100 {
-        if m.dropped(DropReason::OversizedFrame) >= 2 && m.dropped(DropReason::TruncatedFrame) >= 2
+        if m.dropped(DropReason::OversizedFrame) >= 2 && m.dropped(DropReason::TruncatedFrame) >= 3
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(m.dropped(DropReason::OversizedFrame), 2);
-    assert_eq!(m.dropped(DropReason::TruncatedFrame), 2);
-    assert_eq!(from_byzantine, 1);
+    assert_eq!(m.dropped(DropReason::TruncatedFrame), 3);
+    assert_eq!(from_byzantine, 2);
+    let record = tokio::time::timeout(Duration::from_secs(30), answer)
+        .await
+        .expect("no answer")
+        .unwrap()
+        .unwrap();
+    assert_eq!(record[..8], 7u64.to_be_bytes());
+    assert_eq!(record[8], 1, "handled");
     drop((net1, net2));
 }
 
