@@ -25,6 +25,9 @@ const TWIN_COPY_GRACE: Duration = Duration::from_secs(10);
 /// Messages the peer task drains onto the wire in one go before flushing.
 const WRITE_BATCH: usize = 64;
 
+/// Reliable messages this large or larger go on the connection's bulk reliable stream.
+const BULK_BYTES: usize = 64 * 1024;
+
 /// The sending side of a peer: its best-effort queue, its current connection (if
 /// any) and the permits that bound its reliable messages in flight.
 pub(crate) struct Peer {
@@ -52,9 +55,9 @@ pub(crate) struct ConnectionSlot {
     /// Woken when the peer dials us: it is up, so a sender waiting out its reconnect
     /// backoff dials it again at once.
     redial: Notify,
-    /// The reliable stream of the current connection (opened by the first reliable
-    /// message sent on it).
-    reliable: std::sync::Mutex<Option<Arc<crate::reliable::Outbound>>>,
+    /// The reliable streams of the current connection, small messages' and bulk ones'
+    /// (each opened by the first reliable message sent on it).
+    reliable: std::sync::Mutex<[Option<Arc<crate::reliable::Outbound>>; 2]>,
 }
 
 impl ConnectionSlot {
@@ -108,18 +111,25 @@ impl ConnectionSlot {
             .map(|(c, _)| c.clone())
     }
 
-    /// The reliable stream on `connection`, started if there is none yet (or the one
-    /// there broke).
+    /// The reliable stream on `connection` for a message of `len` bytes, started if
+    /// there is none yet (or the one there broke). Messages of [`BULK_BYTES`] or more
+    /// (batches, long replies) have a stream of their own at a lower priority, so that
+    /// a header or a vote is not written behind them.
     fn reliable_stream(
         &self,
         connection: &quinn::Connection,
+        len: usize,
         max_frame_size: usize,
     ) -> Arc<crate::reliable::Outbound> {
-        let mut current = self.reliable.lock().unwrap_or_else(|p| p.into_inner());
+        let bulk = len >= BULK_BYTES;
+        let mut streams = self.reliable.lock().unwrap_or_else(|p| p.into_inner());
+        let current = &mut streams[usize::from(bulk)];
         match current.as_ref() {
             Some(stream) if stream.serves(connection) => stream.clone(),
             _ => {
-                let stream = crate::reliable::Outbound::start(connection.clone(), max_frame_size);
+                let priority = if bulk { 0 } else { URGENT_PRIORITY };
+                let stream =
+                    crate::reliable::Outbound::start(connection.clone(), max_frame_size, priority);
                 *current = Some(stream.clone());
                 stream
             }
@@ -610,9 +620,11 @@ impl ReliableTask {
                 self.metrics.retried();
             }
             attempt += 1;
-            let stream = self
-                .connection
-                .reliable_stream(&connection, self.max_frame_size);
+            let stream = self.connection.reliable_stream(
+                &connection,
+                self.payload.len(),
+                self.max_frame_size,
+            );
             let result = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => { self.metrics.record_drop(DropReason::Cancelled, 1); return; }
