@@ -307,8 +307,8 @@ impl Lane {
         }
     }
 
-    /// The consumer is gone: refuse new messages and release the queued ones (their
-    /// reliable senders see the acknowledgement channel dropped).
+    /// The consumer is gone: refuse new messages and release the queued ones (refused:
+    /// their reliable senders resend them later).
     pub(crate) fn receiver_dropped(&self) {
         let released: Vec<Incoming> = {
             let mut state = self.lock();
@@ -325,7 +325,10 @@ impl Lane {
         };
         let bytes: usize = released.iter().map(|m| m.payload.len()).sum();
         self.metrics.inbound_dequeued(bytes);
-        drop(released);
+        // Not handled: a reliable sender is told so (and resends to a later instance).
+        for message in released {
+            message.reject();
+        }
         for space in &self.writable {
             space.notify_waiters();
         }

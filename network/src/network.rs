@@ -62,9 +62,10 @@ fn transport_config(p: &NetworkParameters) -> Result<quinn::TransportConfig, Net
     let frame = u32::try_from(p.max_frame_size).unwrap_or(u32::MAX);
     t.max_idle_timeout(Some(idle))
         .keep_alive_interval(Some(Duration::from_millis(p.keep_alive_ms)))
-        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(
-            u32::try_from(p.max_inflight_reliable).unwrap_or(u32::MAX),
-        ))
+        // Reliable messages share two streams per connection (`reliable.rs`); a few more
+        // let a broken one be replaced before the peer has released it. Each stream can
+        // make the receiver hold a bounded amount, so a peer holds few.
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(8))
         .max_concurrent_uni_streams(quinn::VarInt::from_u32(8))
         .stream_receive_window(quinn::VarInt::from_u32(frame.max(1 << 20)))
         .receive_window(quinn::VarInt::from_u32(

@@ -216,15 +216,15 @@ impl Inbound {
                     Err(_) => break,
                 },
                 bi = connection.accept_bi() => match bi {
-                    Ok((send, recv)) => {
+                    Ok(stream) => {
                         tokio::spawn(crate::reliable::serve(
                             self.lanes.clone(),
                             self.metrics.clone(),
                             self.max_frame_size,
                             self.max_unanswered,
                             from,
-                            send,
-                            recv,
+                            connection.clone(),
+                            stream,
                         ));
                     }
                     Err(_) => break,

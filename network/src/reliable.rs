@@ -8,8 +8,9 @@
 //! encrypted and decrypted by one thread. Here the messages to a peer share a stream:
 //! the sender writes them in batches, each framed with an id, and the receiver answers
 //! with small acknowledgement records that share packets too. A connection has two such
-//! streams, one for small messages and one, at a lower priority, for bulk ones (see
-//! `sender.rs`), so that a header or a vote is not written behind a batch.
+//! streams, one for small messages and one for bulk ones (see `sender.rs`), so that a
+//! header or a vote is not queued in one stream behind a batch (quinn interleaves
+//! streams of one priority fairly).
 //!
 //! Wire format (both directions are streams of records, no other framing):
 //! - sender to receiver: frames of the usual 4-byte big-endian length, whose content is
@@ -20,9 +21,13 @@
 //! Guarantees kept from the stream-per-message design:
 //! - an acknowledgement still means "queued for and released by the application";
 //! - one slow lane does not hold up another: a message whose lane is full for its
-//!   sender waits aside (bounded per stream by `max_inflight_reliable` unacknowledged
-//!   messages, past which the receiver stops reading and QUIC flow control slows that
-//!   sender alone), and the messages behind it go on;
+//!   sender waits aside (bounded per stream by `max_inflight_reliable` unanswered
+//!   messages and one frame's worth of bytes waiting aside, past which the receiver
+//!   stops reading and QUIC flow control slows that sender alone), and the messages
+//!   behind it go on; a lane whose reader is gone refuses its messages one by one;
+//! - a peer holds at most a few such streams (`max_concurrent_bidi_streams`), so what
+//!   it can make a node hold is bounded by a few frames' worth per connection;
+//! - messages are not ordered (they were not before either: each had its own stream);
 //! - a broken stream or connection fails every message waiting on it, and each is
 //!   resent on whatever connection is current next (at least once, as before).
 
@@ -65,8 +70,6 @@ pub(crate) struct Outbound {
     state: Mutex<OutboundState>,
     wake: Notify,
     max_frame_size: usize,
-    /// The QUIC priority of the stream (higher is sent first).
-    priority: i32,
 }
 
 #[derive(Default)]
@@ -84,19 +87,13 @@ struct OutboundState {
 }
 
 impl Outbound {
-    /// A reliable stream on `connection` at QUIC priority `priority`; its writer task
-    /// starts at once.
-    pub(crate) fn start(
-        connection: quinn::Connection,
-        max_frame_size: usize,
-        priority: i32,
-    ) -> Arc<Outbound> {
+    /// A reliable stream on `connection`; its writer task starts at once.
+    pub(crate) fn start(connection: quinn::Connection, max_frame_size: usize) -> Arc<Outbound> {
         let outbound = Arc::new(Outbound {
             connection,
             state: Mutex::new(OutboundState::default()),
             wake: Notify::new(),
             max_frame_size,
-            priority,
         });
         tokio::spawn(outbound.clone().write());
         outbound
@@ -189,7 +186,6 @@ impl Outbound {
             self.break_off();
             return;
         };
-        let _ = send.set_priority(self.priority);
         tokio::spawn(self.clone().read_answers(recv));
         loop {
             let batch = self.take_batch();
@@ -200,6 +196,9 @@ impl Outbound {
                 tokio::select! {
                     biased;
                     _ = self.connection.closed() => { self.break_off(); return; }
+                    // The receiver stopped reading (a frame it refused): what was
+                    // written after that point is lost, so every waiter resends.
+                    _ = send.stopped() => { self.break_off(); return; }
                     _ = self.wake.notified() => continue,
                 }
             }
@@ -321,12 +320,17 @@ pub(crate) async fn serve(
     max_frame_size: usize,
     max_unanswered: usize,
     from: NodeId,
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    connection: quinn::Connection,
+    (send, recv): (quinn::SendStream, quinn::RecvStream),
 ) {
     let (records, pending) = mpsc::unbounded_channel();
     tokio::spawn(write_answers(send, pending, metrics.clone()));
     let budget = Arc::new(Semaphore::new(max_unanswered.max(1)));
+    // Bytes of the messages waiting aside (their lane full for this sender): they are
+    // outside the lanes' bounds, so they have their own, one frame's worth per stream
+    // (a larger message passes alone). Past it the reader waits, as a reader of the
+    // stream-per-message design held one frame per stream.
+    let aside = Arc::new(Semaphore::new(max_frame_size.max(1)));
     let codec = crate::frame::FrameCodec::new(max_frame_size.saturating_add(ID_LEN));
     let mut frames = FramedRead::new(recv, codec);
     loop {
@@ -367,10 +371,25 @@ pub(crate) async fn serve(
             Ok(()) => {}
             Err((PushError::Full, incoming)) => {
                 // Its lane is full for this sender: it waits aside, the stream goes on.
-                let (lanes, metrics) = (lanes.clone(), metrics.clone());
+                let share = u32::try_from(incoming.payload.len().clamp(1, max_frame_size.max(1)))
+                    .unwrap_or(u32::MAX);
+                let Ok(room) = aside.clone().acquire_many_owned(share).await else {
+                    return;
+                };
+                let (lanes, metrics, connection) =
+                    (lanes.clone(), metrics.clone(), connection.clone());
                 tokio::spawn(async move {
-                    if let Err((error, incoming)) = lanes.push_or_return(incoming).await {
-                        settle(error, incoming, &metrics);
+                    let _room = room;
+                    // The connection gone, the message goes with it: no answer can reach
+                    // its sender, who resends it on the next connection.
+                    tokio::select! {
+                        biased;
+                        _ = connection.closed() => {}
+                        pushed = lanes.push_or_return(incoming) => {
+                            if let Err((error, incoming)) = pushed {
+                                settle(error, incoming, &metrics);
+                            }
+                        }
                     }
                 });
             }
@@ -384,8 +403,9 @@ pub(crate) async fn serve(
     }
 }
 
-/// A message that could not be queued: count it and answer as the stream-per-message
-/// design did. Returns false when the stream should stop (shutdown).
+/// A message that could not be queued: count it and answer it. Returns false when the
+/// stream should stop (its sender is no member: cannot happen on an authenticated
+/// connection).
 fn settle(error: PushError, incoming: Incoming, metrics: &Metrics) -> bool {
     match error {
         PushError::Unrouted => {
@@ -395,9 +415,12 @@ fn settle(error: PushError, incoming: Incoming, metrics: &Metrics) -> bool {
             true
         }
         PushError::Closed | PushError::Full => {
+            // That lane's reader is gone (the node is stopping, or one of its parts
+            // did): refuse this message alone, so that the sender tries again later and
+            // the other lanes' messages behind it on the stream go on.
             metrics.record_drop(DropReason::InboundClosed, 1);
-            incoming.withhold();
-            false
+            incoming.reject();
+            true
         }
         PushError::UnknownSender => {
             metrics.record_drop(DropReason::UnknownPeer, 1);

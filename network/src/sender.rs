@@ -65,6 +65,9 @@ impl ConnectionSlot {
         if let Ok(mut current) = self.current.lock() {
             *current = connection.map(|c| (c, tokio::time::Instant::now()));
         }
+        // Let go of the old connection's reliable streams (their waiters resend on the
+        // new one as the old connection closes).
+        *self.reliable.lock().unwrap_or_else(|p| p.into_inner()) = [None, None];
         self.changed.notify_waiters();
     }
 
@@ -113,8 +116,8 @@ impl ConnectionSlot {
 
     /// The reliable stream on `connection` for a message of `len` bytes, started if
     /// there is none yet (or the one there broke). Messages of [`BULK_BYTES`] or more
-    /// (batches, long replies) have a stream of their own at a lower priority, so that
-    /// a header or a vote is not written behind them.
+    /// (batches, long replies) have a stream of their own, so that a header or a vote is
+    /// not queued behind them in one stream.
     fn reliable_stream(
         &self,
         connection: &quinn::Connection,
@@ -127,9 +130,9 @@ impl ConnectionSlot {
         match current.as_ref() {
             Some(stream) if stream.serves(connection) => stream.clone(),
             _ => {
-                let priority = if bulk { 0 } else { URGENT_PRIORITY };
-                let stream =
-                    crate::reliable::Outbound::start(connection.clone(), max_frame_size, priority);
+                // Both at the normal priority, below the urgent lane: quinn shares the
+                // connection fairly between streams of one priority.
+                let stream = crate::reliable::Outbound::start(connection.clone(), max_frame_size);
                 *current = Some(stream.clone());
                 stream
             }

@@ -300,9 +300,16 @@ async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
         .unwrap();
     send.write_all(&7u64.to_be_bytes()).await.unwrap();
     send.write_all(&good).await.unwrap();
-    let answer = tokio::spawn(async move {
-        let mut record = [0u8; 9];
-        recv.read_exact(&mut record).await.map(|()| record)
+    // A second one on the same stream, which the application refuses (below).
+    let refused = message(3, 2, 20);
+    send.write_all(&((refused.len() + 8) as u32).to_be_bytes())
+        .await
+        .unwrap();
+    send.write_all(&8u64.to_be_bytes()).await.unwrap();
+    send.write_all(&refused).await.unwrap();
+    let answers = tokio::spawn(async move {
+        let mut records = [0u8; 18];
+        recv.read_exact(&mut records).await.map(|()| records)
     });
 
     // Finally a well-formed frame from member 3 still gets through, labelled as member 3.
@@ -316,15 +323,18 @@ async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
 
     let mut from_honest = 0;
     let mut from_byzantine = 0;
-    while from_honest < 400 || from_byzantine < 2 {
+    while from_honest < 400 || from_byzantine < 3 {
         let m = tokio::time::timeout(Duration::from_secs(30), rx0.recv())
             .await
             .expect("stalled")
             .unwrap();
-        let (claimed, _) = parse(&m.payload);
+        let (claimed, seq) = parse(&m.payload);
         assert_eq!(NodeId(claimed), m.from);
         if m.from == NodeId(3) {
             from_byzantine += 1;
+            if seq == 2 {
+                m.reject();
+            }
         } else {
             from_honest += 1;
         }
@@ -341,14 +351,19 @@ async fn bad_frames_are_dropped_and_counted_while_honest_traffic_flows() {
     }
     assert_eq!(m.dropped(DropReason::OversizedFrame), 2);
     assert_eq!(m.dropped(DropReason::TruncatedFrame), 3);
-    assert_eq!(from_byzantine, 2);
-    let record = tokio::time::timeout(Duration::from_secs(30), answer)
+    assert_eq!(from_byzantine, 3);
+    let records = tokio::time::timeout(Duration::from_secs(30), answers)
         .await
         .expect("no answer")
         .unwrap()
         .unwrap();
-    assert_eq!(record[..8], 7u64.to_be_bytes());
-    assert_eq!(record[8], 1, "handled");
+    // Each answered with its id: 7 handled, 8 refused (in the order they were handled).
+    let mut answered: Vec<(u64, u8)> = records
+        .chunks(9)
+        .map(|r| (u64::from_be_bytes(r[..8].try_into().unwrap()), r[8]))
+        .collect();
+    answered.sort();
+    assert_eq!(answered, vec![(7, 1), (8, 0)]);
     drop((net1, net2));
 }
 
@@ -520,4 +535,96 @@ async fn a_full_lane_does_not_hold_up_another() {
         n0.metrics().dropped(DropReason::UnknownChannel) == 1
     })
     .await;
+}
+
+/// Reliable messages of one peer share a stream: one whose lane is full waits aside,
+/// and one whose lane's reader is gone is refused alone; the peer's messages for
+/// another lane behind them are delivered and acknowledged all the same.
+#[tokio::test]
+async fn a_full_or_closed_lane_does_not_hold_up_a_peers_other_reliable_messages() {
+    let (committee, keys) = loopback_committee(2, 12);
+    let parameters = NetworkParameters {
+        inbound_peer_bytes: 16 << 10,
+        ..test_parameters()
+    };
+    let member = committee.member(NodeId(0)).unwrap();
+    let (n0, lanes) = network::Network::start_lanes(
+        network::NetworkConfig {
+            id: NodeId(0),
+            key: keys[0].ed25519.clone(),
+            committee: committee.clone(),
+            parameters: parameters.clone(),
+            environment: network::Environment::Udp,
+            bind: member.primary.parse().unwrap(),
+            rng_seed: None,
+            twins: Default::default(),
+        },
+        &[&[7], &[8], &[9]],
+    )
+    .await
+    .unwrap();
+    let [mut fast, _unread, closed]: [network::Receiver; 3] = lanes.try_into().ok().unwrap();
+    drop(closed);
+    let (n1, _rx1) = start(&committee, &keys, 1, parameters).await;
+    let senders = [n0.sender(), n1.sender()];
+    wait_connected(&senders).await;
+    let on = |channel: u8, seq: u32, size: usize| {
+        let mut v = vec![channel];
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.resize(size, 0);
+        bytes::Bytes::from(v)
+    };
+    // More than the unread lane holds (16 KiB): the rest wait aside, unacknowledged.
+    let mut waiting = Vec::new();
+    for seq in 0..20 {
+        waiting.push(
+            senders[1]
+                .send_reliable(NodeId(0), on(8, seq, 2_048))
+                .await
+                .unwrap(),
+        );
+    }
+    // One for the lane nobody reads any more: refused, resent, never acknowledged.
+    let refused = senders[1]
+        .send_reliable(NodeId(0), on(9, 0, 100))
+        .await
+        .unwrap();
+    // The fast lane's messages, sent after both, arrive and are acknowledged.
+    let mut delivered = Vec::new();
+    for seq in 0..10u32 {
+        delivered.push(
+            senders[1]
+                .send_reliable(NodeId(0), on(7, seq, 100))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let m = tokio::time::timeout(Duration::from_secs(30), fast.recv())
+            .await
+            .expect("the fast lane stalled behind the others")
+            .unwrap();
+        got.push(u32::from_be_bytes(m.payload[1..5].try_into().unwrap()));
+    }
+    got.sort();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    for d in delivered {
+        tokio::time::timeout(Duration::from_secs(30), d)
+            .await
+            .expect("not acknowledged")
+            .unwrap();
+    }
+    eventually("the closed lane's message is refused", || {
+        n0.metrics().dropped(DropReason::Refused) >= 1
+    })
+    .await;
+    // The unread lane's overflow and the closed lane's message are still unacknowledged.
+    let pending = futures::future::select_all(waiting.into_iter().skip(10).chain([refused]));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), pending)
+            .await
+            .is_err(),
+        "a message no application took was acknowledged"
+    );
 }
