@@ -8,9 +8,9 @@
 //! encrypted and decrypted by one thread. Here the messages to a peer share a stream:
 //! the sender writes them in batches, each framed with an id, and the receiver answers
 //! with small acknowledgement records that share packets too. A connection has two such
-//! streams, one for small messages and one for bulk ones (see `sender.rs`), so that a
-//! header or a vote is not queued in one stream behind a batch (quinn interleaves
-//! streams of one priority fairly).
+//! streams, one for small messages at the urgent lane's priority and one for bulk ones
+//! at the normal priority (see `sender.rs`), so that a header or a vote is not written
+//! behind a batch.
 //!
 //! Wire format (both directions are streams of records, no other framing):
 //! - sender to receiver: frames of the usual 4-byte big-endian length, whose content is
@@ -70,6 +70,8 @@ pub(crate) struct Outbound {
     state: Mutex<OutboundState>,
     wake: Notify,
     max_frame_size: usize,
+    /// The QUIC priority of the stream (higher is sent first).
+    priority: i32,
 }
 
 #[derive(Default)]
@@ -87,13 +89,19 @@ struct OutboundState {
 }
 
 impl Outbound {
-    /// A reliable stream on `connection`; its writer task starts at once.
-    pub(crate) fn start(connection: quinn::Connection, max_frame_size: usize) -> Arc<Outbound> {
+    /// A reliable stream on `connection` at QUIC priority `priority`; its writer task
+    /// starts at once.
+    pub(crate) fn start(
+        connection: quinn::Connection,
+        max_frame_size: usize,
+        priority: i32,
+    ) -> Arc<Outbound> {
         let outbound = Arc::new(Outbound {
             connection,
             state: Mutex::new(OutboundState::default()),
             wake: Notify::new(),
             max_frame_size,
+            priority,
         });
         tokio::spawn(outbound.clone().write());
         outbound
@@ -186,6 +194,7 @@ impl Outbound {
             self.break_off();
             return;
         };
+        let _ = send.set_priority(self.priority);
         tokio::spawn(self.clone().read_answers(recv));
         loop {
             let batch = self.take_batch();

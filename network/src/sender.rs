@@ -116,8 +116,8 @@ impl ConnectionSlot {
 
     /// The reliable stream on `connection` for a message of `len` bytes, started if
     /// there is none yet (or the one there broke). Messages of [`BULK_BYTES`] or more
-    /// (batches, long replies) have a stream of their own, so that a header or a vote is
-    /// not queued behind them in one stream.
+    /// (batches, long replies) have a stream of their own at a lower priority, so that a
+    /// header or a vote is not written behind them.
     fn reliable_stream(
         &self,
         connection: &quinn::Connection,
@@ -130,9 +130,13 @@ impl ConnectionSlot {
         match current.as_ref() {
             Some(stream) if stream.serves(connection) => stream.clone(),
             _ => {
-                // Both at the normal priority, below the urgent lane: quinn shares the
-                // connection fairly between streams of one priority.
-                let stream = crate::reliable::Outbound::start(connection.clone(), max_frame_size);
+                // Small messages at the urgent lane's priority (quinn shares one
+                // priority fairly between streams), bulk ones at the normal lane's.
+                // Both at the normal priority (as when each message had a stream of its
+                // own) exposed a liveness failure: see the stop note of 2026-12-05.
+                let priority = if bulk { 0 } else { URGENT_PRIORITY };
+                let stream =
+                    crate::reliable::Outbound::start(connection.clone(), max_frame_size, priority);
                 *current = Some(stream.clone());
                 stream
             }
