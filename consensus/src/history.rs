@@ -300,6 +300,17 @@ impl Recent {
         }
     }
 
+    /// A copy of the entry at `position`, if kept (nothing is dropped).
+    pub fn get(&self, position: u64) -> Option<Committed> {
+        let recent = self.entries.lock().ok()?;
+        let first = recent.front()?.position;
+        let index = usize::try_from(position.checked_sub(first)?).ok()?;
+        recent
+            .get(index)
+            .filter(|e| e.position == position)
+            .cloned()
+    }
+
     /// The entry at `position`, if still kept (dropping everything before it).
     pub fn take(&self, position: u64) -> Option<Committed> {
         let mut recent = self.entries.lock().ok()?;

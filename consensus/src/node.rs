@@ -310,9 +310,19 @@ async fn execute(
         out,
         metrics,
     };
+    // Positions up to here have had their missing batches asked for ahead of time.
+    let mut prefetched = next;
     loop {
         let tip = *committed.borrow_and_update();
         while next < tip {
+            if tip - next > PREFETCH_LAG {
+                let until = tip.min(next + PREFETCH_AHEAD);
+                let from = prefetched.max(next + 1);
+                if from < until {
+                    executor.prefetch(&recent, from, until).await;
+                    prefetched = until;
+                }
+            }
             if let Some(entry) = recent.take(next) {
                 if !executor.run(entry, &mut next).await {
                     return;
@@ -356,6 +366,18 @@ async fn execute(
 /// How often (in positions) a busy executor records its position.
 const RECORD_EVERY: u64 = 64;
 
+/// How far behind the committed tip (in positions) the executor must be before it asks
+/// for the batches of positions ahead of the one it executes.
+const PREFETCH_LAG: u64 = 16;
+
+/// How many positions ahead of the one it executes a lagging executor asks for. Without
+/// it a node that restarted with many committed positions whose batches it never
+/// received (cut off, then crashed) asked for each position's batches only when it got
+/// there, a second after starting to wait: a position a second or two
+/// (`crash-while-executing` under Tusk, seed 1, lost liveness this way when a change of
+/// timing left it 190 positions to fetch).
+const PREFETCH_AHEAD: u64 = 256;
+
 struct Executor {
     id: NodeId,
     mempool: MempoolHandle,
@@ -365,6 +387,26 @@ struct Executor {
 }
 
 impl Executor {
+    /// Ask now for the batches this node lacks of the committed positions `from..until`
+    /// (in the recent entries or the committed history; others are left to
+    /// [`Executor::run`]).
+    async fn prefetch(&self, recent: &history::Recent, from: u64, until: u64) {
+        for position in from..until {
+            let entry = match recent.get(position) {
+                Some(entry) => entry,
+                None => match history::read(self.store.as_ref(), position) {
+                    Ok(Some(entry)) => entry,
+                    _ => continue,
+                },
+            };
+            if let Err(missing) = self.mempool.batches(&entry.certificate, &entry.duplicates) {
+                self.mempool
+                    .fetch_batches(&entry.certificate, &missing)
+                    .await;
+            }
+        }
+    }
+
     /// Deliver one committed certificate (waiting for its batches); false when the
     /// node stops.
     async fn run(&mut self, entry: Committed, next: &mut u64) -> bool {
