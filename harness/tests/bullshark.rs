@@ -120,7 +120,12 @@ fn a_restarted_node_fetches_the_batches_of_its_unexecuted_positions_ahead() {
         let verdict = harness::check(&s, &report);
         assert!(verdict.passed(), "seed {seed}: {:?}", verdict.violations);
         let m = harness::measure(&s, &report);
-        let recovery = m.recovery_s.expect("every live node delivered after the restart");
-        assert!(recovery < 0.6, "seed {seed}: first delivery {recovery} s after the restart");
+        let recovery = m
+            .recovery_s
+            .expect("every live node delivered after the restart");
+        assert!(
+            recovery < 0.6,
+            "seed {seed}: first delivery {recovery} s after the restart"
+        );
     }
 }
