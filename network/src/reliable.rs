@@ -34,6 +34,7 @@
 use crate::inbound::{Lanes, PushError};
 use crate::metrics::{DropReason, Metrics};
 use crate::receiver::Incoming;
+use crate::sender::WRITE_BATCH;
 use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use primitives::NodeId;
@@ -47,8 +48,6 @@ use tracing::debug;
 const ID_LEN: usize = 8;
 /// Bytes of an acknowledgement record: the id and the verdict.
 const RECORD_LEN: usize = ID_LEN + 1;
-/// Messages written in one go (one flush of the stream).
-const WRITE_BATCH: usize = 64;
 /// Acknowledgement bytes written in one go.
 const ACK_BATCH_BYTES: usize = 64 * RECORD_LEN;
 

@@ -22,8 +22,9 @@ use tracing::{debug, trace};
 /// is still resent after the other instance acknowledged it.
 const TWIN_COPY_GRACE: Duration = Duration::from_secs(10);
 
-/// Messages the peer task drains onto the wire in one go before flushing.
-const WRITE_BATCH: usize = 64;
+/// Messages a stream's writer takes onto the wire in one go before flushing (the peer
+/// task's best-effort lanes and the reliable streams).
+pub(crate) const WRITE_BATCH: usize = 64;
 
 /// Reliable messages this large or larger go on the connection's bulk reliable stream.
 const BULK_BYTES: usize = 64 * 1024;

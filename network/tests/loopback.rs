@@ -478,33 +478,13 @@ async fn a_full_lane_does_not_hold_up_another() {
         inbound_peer_bytes: 16 << 10,
         ..test_parameters()
     };
-    let member = committee.member(NodeId(0)).unwrap();
-    let (n0, lanes) = network::Network::start_lanes(
-        network::NetworkConfig {
-            id: NodeId(0),
-            key: keys[0].ed25519.clone(),
-            committee: committee.clone(),
-            parameters: parameters.clone(),
-            environment: network::Environment::Udp,
-            bind: member.primary.parse().unwrap(),
-            rng_seed: None,
-            twins: Default::default(),
-        },
-        &[&[7], &[8, 9]],
-    )
-    .await
-    .unwrap();
-    let [mut fast, _slow]: [network::Receiver; 2] = lanes.try_into().ok().unwrap();
+    let (n0, [mut fast, _slow]) =
+        common::start_lanes(&committee, &keys, 0, parameters.clone(), &[&[7], &[8, 9]]).await;
     let (n1, _rx1) = start(&committee, &keys, 1, parameters.clone()).await;
     let (n2, _rx2) = start(&committee, &keys, 2, parameters).await;
     let senders = [n0.sender(), n1.sender(), n2.sender()];
     wait_connected(&senders).await;
-    let on = |channel: u8, seq: u32, size: usize| {
-        let mut v = vec![channel];
-        v.extend_from_slice(&seq.to_be_bytes());
-        v.resize(size, 0);
-        bytes::Bytes::from(v)
-    };
+    let on = common::on_channel;
     // Node 2 fills the unread lane.
     for seq in 0..100 {
         senders[2]
@@ -547,33 +527,19 @@ async fn a_full_or_closed_lane_does_not_hold_up_a_peers_other_reliable_messages(
         inbound_peer_bytes: 16 << 10,
         ..test_parameters()
     };
-    let member = committee.member(NodeId(0)).unwrap();
-    let (n0, lanes) = network::Network::start_lanes(
-        network::NetworkConfig {
-            id: NodeId(0),
-            key: keys[0].ed25519.clone(),
-            committee: committee.clone(),
-            parameters: parameters.clone(),
-            environment: network::Environment::Udp,
-            bind: member.primary.parse().unwrap(),
-            rng_seed: None,
-            twins: Default::default(),
-        },
+    let (n0, [mut fast, _unread, closed]) = common::start_lanes(
+        &committee,
+        &keys,
+        0,
+        parameters.clone(),
         &[&[7], &[8], &[9]],
     )
-    .await
-    .unwrap();
-    let [mut fast, _unread, closed]: [network::Receiver; 3] = lanes.try_into().ok().unwrap();
+    .await;
     drop(closed);
     let (n1, _rx1) = start(&committee, &keys, 1, parameters).await;
     let senders = [n0.sender(), n1.sender()];
     wait_connected(&senders).await;
-    let on = |channel: u8, seq: u32, size: usize| {
-        let mut v = vec![channel];
-        v.extend_from_slice(&seq.to_be_bytes());
-        v.resize(size, 0);
-        bytes::Bytes::from(v)
-    };
+    let on = common::on_channel;
     // More than the unread lane holds (16 KiB): the rest wait aside, unacknowledged.
     let mut waiting = Vec::new();
     for seq in 0..20 {

@@ -42,15 +42,15 @@ pub fn test_parameters() -> NetworkParameters {
     }
 }
 
-pub async fn start(
+fn config(
     committee: &Arc<Committee>,
     keys: &[KeyPair],
     id: u16,
     parameters: NetworkParameters,
-) -> (Network, Receiver) {
+) -> NetworkConfig {
     let member = committee.member(NodeId(id)).unwrap();
     let bind: SocketAddr = member.primary.parse().unwrap();
-    Network::start(NetworkConfig {
+    NetworkConfig {
         id: NodeId(id),
         key: keys[id as usize].ed25519.clone(),
         committee: committee.clone(),
@@ -59,9 +59,40 @@ pub async fn start(
         bind,
         rng_seed: None,
         twins: Default::default(),
-    })
-    .await
-    .unwrap()
+    }
+}
+
+pub async fn start(
+    committee: &Arc<Committee>,
+    keys: &[KeyPair],
+    id: u16,
+    parameters: NetworkParameters,
+) -> (Network, Receiver) {
+    Network::start(config(committee, keys, id, parameters))
+        .await
+        .unwrap()
+}
+
+/// [`start`] with one inbound lane per entry of `lanes` (the channel bytes it takes).
+pub async fn start_lanes<const N: usize>(
+    committee: &Arc<Committee>,
+    keys: &[KeyPair],
+    id: u16,
+    parameters: NetworkParameters,
+    lanes: &[&[u8]; N],
+) -> (Network, [Receiver; N]) {
+    let (network, receivers) = Network::start_lanes(config(committee, keys, id, parameters), lanes)
+        .await
+        .unwrap();
+    (network, receivers.try_into().ok().unwrap())
+}
+
+/// A payload on channel `channel`: the channel byte, a sequence number, padding.
+pub fn on_channel(channel: u8, seq: u32, size: usize) -> bytes::Bytes {
+    let mut v = vec![channel];
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.resize(size, 0);
+    v.into()
 }
 
 /// Message payload: claimed sender, sequence number, padding.
