@@ -5,32 +5,41 @@
 //! in one process and checks every certificate. A check that succeeded is remembered by
 //! a BLAKE3 digest over the scheme, the keys, the message and the signature bytes, so
 //! a repeat costs one hash. Only successes are remembered (a failure is recomputed and
-//! fails again), so results never change, only their cost. The memory is bounded:
-//! past [`CAPACITY`] entries the oldest are forgotten.
+//! fails again), so results never change, only their cost. The memory is a fixed table
+//! of [`CAPACITY`] slots, reserved whole when it is first used: a check's digest picks
+//! its slot and a newer check overwrites an older one there. So remembering never
+//! allocates after that (the fuzz runner counts every allocation an input causes) and
+//! never grows.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Turn the memory on (the default) or off (benchmarks that time the checks themselves).
+/// Turning it on reserves its table now, so later checks allocate nothing for it.
 pub fn remember_verified(enabled: bool) {
     ENABLED.store(enabled, Ordering::SeqCst);
+    if enabled {
+        let _ = memory();
+    }
 }
 
-/// Most remembered checks (about 32 bytes each, twice).
-pub const CAPACITY: usize = 200_000;
+/// Slots of the table (32 bytes each).
+pub const CAPACITY: usize = 1 << 18;
 
-#[derive(Default)]
-struct Memory {
-    known: HashSet<[u8; 32]>,
-    order: VecDeque<[u8; 32]>,
+/// An empty slot. A check whose digest is this (probability 2^-256) is not remembered.
+const EMPTY: [u8; 32] = [0; 32];
+
+fn memory() -> &'static Mutex<Box<[[u8; 32]]>> {
+    static MEMORY: OnceLock<Mutex<Box<[[u8; 32]]>>> = OnceLock::new();
+    MEMORY.get_or_init(|| Mutex::new(vec![EMPTY; CAPACITY].into_boxed_slice()))
 }
 
-fn memory() -> &'static Mutex<Memory> {
-    static MEMORY: OnceLock<Mutex<Memory>> = OnceLock::new();
-    MEMORY.get_or_init(|| Mutex::new(Memory::default()))
+fn slot(id: &[u8; 32]) -> usize {
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&id[..8]);
+    (u64::from_le_bytes(low) % CAPACITY as u64) as usize
 }
 
 /// The identity of one check: domain, then every part length-prefixed.
@@ -45,24 +54,23 @@ pub(crate) fn check_id(domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// Whether this exact check succeeded before.
+/// Whether this exact check succeeded before (and was not overwritten since).
 pub(crate) fn known(id: &[u8; 32]) -> bool {
-    memory()
-        .lock()
-        .map(|m| m.known.contains(id))
-        .unwrap_or(false)
+    *id != EMPTY
+        && memory()
+            .lock()
+            .map(|m| m.get(slot(id)) == Some(id))
+            .unwrap_or(false)
 }
 
 /// Remember a check that succeeded.
 pub(crate) fn remember(id: [u8; 32]) {
+    if id == EMPTY {
+        return;
+    }
     if let Ok(mut m) = memory().lock() {
-        if m.known.insert(id) {
-            m.order.push_back(id);
-        }
-        while m.order.len() > CAPACITY {
-            if let Some(old) = m.order.pop_front() {
-                m.known.remove(&old);
-            }
+        if let Some(s) = m.get_mut(slot(&id)) {
+            *s = id;
         }
     }
 }
@@ -85,6 +93,7 @@ pub(crate) fn or_check<E>(
 
 #[cfg(test)]
 mod tests {
+    use super::{known, remember, slot, CAPACITY, EMPTY};
     use crate::crypto::ed25519;
     use crate::crypto::KeyPair;
 
@@ -110,5 +119,27 @@ mod tests {
         k.bls_public_key().verify(b"message", &bsig).unwrap();
         assert!(other.bls_public_key().verify(b"message", &bsig).is_err());
         assert!(k.bls_public_key().verify(b"other", &bsig).is_err());
+    }
+
+    #[test]
+    fn a_newer_check_in_the_same_slot_overwrites_the_older_one() {
+        let mut a = [9u8; 32];
+        a[..8].copy_from_slice(&5u64.to_le_bytes());
+        let mut b = [7u8; 32];
+        b[..8].copy_from_slice(&(5 + CAPACITY as u64).to_le_bytes());
+        assert_eq!(slot(&a), slot(&b));
+        remember(a);
+        assert!(known(&a));
+        remember(b);
+        assert!(known(&b));
+        assert!(
+            !known(&a),
+            "overwritten: checked again, never wrongly vouched for"
+        );
+        remember(EMPTY);
+        assert!(
+            !known(&EMPTY),
+            "the empty slot marker is never a known check"
+        );
     }
 }
