@@ -51,10 +51,20 @@ pub struct TwinsArgs {
     /// Rounds with a partition each (default: 10 at the core level, 8 at the node level).
     #[arg(long)]
     pub rounds: Option<usize>,
-    /// Length of a round, simulated milliseconds (default: 200 at the core level, 400
-    /// at the node level).
+    /// Simulated milliseconds per round (default: 200 at the core level, where every
+    /// partition ends after rounds x this; 400 at the node level, where round k is the
+    /// k-th slice of this length).
     #[arg(long)]
     pub round_ms: Option<u64>,
+    /// Core level: leaders follow each core's rotation instead of being chosen per
+    /// round (the node level always keeps the rotation).
+    #[arg(long)]
+    pub rotation: bool,
+    /// Core level: round k is the k-th slice of --round-ms of simulated time, not the
+    /// cores' instance k + 1 (view, height); implies --rotation. The node level always
+    /// slices time.
+    #[arg(long)]
+    pub time_slices: bool,
     /// Node level only, a test of the test: every node, though judged as honest, runs
     /// the known-bad variant that votes for every DAG header of an author in a round
     /// (the mempool's one-vote rule off). A sweep should then find cases that break.
@@ -96,6 +106,8 @@ pub fn run(args: TwinsArgs) -> Result<()> {
         partitions: args.partitions,
         rounds: args.rounds.unwrap_or(base.rounds),
         round_ms: args.round_ms.unwrap_or(base.round_ms),
+        choose_leaders: base.choose_leaders && !args.rotation && !args.time_slices,
+        per_instance: base.per_instance && !args.time_slices,
         ..base
     };
     config.validate().map_err(anyhow::Error::msg)?;
@@ -109,7 +121,7 @@ pub fn run(args: TwinsArgs) -> Result<()> {
     let replay = |case: &Case| {
         format!(
             "bftlab twins --protocol {} --level {} --seed {} --nodes {} --twins {} \
-             --partitions {} --rounds {} --round-ms {}{} --case {}",
+             --partitions {} --rounds {} --round-ms {}{}{}{} --case {}",
             args.protocol,
             if level == Level::Node { "node" } else { "core" },
             args.seed,
@@ -118,6 +130,12 @@ pub fn run(args: TwinsArgs) -> Result<()> {
             config.partitions,
             config.rounds,
             config.round_ms,
+            if args.rotation { " --rotation" } else { "" },
+            if args.time_slices {
+                " --time-slices"
+            } else {
+                ""
+            },
             if args.known_bad { " --known-bad" } else { "" },
             case.text()
         )
@@ -141,7 +159,7 @@ pub fn run(args: TwinsArgs) -> Result<()> {
         }
     };
     println!(
-        "twins ({} level): {} under {} case(s) ({} node(s), {} twin(s), {} partition(s), {} rounds of {} ms{}): {} broke a property",
+        "twins ({} level): {} under {} case(s) ({} node(s), {} twin(s), {} partition(s), {} rounds of {} ms, {}{}): {} broke a property",
         if level == Level::Node { "node" } else { "core" },
         args.protocol,
         cases.len(),
@@ -150,6 +168,11 @@ pub fn run(args: TwinsArgs) -> Result<()> {
         config.partitions,
         config.rounds,
         config.round_ms,
+        match (config.per_instance, config.choose_leaders) {
+            (true, true) => "rounds are views or heights, leaders chosen per round",
+            (true, false) => "rounds are views or heights, leaders rotating",
+            _ => "rounds are slices of time, leaders rotating",
+        },
         if args.known_bad { ", known-bad variant" } else { "" },
         failures.len()
     );

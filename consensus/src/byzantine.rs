@@ -77,6 +77,13 @@ pub trait Adversarial: Protocol {
     const FORKS_ON_ONE_PARENT: bool = false;
     /// Classify a message.
     fn kind(message: &Self::Message) -> MessageKind;
+    /// The instance this replica works on now, numbered from 1 as the chosen leaders of
+    /// its configuration are (HotStuff: its view; Tendermint: its height; Snowman: the
+    /// height it decides next); 0 for a core without messages of its own. Twins
+    /// testing partitions what a replica sends by it, as the paper does by view.
+    fn twins_instance(&self) -> u64 {
+        0
+    }
     /// A validly signed proposal for the same instance that conflicts with `proposal`
     /// (another payload, and another parent where the replica can find one); `None` if
     /// the core cannot make one.

@@ -26,6 +26,9 @@ pub const MAX_PERIOD: usize = 1 << 16;
 pub struct ProposerSchedule {
     slots: Vec<NodeId>,
     stride: u64,
+    /// Chosen proposers of round 0 of heights 1, 2, ... (Twins testing), ahead of the
+    /// rotation.
+    chosen: Vec<NodeId>,
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -74,11 +77,32 @@ impl ProposerSchedule {
         let stride = (p.div_ceil(3)..=p)
             .find(|s| *s > 0 && gcd(*s, p) == 1)
             .unwrap_or(1);
-        ProposerSchedule { slots, stride }
+        ProposerSchedule {
+            slots,
+            stride,
+            chosen: Vec::new(),
+        }
+    }
+
+    /// This schedule with round 0 of heights `1..=chosen.len()` proposed by `chosen`,
+    /// in order, instead of by the rotation (every other height and round keeps it).
+    /// Twins testing chooses leaders this way (see [`chosen_leaders`]).
+    pub fn with_chosen(mut self, chosen: Vec<NodeId>) -> Self {
+        self.chosen = chosen;
+        self
     }
 
     /// `proposer(h, r)`.
     pub fn proposer(&self, height: u64, round: u64) -> NodeId {
+        if round == 0 {
+            if let Some(id) = height
+                .checked_sub(1)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| self.chosen.get(i))
+            {
+                return *id;
+            }
+        }
         let p = self.slots.len() as u64;
         let slot = (height % p + (round % p) * self.stride % p) % p;
         self.slots[slot as usize]
@@ -93,6 +117,25 @@ impl ProposerSchedule {
     pub fn period(&self) -> usize {
         self.slots.len()
     }
+}
+
+/// Most leaders a configuration may choose (Twins cases have at most 64 rounds).
+pub const MAX_CHOSEN: usize = 1024;
+
+/// Check a configuration's chosen leaders (the `leaders` option of every core, for
+/// Twins testing: the leaders of its first instances, overriding the rotation) against
+/// `committee`: each must be a member with voting weight, at most [`MAX_CHOSEN`].
+pub fn chosen_leaders(committee: &Committee, leaders: &[u16]) -> Result<Vec<NodeId>, String> {
+    if leaders.len() > MAX_CHOSEN {
+        return Err(format!("leaders: at most {MAX_CHOSEN} chosen leaders"));
+    }
+    leaders
+        .iter()
+        .map(|l| match committee.member(NodeId(*l)) {
+            Some(m) if m.weight.0 > 0 => Ok(NodeId(*l)),
+            _ => Err(format!("leaders: {l} is not a voting member")),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -152,5 +195,28 @@ mod tests {
                 "height {h}: {live_round:?}"
             );
         }
+    }
+
+    #[test]
+    fn chosen_leaders_replace_round_zero_of_the_first_heights_only() {
+        let (c, _) = Committee::generate(4, 1, &["h".into()], 1000, Some(4)).unwrap();
+        let ids: Vec<NodeId> = c.ids().collect();
+        let chosen = chosen_leaders(&c, &[ids[2].0, ids[2].0, ids[0].0]).unwrap();
+        let plain = ProposerSchedule::new(&c);
+        let s = ProposerSchedule::new(&c).with_chosen(chosen);
+        assert_eq!(s.proposer(1, 0), ids[2]);
+        assert_eq!(s.proposer(2, 0), ids[2]);
+        assert_eq!(s.proposer(3, 0), ids[0]);
+        for h in [0, 4, 5, 100] {
+            assert_eq!(s.proposer(h, 0), plain.proposer(h, 0));
+        }
+        for h in 1..4 {
+            assert_eq!(
+                s.proposer(h, 1),
+                plain.proposer(h, 1),
+                "later rounds rotate"
+            );
+        }
+        assert!(chosen_leaders(&c, &[99]).is_err(), "not a member");
     }
 }

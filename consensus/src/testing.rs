@@ -36,6 +36,9 @@ pub struct Cluster<P: Adversarial> {
     twinned: std::collections::BTreeSet<NodeId>,
     /// The side of the partition each instance is on (`None`: no partition).
     groups: Option<Vec<u8>>,
+    /// Partitions by the sender's instance ([`Adversarial::twins_instance`]): entry k
+    /// holds while the sender works on instance k + 1; none past the last.
+    instance_groups: Vec<Vec<u8>>,
     members: Vec<Option<P>>,
     persisted: Vec<Option<Vec<u8>>>,
     timers: Vec<Timers>,
@@ -86,6 +89,7 @@ impl<P: Adversarial> Cluster<P> {
             ids,
             twinned: twins.iter().copied().collect(),
             groups: None,
+            instance_groups: Vec::new(),
             committee,
             make,
             persisted: vec![None; n],
@@ -114,6 +118,14 @@ impl<P: Adversarial> Cluster<P> {
     /// (`None`): a message sent between sides is lost.
     pub fn set_groups(&mut self, groups: Option<Vec<u8>>) {
         self.groups = groups;
+    }
+
+    /// Partition what each instance sends by the instance it works on
+    /// ([`Adversarial::twins_instance`]): while on instance k + 1, it reaches only the
+    /// instances on its side of `groups[k]`; past the last entry, everyone. An empty
+    /// list turns this off. Applies together with [`Cluster::set_groups`].
+    pub fn set_instance_groups(&mut self, groups: Vec<Vec<u8>>) {
+        self.instance_groups = groups;
     }
 
     /// How many instances run (members and twins).
@@ -174,6 +186,14 @@ impl<P: Adversarial> Cluster<P> {
     /// sender's side of the partition gets it (the sender itself, for its own).
     fn post(&mut self, from: usize, to: NodeId, message: P::Message) {
         let sender = self.ids[from];
+        let by_instance = self
+            .members
+            .get(from)
+            .and_then(|m| m.as_ref())
+            .map(|m| m.twins_instance())
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|k| usize::try_from(k).ok())
+            .and_then(|k| self.instance_groups.get(k));
         let targets: Vec<usize> = if to == sender {
             vec![from]
         } else {
@@ -184,6 +204,7 @@ impl<P: Adversarial> Cluster<P> {
                         .as_ref()
                         .is_none_or(|g| g.get(from) == g.get(*j))
                 })
+                .filter(|j| by_instance.is_none_or(|g| g.get(from) == g.get(*j)))
                 .collect()
         };
         for j in targets {

@@ -21,9 +21,11 @@
 //! untwinned members: agreement, integrity and validity (safety) and, since the
 //! partitions heal, liveness and no transaction lost.
 //!
-//! Differences from the paper: leaders follow each core's own schedule instead of
-//! being chosen per round (a round of time covers several views, heights or DAG
-//! rounds); the twins are the first members.
+//! Differences from the paper: a round is a slice of simulated time, not a view (the
+//! transport does not know views); so leaders follow each core's own schedule instead of
+//! being chosen per round (a round of time covers several views, heights or DAG rounds,
+//! none known in advance; [`consensus::twins`] chooses them, by view). The twins are
+//! the first members.
 
 use crate::checkers::{check, Violation};
 use crate::runner::{run, Report, RunError};
@@ -42,6 +44,8 @@ pub fn default_config() -> TwinsConfig {
         rounds: 8,
         round_ms: 400,
         tail_ms: 8_000,
+        choose_leaders: false,
+        per_instance: false,
         ..TwinsConfig::default()
     }
 }
@@ -68,6 +72,13 @@ pub fn scenario(
     known_bad: &[Misbehaviour],
 ) -> Result<Scenario, String> {
     config.validate()?;
+    if !case.leaders.is_empty() {
+        return Err(format!(
+            "case {}: whole-node twins keep each core's leader rotation (a round is a slice \
+             of time, not a view); give a case without leaders",
+            case.text()
+        ));
+    }
     let round_s = config.round_ms as f64 / 1000.0;
     let healed_at = START_S + round_s * config.rounds as f64;
     // At least a second past the heal: a fault at the very end is never applied.

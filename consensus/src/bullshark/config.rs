@@ -18,6 +18,11 @@ pub struct Config {
     /// WAN round trips: a live leader's anchor arrives well inside it, a crashed one
     /// costs it once per anchor round it leads.
     pub leader_timeout_ms: u64,
+    /// Chosen leaders (member ids) of the anchor rounds 2, 4, 6, ... in place of the
+    /// rotation; later anchor rounds rotate as usual. Default empty. For Twins testing
+    /// (Bano et al., OPODIS 2021), whose cases choose each round's leader; every member
+    /// must be configured alike.
+    pub leaders: Vec<u16>,
 }
 
 impl Default for Config {
@@ -25,6 +30,7 @@ impl Default for Config {
         Config {
             timing_rule: true,
             leader_timeout_ms: 500,
+            leaders: Vec::new(),
         }
     }
 }
@@ -46,26 +52,49 @@ impl crate::ProtocolConfig for Config {
             "leader_timeout_ms",
             "how long the timing rule waits for the anchor or the votes on it, ms (our default; the paper gives none)",
         ),
+        (
+            "leaders",
+            "chosen leaders (member ids) of anchor rounds 2, 4, 6, ... in place of the rotation (Twins testing)",
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {
         if self.leader_timeout_ms == 0 || self.leader_timeout_ms > 3_600_000 {
             return Err("leader_timeout_ms must be between 1 and 3600000".into());
         }
+        check_leaders(&self.leaders)?;
         Ok(())
     }
 }
 
-/// Tusk's parameters: it has none of its own (it is asynchronous: no timeouts; its
-/// leader schedule is the shared weighted rotation, see the module documentation).
+fn check_leaders(leaders: &[u16]) -> Result<(), String> {
+    if leaders.len() > crate::leaders::MAX_CHOSEN {
+        return Err(format!(
+            "leaders: at most {} chosen leaders",
+            crate::leaders::MAX_CHOSEN
+        ));
+    }
+    Ok(())
+}
+
+/// Tusk's parameters: only Twins testing's chosen leaders (it is asynchronous: no
+/// timeouts; its leader schedule is the shared weighted rotation, see the module
+/// documentation).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TuskConfig {}
+pub struct TuskConfig {
+    /// Chosen leaders (member ids) of the anchor rounds 2, 4, 6, ... in place of the
+    /// rotation, as Bullshark's `leaders`. Default empty.
+    pub leaders: Vec<u16>,
+}
 
 impl crate::ProtocolConfig for TuskConfig {
-    const PARAMETERS: &'static [(&'static str, &'static str)] = &[];
+    const PARAMETERS: &'static [(&'static str, &'static str)] = &[(
+        "leaders",
+        "chosen leaders (member ids) of anchor rounds 2, 4, 6, ... in place of the rotation (Twins testing)",
+    )];
 
     fn validate(&self) -> Result<(), String> {
-        Ok(())
+        check_leaders(&self.leaders)
     }
 }

@@ -71,9 +71,16 @@ impl DagOrderer {
         id: NodeId,
         committee: Arc<Committee>,
         variant: Variant,
+        leaders: &[u16],
         persisted: Option<&[u8]>,
         protocol: &'static str,
     ) -> Result<Self, ConsensusError> {
+        let chosen = crate::leaders::chosen_leaders(&committee, leaders).map_err(|reason| {
+            ConsensusError::Config {
+                protocol: protocol.into(),
+                reason,
+            }
+        })?;
         let state = match persisted {
             None => Persisted::default(),
             Some(bytes) => codec::decode::<Persisted>(bytes, MAX_PERSISTED).map_err(|e| {
@@ -85,7 +92,7 @@ impl DagOrderer {
         };
         Ok(DagOrderer {
             id,
-            schedule: ProposerSchedule::new(&committee),
+            schedule: ProposerSchedule::new(&committee).with_chosen(chosen),
             committee,
             variant,
             dag: LocalDag::default(),
@@ -302,10 +309,12 @@ impl Protocol for Bullshark {
     type Message = Message;
 
     fn new(context: Context, config: Config) -> Result<Self, ConsensusError> {
+        let leaders = config.leaders.clone();
         DagOrderer::new(
             context.id,
             context.committee,
             Variant::Bullshark(config),
+            &leaders,
             context.persisted.as_deref(),
             Self::NAME,
         )
@@ -335,11 +344,12 @@ impl Protocol for Tusk {
     type Config = TuskConfig;
     type Message = Message;
 
-    fn new(context: Context, _config: TuskConfig) -> Result<Self, ConsensusError> {
+    fn new(context: Context, config: TuskConfig) -> Result<Self, ConsensusError> {
         DagOrderer::new(
             context.id,
             context.committee,
             Variant::Tusk,
+            &config.leaders,
             context.persisted.as_deref(),
             Self::NAME,
         )

@@ -11,6 +11,10 @@ fn flip(signature: &mut ed25519::Signature) {
 }
 
 impl Adversarial for HotStuff {
+    fn twins_instance(&self) -> u64 {
+        self.view().0
+    }
+
     fn kind(message: &Message) -> MessageKind {
         match message {
             Message::Propose(b) => MessageKind::Proposal {

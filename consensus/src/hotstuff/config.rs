@@ -75,6 +75,11 @@ pub struct Config {
     /// timeout still doubles with every failed view, from one leader to the next, so it
     /// still outgrows any delay. false backs off per view, for comparison.
     pub backoff_per_leader: bool,
+    /// Chosen leaders of views 1, 2, ... (member ids), in place of the rotation; later
+    /// views rotate as usual. Default empty. For Twins testing (Bano et al., OPODIS
+    /// 2021), whose cases choose each round's leader; every member must be configured
+    /// alike.
+    pub leaders: Vec<u16>,
 }
 
 impl Default for Config {
@@ -91,11 +96,27 @@ impl Default for Config {
             suspect_round_trips: 1,
             suspect_silent_collector: true,
             backoff_per_leader: true,
+            leaders: Vec::new(),
         }
     }
 }
 
 impl Config {
+    /// The leader of `view` in `committee`: the chosen one (`leaders`) for views
+    /// `1..=leaders.len()`, else the rotation ([`super::messages::leader`]).
+    pub fn leader_of(
+        &self,
+        committee: &primitives::Committee,
+        view: primitives::View,
+    ) -> primitives::NodeId {
+        view.0
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.leaders.get(i))
+            .map(|l| primitives::NodeId(*l))
+            .unwrap_or_else(|| super::messages::leader(committee, view, self.views_per_leader))
+    }
+
     /// The base view timeout given the measured round trip (`None`: nothing measured
     /// yet): `timeout_round_trips` of it, within `timeout_ms..=max_timeout_ms`.
     pub fn base_timeout(&self, round_trip: Option<Duration>) -> Duration {
@@ -177,6 +198,10 @@ impl crate::ProtocolConfig for Config {
             "backoff_per_leader",
             "a failed view backs off the next leader's views, not its own leader's next view",
         ),
+        (
+            "leaders",
+            "chosen leaders (member ids) of views 1, 2, ... in place of the rotation (Twins testing)",
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {
@@ -195,6 +220,12 @@ impl crate::ProtocolConfig for Config {
         }
         if self.timeout_round_trips > 100 || self.suspect_round_trips > 100 {
             return Err("timeout_round_trips and suspect_round_trips must be at most 100".into());
+        }
+        if self.leaders.len() > crate::leaders::MAX_CHOSEN {
+            return Err(format!(
+                "leaders: at most {} chosen leaders",
+                crate::leaders::MAX_CHOSEN
+            ));
         }
         Ok(())
     }

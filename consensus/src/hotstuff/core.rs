@@ -68,6 +68,12 @@ impl HotStuff {
         config: Config,
         persisted: Option<&[u8]>,
     ) -> Result<Self, ConsensusError> {
+        crate::leaders::chosen_leaders(&committee, &config.leaders).map_err(|reason| {
+            ConsensusError::Config {
+                protocol: <HotStuff as Protocol>::NAME.into(),
+                reason,
+            }
+        })?;
         let safety = match persisted {
             None => SafetyState::default(),
             Some(bytes) => codec::decode::<SafetyState>(bytes, 1 << 20).map_err(|e| {

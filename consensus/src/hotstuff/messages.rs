@@ -149,9 +149,7 @@ impl Block {
         if self.payload.len() > config.max_block_payload {
             return Err(InvalidMessage::Oversized);
         }
-        if leader(committee, self.view, config.views_per_leader) != self.author
-            || self.view <= self.qc.view
-        {
+        if config.leader_of(committee, self.view) != self.author || self.view <= self.qc.view {
             return Err(InvalidMessage::Author);
         }
         let member = committee

@@ -20,7 +20,7 @@
 //!   replica gave up); 2f+1 form a TC.
 
 use super::config::Config;
-use super::messages::{leader, Tc, Timeout};
+use super::messages::{Tc, Timeout};
 use super::round_trip::RoundTrip;
 use crate::core::{Action, Time, TimerId};
 use primitives::{Committee, NodeId, View};
@@ -95,7 +95,7 @@ impl Pacemaker {
 
     /// The leader of `view`.
     pub fn leader_of(&self, view: View) -> NodeId {
-        leader(&self.committee, view, self.config.views_per_leader)
+        self.config.leader_of(&self.committee, view)
     }
 
     /// The highest TC seen.

@@ -27,6 +27,10 @@ fn flip(block: &mut Block) {
 impl Adversarial for Snowman {
     const FORKS_ON_ONE_PARENT: bool = true;
 
+    fn twins_instance(&self) -> u64 {
+        self.tree.accepted_height().saturating_add(1)
+    }
+
     fn kind(message: &Message) -> MessageKind {
         match message {
             // One block per (height, parent) per proposer: a sibling on the same parent

@@ -38,6 +38,11 @@ pub struct Config {
     /// (a pipeline depth; blocks keep being decided while the next are proposed).
     /// Default 8 (ours).
     pub max_processing: u64,
+    /// Chosen proposers of the first window of heights 1, 2, ... (member ids), in place
+    /// of the rotation; later windows and heights rotate as usual. Default empty. For
+    /// Twins testing (Bano et al., OPODIS 2021), whose cases choose each round's
+    /// leader; every member must be configured alike.
+    pub leaders: Vec<u16>,
 }
 
 impl Default for Config {
@@ -52,6 +57,7 @@ impl Default for Config {
             proposer_window_ms: 5_000,
             max_block_payload: 1_000,
             max_processing: 8,
+            leaders: Vec::new(),
         }
     }
 }
@@ -194,9 +200,19 @@ impl crate::ProtocolConfig for Config {
             "max_processing",
             "most undecided blocks above the last accepted a proposer builds on",
         ),
+        (
+            "leaders",
+            "chosen proposers (member ids) of the first window of heights 1, 2, ... in place of the rotation (Twins testing)",
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {
+        if self.leaders.len() > crate::leaders::MAX_CHOSEN {
+            return Err(format!(
+                "leaders: at most {} chosen leaders",
+                crate::leaders::MAX_CHOSEN
+            ));
+        }
         check(
             self.k,
             self.alpha_preference,

@@ -146,9 +146,15 @@ impl Snowman {
             accepted_ids.insert(persisted.accepted, b.height);
             accepted.insert(b.height, b);
         }
+        let chosen = crate::leaders::chosen_leaders(&context.committee, &config.leaders).map_err(
+            |reason| ConsensusError::Config {
+                protocol: "snowman".into(),
+                reason,
+            },
+        )?;
         Ok(Snowman {
             id: context.id,
-            proposers: ProposerSchedule::new(&context.committee),
+            proposers: ProposerSchedule::new(&context.committee).with_chosen(chosen),
             committee: context.committee,
             keys: context.keys,
             config,

@@ -25,6 +25,10 @@ fn vote_instance(v: &Vote) -> (u64, u64) {
 }
 
 impl Adversarial for Tendermint {
+    fn twins_instance(&self) -> u64 {
+        self.current_height()
+    }
+
     fn kind(message: &Message) -> MessageKind {
         match message {
             Message::Proposal(p) => {

@@ -38,6 +38,11 @@ pub struct Config {
     /// up. CometBFT gossips votes continuously (`peer_gossip_sleep_duration = 100ms`);
     /// this core re-sends only when stuck. ms; default 1,000.
     pub regossip_ms: u64,
+    /// Chosen proposers of round 0 of heights 1, 2, ... (member ids), in place of the
+    /// rotation; later heights and rounds rotate as usual. Default empty. For Twins
+    /// testing (Bano et al., OPODIS 2021), whose cases choose each round's leader;
+    /// every member must be configured alike.
+    pub leaders: Vec<u16>,
 }
 
 impl Default for Config {
@@ -52,6 +57,7 @@ impl Default for Config {
             max_block_payload: 1_000,
             wait_for_certificates: true,
             regossip_ms: 1_000,
+            leaders: Vec::new(),
         }
     }
 }
@@ -119,9 +125,19 @@ impl crate::ProtocolConfig for Config {
             "regossip_ms",
             "a node stuck in one (height, round) this long broadcasts again what it signed there, ms",
         ),
+        (
+            "leaders",
+            "chosen proposers (member ids) of round 0 of heights 1, 2, ... in place of the rotation (Twins testing)",
+        ),
     ];
 
     fn validate(&self) -> Result<(), String> {
+        if self.leaders.len() > crate::leaders::MAX_CHOSEN {
+            return Err(format!(
+                "leaders: at most {} chosen leaders",
+                crate::leaders::MAX_CHOSEN
+            ));
+        }
         if self.timeout_propose_ms == 0
             || self.timeout_prevote_ms == 0
             || self.timeout_precommit_ms == 0

@@ -141,9 +141,16 @@ impl Tendermint {
         // may fire again (they only schedule timeouts, or repeat the same lock).
         state.fired = Default::default();
         let height = Height::new(committee.clone(), state, restored.valid_value);
+        let chosen =
+            crate::leaders::chosen_leaders(&committee, &config.leaders).map_err(|reason| {
+                ConsensusError::Config {
+                    protocol: <Tendermint as Protocol>::NAME.into(),
+                    reason,
+                }
+            })?;
         Ok(Tendermint {
             id,
-            proposers: ProposerSchedule::new(&committee),
+            proposers: ProposerSchedule::new(&committee).with_chosen(chosen),
             committee,
             keys,
             scheme,

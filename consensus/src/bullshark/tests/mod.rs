@@ -103,6 +103,7 @@ pub(super) fn bullshark(dag: &Dag) -> DagOrderer {
         dag.id(0),
         dag.committee.clone(),
         Variant::Bullshark(Config::default()),
+        &[],
         None,
         "bullshark",
     )
@@ -115,6 +116,7 @@ pub(super) fn tusk(dag: &Dag) -> DagOrderer {
         dag.id(0),
         dag.committee.clone(),
         Variant::Tusk,
+        &[],
         None,
         "tusk",
     )

@@ -111,6 +111,7 @@ fn a_restart_in_the_middle_resumes_the_same_sequence() {
             dag.id(0),
             dag.committee.clone(),
             Variant::Bullshark(Config::default()),
+            &[],
             persisted.as_deref(),
             "bullshark",
         )

@@ -71,6 +71,7 @@ fn votes_count_by_weight_not_by_number() {
         dag.id(0),
         committee.clone(),
         Variant::Bullshark(Config::default()),
+        &[],
         None,
         "bullshark",
     )
@@ -82,6 +83,7 @@ fn votes_count_by_weight_not_by_number() {
         dag.id(0),
         committee,
         Variant::Bullshark(Config::default()),
+        &[],
         None,
         "bullshark",
     )
@@ -216,6 +218,7 @@ fn a_commit_is_persisted_after_it_and_a_restart_resumes_above_it() {
         dag.id(0),
         dag.committee.clone(),
         Variant::Bullshark(Config::default()),
+        &[],
         persisted.as_deref(),
         "bullshark",
     )
@@ -231,6 +234,7 @@ fn a_commit_is_persisted_after_it_and_a_restart_resumes_above_it() {
             dag.id(0),
             dag.committee.clone(),
             Variant::Tusk,
+            &[],
             Some(&[0xff; 3]),
             "tusk"
         ),

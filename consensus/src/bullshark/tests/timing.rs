@@ -110,6 +110,7 @@ fn without_the_timing_rule_and_under_tusk_the_proposer_is_never_held() {
             dag.id(0),
             dag.committee.clone(),
             Variant::Bullshark(off),
+            &[],
             None,
             "bullshark",
         )
