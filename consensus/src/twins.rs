@@ -438,6 +438,9 @@ pub fn sweep<P: Adversarial>(
     // A core that cannot be built with this configuration is refused here, once (in a
     // case it would only stay down).
     build::<P>(&committee, &keys, &core, NodeId(0), None, seed)?;
+    if !config.per_instance && cases.iter().any(|c| !c.leaders.is_empty()) {
+        return Err("twins: slices of time keep the rotation; give cases without leaders".into());
+    }
     if let Some(case) = cases.iter().find(|c| !c.leaders.is_empty()) {
         let chosen = with_leaders(&core, &case.leaders)?;
         build::<P>(&committee, &keys, &chosen, NodeId(0), None, seed)?;
