@@ -108,24 +108,43 @@ fn a_slow_member_of_a_wan_committee_is_not_starved() {
     common::passes_seeds("wan-n7-slow-members.toml", TUSK, Some(&[1]));
 }
 
-/// A node that restarts with many committed positions whose batches it never received
-/// asks for them ahead of execution: before, it asked for each position's batches a
-/// second after reaching it, so its first delivery after the restart came 1.0-2.4 s
-/// late (seeds 1-3) and a few hundred such positions took minutes.
+/// A node that restarts with several hundred committed positions whose batches it
+/// never received (cut off, then crashed; a Byzantine member withholds its batches)
+/// catches up within seconds: measured from the restart until it has delivered every
+/// position the others had delivered at the restart (574-636 behind; 3.8-5.0 s in seeds
+/// 1-3). The executor asks for batches ahead of the position it executes
+/// (`PREFETCH_AHEAD` in consensus/src/node.rs), but this test does not show that it
+/// matters: with the prefetch off it measured 3.6-5.0 s. (An earlier version measured
+/// the first delivery after the restart, 0.2 s with the prefetch and 1.1 s without;
+/// that figure follows the schedule's luck, whether positions whose batches the node
+/// held were delivered before the crash or replayed at the restart.)
 #[test]
-fn a_restarted_node_fetches_the_batches_of_its_unexecuted_positions_ahead() {
+fn a_restarted_node_hundreds_of_positions_behind_in_execution_catches_up_in_seconds() {
     let s = common::scenario("regressions/crash-while-executing-long.toml", TUSK);
+    let restart = std::time::Duration::from_secs(23);
+    let crash = std::time::Duration::from_millis(20_500);
     for seed in &s.seeds {
         let report = harness::run(&s, *seed).unwrap();
         let verdict = harness::check(&s, &report);
         assert!(verdict.passed(), "seed {seed}: {:?}", verdict.violations);
-        let m = harness::measure(&s, &report);
-        let recovery = m
-            .recovery_s
-            .expect("every live node delivered after the restart");
+        let at = |node: usize, t: std::time::Duration| {
+            report.logs[node]
+                .positions
+                .iter()
+                .filter(|p| p.2 <= t)
+                .count()
+        };
+        let target = at(0, restart);
+        let behind = target - at(2, crash);
+        assert!(behind > 300, "seed {seed}: only {behind} positions behind");
+        let caught = report.logs[2]
+            .positions
+            .get(target - 1)
+            .map(|p| p.2.saturating_sub(restart).as_secs_f64())
+            .expect("the restarted node caught up");
         assert!(
-            recovery < 0.6,
-            "seed {seed}: first delivery {recovery} s after the restart"
+            caught < 8.0,
+            "seed {seed}: {behind} positions behind, caught up {caught} s after the restart"
         );
     }
 }
