@@ -80,7 +80,8 @@ pub trait Adversarial: Protocol {
     /// The instance this replica works on now, numbered from 1 as the chosen leaders of
     /// its configuration are (HotStuff: its view; Tendermint: its height; Snowman: the
     /// height it decides next); 0 for a core without messages of its own. Twins
-    /// testing partitions what a replica sends by it, as the paper does by view.
+    /// testing partitions what a replica sends by it, as the reference implementation
+    /// of the paper's generator does by the sender's view.
     fn twins_instance(&self) -> u64 {
         0
     }

@@ -86,7 +86,9 @@ impl ProposerSchedule {
 
     /// This schedule with round 0 of heights `1..=chosen.len()` proposed by `chosen`,
     /// in order, instead of by the rotation (every other height and round keeps it).
-    /// Twins testing chooses leaders this way (see [`chosen_leaders`]).
+    /// Twins testing chooses leaders this way (see [`chosen_leaders`]). In those heights
+    /// the member the rotation gave round 0 has no round of its own, and the chosen one
+    /// may hold two (Snowman's proposer windows then give it the first two chances).
     pub fn with_chosen(mut self, chosen: Vec<NodeId>) -> Self {
         self.chosen = chosen;
         self

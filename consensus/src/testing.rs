@@ -82,6 +82,20 @@ impl<P: Adversarial> Cluster<P> {
         latency: (u64, u64),
         twins: &[NodeId],
     ) -> Self {
+        Self::with_twins_partitioned(committee, make, seed, latency, twins, Vec::new())
+    }
+
+    /// As [`Cluster::with_twins`], partitioned by instance
+    /// ([`Cluster::set_instance_groups`]) from before the members start, so that what
+    /// they send on starting is partitioned too.
+    pub fn with_twins_partitioned(
+        committee: Arc<Committee>,
+        make: Factory<P>,
+        seed: u64,
+        latency: (u64, u64),
+        twins: &[NodeId],
+        instance_groups: Vec<Vec<u8>>,
+    ) -> Self {
         let ids: Vec<NodeId> = committee.ids().chain(twins.iter().copied()).collect();
         let n = ids.len();
         let mut c = Cluster {
@@ -89,7 +103,7 @@ impl<P: Adversarial> Cluster<P> {
             ids,
             twinned: twins.iter().copied().collect(),
             groups: None,
-            instance_groups: Vec::new(),
+            instance_groups,
             committee,
             make,
             persisted: vec![None; n],
@@ -120,10 +134,14 @@ impl<P: Adversarial> Cluster<P> {
         self.groups = groups;
     }
 
-    /// Partition what each instance sends by the instance it works on
-    /// ([`Adversarial::twins_instance`]): while on instance k + 1, it reaches only the
-    /// instances on its side of `groups[k]`; past the last entry, everyone. An empty
-    /// list turns this off. Applies together with [`Cluster::set_groups`].
+    /// Partition what each instance sends by the instance it works on when it sends
+    /// ([`Adversarial::twins_instance`], read after the event that produced the message
+    /// was handled): while on instance k + 1, it reaches only the instances on its side
+    /// of `groups[k]`; past the last entry, everyone. So a message that moved its sender
+    /// on (the timeout that completes a timeout certificate, the vote that decides) goes
+    /// out under the next instance's partition, as in the reference implementation of
+    /// the paper's generator (which reads the sender's current view). An empty list
+    /// turns this off. Applies together with [`Cluster::set_groups`].
     pub fn set_instance_groups(&mut self, groups: Vec<Vec<u8>>) {
         self.instance_groups = groups;
     }

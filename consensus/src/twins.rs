@@ -13,9 +13,12 @@
 //!   view k + 1, the proposer of round 0 of height k + 1 in Tendermint, of the first
 //!   window in Snowman).
 //! - Its partition applies to what an instance sends while it works on instance k + 1,
-//!   as the paper applies a round's partition to the messages of its view: a message
-//!   reaches the addressee's instances on the sender's side only. Past the last round
-//!   an instance's messages reach everyone.
+//!   read when it sends (as the reference implementation of the paper's generator reads
+//!   the sender's current view): a message reaches the addressee's instances on the
+//!   sender's side only. A message whose handling moved its sender on (the timeout that
+//!   completes a timeout certificate) goes out under the next round's partition. Past
+//!   the last round an instance's messages reach everyone. Snowman's instance is the
+//!   height it decides next; it may propose a few heights above it.
 //! - Every partition ends after `rounds * round_ms` of simulated time (instances that
 //!   stayed in an early round, for want of a quorum on their side, are released), and
 //!   the run goes on healed for `tail_ms`.
@@ -172,8 +175,8 @@ impl Case {
             .join("-")
     }
 
-    /// Read a case written by [`Case::text`] for `config`'s instances and rounds (with a
-    /// leader in every round or in none).
+    /// Read a case written by [`Case::text`] for `config`'s instances and rounds: with a
+    /// leader in every round if `config` chooses leaders, else in none.
     pub fn parse(text: &str, config: &TwinsConfig) -> Result<Case, String> {
         let mut rounds = Vec::new();
         let mut leaders = Vec::new();
@@ -210,6 +213,13 @@ impl Case {
         }
         if !leaders.is_empty() && leaders.len() != rounds.len() {
             return Err(format!("a leader in every round or in none, got {text:?}"));
+        }
+        if leaders.is_empty() == config.choose_leaders {
+            return Err(if config.choose_leaders {
+                format!("leaders are chosen: every round needs `:LEADER`, got {text:?}")
+            } else {
+                format!("leaders rotate here: a case without `:LEADER`, got {text:?}")
+            });
         }
         Ok(Case { rounds, leaders })
     }
@@ -312,9 +322,9 @@ pub struct Outcome {
 
 /// Run `case` with cores of protocol `P` (configured by `core`, with the case's leaders
 /// as its chosen ones, see [`with_leaders`]) on `committee` (whose members' keys are
-/// `keys`), with `seed` for latencies and the cores' randomness. A member whose core
-/// cannot be built stays down ([`sweep`] refuses such a configuration before any
-/// case).
+/// `keys`), with `seed` for latencies and the cores' randomness. Fails if the core
+/// cannot take the case's leaders; a member whose core cannot be built stays down
+/// ([`sweep`] refuses such a configuration before any case).
 pub fn run_case<P: Adversarial>(
     config: &TwinsConfig,
     committee: Arc<Committee>,
@@ -322,16 +332,29 @@ pub fn run_case<P: Adversarial>(
     core: P::Config,
     case: &Case,
     seed: u64,
-) -> Outcome {
-    let core = with_leaders(&core, &case.leaders).unwrap_or(core);
+) -> Result<Outcome, String> {
+    if !config.per_instance && !case.leaders.is_empty() {
+        return Err("twins: slices of time keep the rotation; give cases without leaders".into());
+    }
+    let core = with_leaders(&core, &case.leaders)?;
     let factory_committee = committee.clone();
     let make = Box::new(move |id: NodeId, persisted: Option<Vec<u8>>| {
         build::<P>(&factory_committee, &keys, &core, id, persisted, seed).ok()
     });
-    let mut cluster =
-        Cluster::with_twins(committee, make, seed, config.latency_ms, &config.twinned());
+    let groups = if config.per_instance {
+        case.rounds.clone()
+    } else {
+        Vec::new()
+    };
+    let mut cluster = Cluster::with_twins_partitioned(
+        committee,
+        make,
+        seed,
+        config.latency_ms,
+        &config.twinned(),
+        groups,
+    );
     if config.per_instance {
-        cluster.set_instance_groups(case.rounds.clone());
         let partitioned =
             Duration::from_millis(config.round_ms.saturating_mul(config.rounds as u64));
         let until = cluster.now().after(partitioned);
@@ -354,11 +377,11 @@ pub fn run_case<P: Adversarial>(
         .map(|i| cluster.commits[i].len())
         .max()
         .unwrap_or(0);
-    Outcome {
+    Ok(Outcome {
         case: case.clone(),
         violation: cluster.honest_agreement().err(),
         commits,
-    }
+    })
 }
 
 /// `core` with `leaders` as its chosen leaders (its `leaders` option; every core has
@@ -454,7 +477,7 @@ pub fn sweep<P: Adversarial>(
             core.clone(),
             case,
             case_seed(seed, case),
-        );
+        )?;
         progress(k, &outcome);
         out.push(outcome);
     }

@@ -121,6 +121,8 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
 /// Run `input` once: `None` if it passed.
 pub fn run_one(target: &Target, input: &[u8]) -> Option<(Kind, String)> {
     let _ = LAST_PANIC.try_with(|p| p.borrow_mut().take());
+    // The signature memory's table is not the input's allocation.
+    primitives::crypto::reserve_verified_memory();
     alloc::reset();
     let outcome = catch_unwind(AssertUnwindSafe(|| (target.run)(input)));
     let peak = alloc::peak_since_reset();

@@ -34,6 +34,9 @@ pub struct Counters {
     pub consensus_rejected: u64,
 }
 
+/// A simulated client's task (they all run on one simulated host).
+type ClientTask = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), &'static str>>>>;
+
 /// What one node committed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeLog {
@@ -419,9 +422,7 @@ pub fn run_with_progress(
     // every link for each host at every step, so a host per client cost about a tenth
     // of a 50-node run's wall time. Each client still has its own socket and link to its
     // node (faults never name clients).
-    let mut clients: Vec<
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), &'static str>>>>,
-    > = Vec::new();
+    let mut clients: Vec<ClientTask> = Vec::new();
     for c in (0..n).filter(|c| !silent.contains(c)) {
         let Some(member) = committee.member(NodeId(c as u16)).cloned() else {
             continue;
@@ -510,9 +511,13 @@ pub fn run_with_progress(
         }));
     }
     sim.client("clients", async move {
-        let tasks: Vec<_> = clients.into_iter().map(tokio::task::spawn_local).collect();
-        for t in tasks {
-            t.await.map_err(|e| e.to_string())??;
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in clients {
+            tasks.spawn_local(c);
+        }
+        // The first client to fail fails the simulation at once, as its own host did.
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| e.to_string())??;
         }
         Ok(())
     });

@@ -135,11 +135,11 @@ fn a_restarted_node_hundreds_of_positions_behind_in_execution_catches_up_in_seco
                 .count()
         };
         let target = at(0, restart);
-        let behind = target - at(2, crash);
+        let behind = target.saturating_sub(at(2, crash));
         assert!(behind > 300, "seed {seed}: only {behind} positions behind");
         let caught = report.logs[2]
             .positions
-            .get(target - 1)
+            .get(target.saturating_sub(1))
             .map(|p| p.2.saturating_sub(restart).as_secs_f64())
             .expect("the restarted node caught up");
         assert!(

@@ -153,6 +153,7 @@ impl Pacemaker {
             && self.backoff_counted < self.view
             && self.backoff_counted.0 / self.config.views_per_leader.max(1)
                 == self.view.0 / self.config.views_per_leader.max(1)
+            && self.leader_of(self.backoff_counted) == self.leader_of(self.view)
         {
             steps -= 1;
         }

@@ -9,4 +9,4 @@ mod verified;
 
 pub use keys::KeyPair;
 pub use qc::{PartialSignature, QuorumCertificate, SignatureScheme, SignerBitmap};
-pub use verified::remember_verified;
+pub use verified::{remember_verified, reserve_verified_memory};

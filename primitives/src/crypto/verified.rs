@@ -25,6 +25,14 @@ pub fn remember_verified(enabled: bool) {
     }
 }
 
+/// Reserve the table now if the memory is on (so that a later check allocates nothing
+/// for it): for callers that measure allocations from a point on.
+pub fn reserve_verified_memory() {
+    if ENABLED.load(Ordering::SeqCst) {
+        let _ = memory();
+    }
+}
+
 /// Slots of the table (32 bytes each).
 pub const CAPACITY: usize = 1 << 18;
 
