@@ -257,3 +257,60 @@ fn a_sweep_breaks_the_bad_variant() {
     }
     assert!(!broken.is_empty());
 }
+
+#[test]
+fn a_chosen_leader_is_enforced_by_the_checks_of_received_proposals() {
+    use crate::leaders::ProposerSchedule;
+    use primitives::crypto::SignatureScheme;
+    use primitives::View;
+    let (committee, keys) = Committee::generate(4, 1, &["h".into()], 9000, Some(2)).unwrap();
+    let ids: Vec<NodeId> = committee.ids().collect();
+    // HotStuff: view 1 is led by member 2 once chosen; the rotation's leader is refused.
+    let rotation = crate::hotstuff::leader(&committee, View(1), 2);
+    let chosen = if rotation == ids[2] { ids[3] } else { ids[2] };
+    let config = with_leaders(&HotStuffConfig::default(), &[chosen.0]).unwrap();
+    let block = |author: NodeId| {
+        crate::hotstuff::Block::new(
+            &keys[author.0 as usize],
+            author,
+            View(1),
+            crate::hotstuff::Qc::genesis(),
+            None,
+            Vec::new(),
+        )
+    };
+    let scheme = SignatureScheme::Ed25519;
+    assert!(block(chosen).verify(&committee, scheme, &config).is_ok());
+    assert!(block(rotation).verify(&committee, scheme, &config).is_err());
+    let plain = HotStuffConfig::default();
+    assert!(block(rotation).verify(&committee, scheme, &plain).is_ok());
+    assert!(block(chosen).verify(&committee, scheme, &plain).is_err());
+    // Tendermint: round 0 of height 1 likewise, round 1 keeps the rotation.
+    let tm = crate::tendermint::Config::default();
+    let plain = ProposerSchedule::new(&committee);
+    let rotation = plain.proposer(1, 0);
+    let chosen = if rotation == ids[2] { ids[3] } else { ids[2] };
+    let schedule = ProposerSchedule::new(&committee).with_chosen(vec![chosen]);
+    let proposal = |author: NodeId, round: u64| {
+        crate::tendermint::Proposal::new(
+            &keys[author.0 as usize],
+            author,
+            round,
+            crate::tendermint::Block {
+                height: 1,
+                payload: Vec::new(),
+            },
+            None,
+        )
+    };
+    assert!(proposal(chosen, 0)
+        .verify(&committee, &schedule, &tm)
+        .is_ok());
+    assert!(proposal(rotation, 0)
+        .verify(&committee, &schedule, &tm)
+        .is_err());
+    let later = plain.proposer(1, 1);
+    assert!(proposal(later, 1)
+        .verify(&committee, &schedule, &tm)
+        .is_ok());
+}
