@@ -314,3 +314,38 @@ fn a_chosen_leader_is_enforced_by_the_checks_of_received_proposals() {
         .verify(&committee, &schedule, &tm)
         .is_ok());
 }
+
+#[test]
+fn an_instance_partition_holds_from_the_start_and_ends_with_its_round() {
+    // One round (view 1) in which every member is on a side of its own: nothing it
+    // sends while in view 1 reaches anyone, so no view ends (no quorum of votes or
+    // timeouts), for all of the partitioned time.
+    let config = TwinsConfig {
+        twins: 0,
+        partitions: 4,
+        rounds: 1,
+        round_ms: 2_000,
+        tail_ms: 0,
+        ..TwinsConfig::default()
+    };
+    let run = |text: &str, tail_ms: u64| {
+        let config = TwinsConfig {
+            tail_ms,
+            ..config.clone()
+        };
+        let case = Case::parse(text, &config).unwrap();
+        sweep::<HotStuff>(
+            &config,
+            HotStuffConfig::default(),
+            &[case],
+            1,
+            &mut |_, _| {},
+        )
+        .unwrap()
+        .remove(0)
+    };
+    assert_eq!(run("0123:1", 0).commits, 0, "cut off in view 1");
+    assert!(run("0000:1", 0).commits > 0, "the same time, one side");
+    // Healed, the same members go on.
+    assert!(run("0123:1", 5_000).commits > 0);
+}
