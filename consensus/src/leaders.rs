@@ -124,13 +124,20 @@ impl ProposerSchedule {
 /// Most leaders a configuration may choose (Twins cases have at most 64 rounds).
 pub const MAX_CHOSEN: usize = 1024;
 
+/// Check the length of a configuration's `leaders` option (members are checked against
+/// the committee when the core is built, [`chosen_leaders`]).
+pub fn check_chosen_count(leaders: &[u16]) -> Result<(), String> {
+    if leaders.len() > MAX_CHOSEN {
+        return Err(format!("leaders: at most {MAX_CHOSEN} chosen leaders"));
+    }
+    Ok(())
+}
+
 /// Check a configuration's chosen leaders (the `leaders` option of every core, for
 /// Twins testing: the leaders of its first instances, overriding the rotation) against
 /// `committee`: each must be a member with voting weight, at most [`MAX_CHOSEN`].
 pub fn chosen_leaders(committee: &Committee, leaders: &[u16]) -> Result<Vec<NodeId>, String> {
-    if leaders.len() > MAX_CHOSEN {
-        return Err(format!("leaders: at most {MAX_CHOSEN} chosen leaders"));
-    }
+    check_chosen_count(leaders)?;
     leaders
         .iter()
         .map(|l| match committee.member(NodeId(*l)) {

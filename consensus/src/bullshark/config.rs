@@ -62,19 +62,9 @@ impl crate::ProtocolConfig for Config {
         if self.leader_timeout_ms == 0 || self.leader_timeout_ms > 3_600_000 {
             return Err("leader_timeout_ms must be between 1 and 3600000".into());
         }
-        check_leaders(&self.leaders)?;
+        crate::leaders::check_chosen_count(&self.leaders)?;
         Ok(())
     }
-}
-
-fn check_leaders(leaders: &[u16]) -> Result<(), String> {
-    if leaders.len() > crate::leaders::MAX_CHOSEN {
-        return Err(format!(
-            "leaders: at most {} chosen leaders",
-            crate::leaders::MAX_CHOSEN
-        ));
-    }
-    Ok(())
 }
 
 /// Tusk's parameters: only Twins testing's chosen leaders (it is asynchronous: no
@@ -95,6 +85,6 @@ impl crate::ProtocolConfig for TuskConfig {
     )];
 
     fn validate(&self) -> Result<(), String> {
-        check_leaders(&self.leaders)
+        crate::leaders::check_chosen_count(&self.leaders)
     }
 }

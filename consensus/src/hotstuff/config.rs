@@ -221,12 +221,7 @@ impl crate::ProtocolConfig for Config {
         if self.timeout_round_trips > 100 || self.suspect_round_trips > 100 {
             return Err("timeout_round_trips and suspect_round_trips must be at most 100".into());
         }
-        if self.leaders.len() > crate::leaders::MAX_CHOSEN {
-            return Err(format!(
-                "leaders: at most {} chosen leaders",
-                crate::leaders::MAX_CHOSEN
-            ));
-        }
+        crate::leaders::check_chosen_count(&self.leaders)?;
         Ok(())
     }
 }

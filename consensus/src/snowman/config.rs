@@ -207,12 +207,7 @@ impl crate::ProtocolConfig for Config {
     ];
 
     fn validate(&self) -> Result<(), String> {
-        if self.leaders.len() > crate::leaders::MAX_CHOSEN {
-            return Err(format!(
-                "leaders: at most {} chosen leaders",
-                crate::leaders::MAX_CHOSEN
-            ));
-        }
+        crate::leaders::check_chosen_count(&self.leaders)?;
         check(
             self.k,
             self.alpha_preference,

@@ -132,12 +132,7 @@ impl crate::ProtocolConfig for Config {
     ];
 
     fn validate(&self) -> Result<(), String> {
-        if self.leaders.len() > crate::leaders::MAX_CHOSEN {
-            return Err(format!(
-                "leaders: at most {} chosen leaders",
-                crate::leaders::MAX_CHOSEN
-            ));
-        }
+        crate::leaders::check_chosen_count(&self.leaders)?;
         if self.timeout_propose_ms == 0
             || self.timeout_prevote_ms == 0
             || self.timeout_precommit_ms == 0
