@@ -161,7 +161,43 @@ pub fn targets() -> Vec<Target> {
     all
 }
 
-/// The target called `name`.
+/// The target called `name`: one of [`targets`], or [`canary`].
 pub fn find(name: &str) -> Option<Target> {
+    if name == CANARY_NAME {
+        return Some(canary());
+    }
     targets().into_iter().find(|t| t.name == name)
+}
+
+const CANARY_NAME: &str = "canary";
+
+/// A target with a planted bug, kept out of [`targets`] (and so out of `all`): it panics
+/// on inputs that begin with the seven bytes `bftlab!`, tested one byte at a time so
+/// that each matched byte is a new branch. A coverage-guided fuzzer finds it in seconds;
+/// the structured generator, which does not know the bytes, would need about 2^56
+/// inputs. Running it shows that a fuzzing setup can report a crash at all.
+pub fn canary() -> Target {
+    Target {
+        name: CANARY_NAME,
+        about: "a planted panic behind a 7-byte magic prefix (shows a fuzzer can fail)",
+        run: canary_run,
+        seeds: || vec![b"bft".to_vec(), b"hello".to_vec()],
+        alloc_limit: decoder_limit,
+    }
+}
+
+fn canary_run(data: &[u8]) {
+    let magic = b"bftlab!";
+    let mut matched = 0;
+    for (i, want) in magic.iter().enumerate() {
+        // One branch per byte, so a coverage-guided fuzzer is rewarded for each.
+        if data.get(i) != Some(want) {
+            break;
+        }
+        matched += 1;
+        std::hint::black_box(matched);
+    }
+    if matched == magic.len() {
+        panic!("canary: the planted bug was reached");
+    }
 }

@@ -1,12 +1,17 @@
 //! The fuzz runner: `fuzz TARGET|all|list [--inputs N] [--seed S] [--start I]
-//! [--max-seconds T] [--hex INPUT]`.
+//! [--max-seconds T] [--hex INPUT] [--dir DIR] [--write-seeds DIR]`.
 //!
 //! Runs inputs `I .. I+N` of seed `S` through each named target, with a counting
 //! allocator installed, and prints per target the inputs, inputs per second, panics,
 //! oracle violations and inputs over the allocation limit, with the hex of the first
 //! failing inputs and the command that replays each. Exits 1 if anything failed.
+//!
+//! `--dir DIR` runs every file of DIR (an AFL++ queue or crash folder, say) through the
+//! same checks instead; `--write-seeds DIR` writes the target's seeds there, one file
+//! each, as the starting corpus of a coverage-guided fuzzer (see README.md).
 
 use fuzz::runner::{self, Kind, Options, Report};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,12 +19,14 @@ use std::time::Duration;
 static ALLOCATOR: fuzz::alloc::Counting = fuzz::alloc::Counting;
 
 const USAGE: &str = "usage: fuzz TARGET|all|list [--inputs N] [--seed S] [--start I] \
-[--max-seconds T] [--hex INPUT]";
+[--max-seconds T] [--hex INPUT] [--dir DIR] [--write-seeds DIR]";
 
 struct Args {
     targets: Vec<String>,
     options: Options,
     hex: Option<String>,
+    dir: Option<PathBuf>,
+    write_seeds: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -30,6 +37,8 @@ fn parse() -> Result<Args, String> {
         ..Options::default()
     };
     let mut hex = None;
+    let mut dir = None;
+    let mut write_seeds = None;
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         let number = |s: String| s.replace('_', "").parse::<u64>().map_err(|e| e.to_string());
@@ -41,6 +50,8 @@ fn parse() -> Result<Args, String> {
                 options.max_time = Some(Duration::from_secs(number(value("--max-seconds")?)?))
             }
             "--hex" => hex = Some(value("--hex")?),
+            "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
+            "--write-seeds" => write_seeds = Some(PathBuf::from(value("--write-seeds")?)),
             "-h" | "--help" => return Err(USAGE.into()),
             t if !t.starts_with('-') => targets.push(t.to_string()),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
@@ -49,10 +60,15 @@ fn parse() -> Result<Args, String> {
     if targets.is_empty() {
         return Err(USAGE.into());
     }
+    if hex.is_some() as u8 + dir.is_some() as u8 + write_seeds.is_some() as u8 > 1 {
+        return Err("--hex, --dir and --write-seeds exclude each other".into());
+    }
     Ok(Args {
         targets,
         options,
         hex,
+        dir,
+        write_seeds,
     })
 }
 
@@ -89,6 +105,86 @@ fn print_report(r: &Report, seed: u64) {
     }
 }
 
+/// Run each named input once through each target, as a sweep would (signature memory
+/// on); print each failure and a count. Exit 1 if any failed.
+fn replay(targets: &[fuzz::Target], inputs: &[(String, Vec<u8>)]) -> ExitCode {
+    let mut failed = 0usize;
+    for t in targets {
+        primitives::crypto::remember_verified(true); // as in a sweep (`runner::run`)
+        let mut passed = 0usize;
+        for (name, input) in inputs {
+            match runner::run_one(t, input) {
+                None => passed += 1,
+                Some((kind, message)) => {
+                    failed += 1;
+                    let message: String = message.replace('\n', " ").chars().take(600).collect();
+                    println!("{} {name}: {kind:?}: {message}", t.name);
+                    println!("    input: {}", hex::encode(input));
+                }
+            }
+        }
+        println!("{}: {passed} of {} inputs pass", t.name, inputs.len());
+    }
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Every regular file of `dir` (not its subfolders, dot files or AFL++'s README.txt), by
+/// name, with its bytes; files over the codec's hard limit are refused rather than read.
+fn read_dir_inputs(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut inputs = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // AFL++ leaves a README.txt in its crash folder; dot files are bookkeeping.
+        if !meta.is_file() || name == "README.txt" || name.starts_with('.') {
+            continue;
+        }
+        if meta.len() > primitives::codec::HARD_LIMIT as u64 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is over {} bytes",
+                    entry.path().display(),
+                    primitives::codec::HARD_LIMIT
+                ),
+            ));
+        }
+        inputs.push((name, std::fs::read(entry.path())?));
+    }
+    inputs.sort();
+    Ok(inputs)
+}
+
+/// Write each target's seeds into `dir` (created if missing), one file per seed named
+/// `TARGET-NNNNN`, skipping seeds over AFL++'s 1 MiB input limit; print the counts.
+fn write_seeds(targets: &[fuzz::Target], dir: &Path) -> std::io::Result<()> {
+    const AFL_MAX_INPUT: usize = 1 << 20;
+    std::fs::create_dir_all(dir)?;
+    for t in targets {
+        let seeds = (t.seeds)();
+        let mut written = 0usize;
+        for (i, seed) in seeds.iter().enumerate() {
+            if seed.len() > AFL_MAX_INPUT {
+                continue;
+            }
+            std::fs::write(dir.join(format!("{}-{i:05}", t.name)), seed)?;
+            written += 1;
+        }
+        println!(
+            "{}: wrote {written} of {} seeds to {}",
+            t.name,
+            seeds.len(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
@@ -102,6 +198,8 @@ fn main() -> ExitCode {
         for t in &all {
             println!("{:<16} {}", t.name, t.about);
         }
+        let canary = fuzz::canary();
+        println!("{:<16} {} (not in `all`)", canary.name, canary.about);
         return ExitCode::SUCCESS;
     }
     let chosen: Vec<fuzz::Target> = if args.targets.iter().any(|t| t == "all") {
@@ -119,27 +217,33 @@ fn main() -> ExitCode {
         }
         chosen
     };
+    if let Some(dir) = &args.write_seeds {
+        return match write_seeds(&chosen, dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("--write-seeds {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
+        };
+    }
     runner::quiet_panics();
     if let Some(h) = &args.hex {
         let Ok(input) = hex::decode(h) else {
             eprintln!("--hex: not hex");
             return ExitCode::from(2);
         };
-        let mut failed = false;
-        for t in &chosen {
-            primitives::crypto::remember_verified(true); // as in a sweep (`runner::run`)
-            match runner::run_one(t, &input) {
-                None => println!("{}: passes", t.name),
-                Some((kind, message)) => {
-                    failed = true;
-                    println!("{}: {kind:?}: {message}", t.name);
-                }
+        return replay(&chosen, &[(h.clone(), input)]);
+    }
+    if let Some(dir) = &args.dir {
+        return match read_dir_inputs(dir) {
+            Ok(inputs) => {
+                println!("{}: {} files", dir.display(), inputs.len());
+                replay(&chosen, &inputs)
             }
-        }
-        return if failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
+            Err(e) => {
+                eprintln!("--dir {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
         };
     }
     let mut clean = true;

@@ -101,3 +101,18 @@ fn core_bullshark() {
 fn core_tusk() {
     clean("core-tusk", 60);
 }
+
+/// The canary's planted bug is reported as a production panic with its input, the
+/// generator's inputs pass it, and it stays out of `all`.
+#[test]
+fn the_canary_fails_only_on_its_magic_prefix_and_is_not_in_all() {
+    assert!(fuzz::targets().iter().all(|t| t.name != "canary"));
+    let canary = fuzz::find("canary").expect("canary is found by name");
+    assert_eq!(fuzz::runner::run_one(&canary, b"bftlab"), None);
+    assert_eq!(fuzz::runner::run_one(&canary, b"xbftlab!"), None);
+    let (kind, message) =
+        fuzz::runner::run_one(&canary, b"bftlab!?").expect("the magic prefix panics");
+    assert_eq!(kind, fuzz::runner::Kind::Panic);
+    assert!(message.contains("planted bug"), "{message}");
+    clean("canary", 2_000);
+}

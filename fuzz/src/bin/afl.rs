@@ -1,5 +1,10 @@
-//! AFL++ entry point (feature `afl`): `afl TARGET` reads inputs from AFL and runs the
-//! named target on each. See README.md for the build and run commands.
+//! AFL++ entry point (feature `afl`): `afl TARGET` reads inputs from AFL++ and runs the
+//! named target on each with the runner's checks: a production panic, an oracle
+//! violation or a peak live allocation over the target's limit aborts the process, which
+//! AFL++ records as a crash. See README.md for the build and run commands.
+
+#[global_allocator]
+static ALLOCATOR: fuzz::alloc::Counting = fuzz::alloc::Counting;
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();
@@ -14,10 +19,16 @@ fn main() {
         );
         std::process::exit(2);
     };
-    // Build the fixtures before AFL's fork server starts, so each child starts warm.
+    // Build the fixtures (and reserve the signature memory's table) before AFL++'s fork
+    // server starts, so each child starts warm and no child pays for them.
     let _ = (target.seeds)();
-    primitives::crypto::remember_verified(false);
+    primitives::crypto::remember_verified(true);
+    primitives::crypto::reserve_verified_memory();
+    fuzz::runner::quiet_panics();
     afl::fuzz!(|data: &[u8]| {
-        (target.run)(data);
+        if let Some((kind, message)) = fuzz::runner::run_one(&target, data) {
+            eprintln!("{}: {kind:?}: {message}", target.name);
+            std::process::abort();
+        }
     });
 }
