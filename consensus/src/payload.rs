@@ -7,6 +7,13 @@
 //! below the mempool's GC horizon are the exception: they are gone from the DAG, and the
 //! linearizer skips them on every node (their rounds are at or below its cutoff by the
 //! time the block commits), so they need not be held.
+//!
+//! Only the frontier of what no block carried waits to be proposed: committing a block
+//! delivers the causal histories of the certificates it names (the linearizer), so a
+//! certificate whose child arrived is delivered with that child and need not be named
+//! itself ([`PayloadTracker::on_certificate_with_parents`]). The pending set then holds
+//! about one certificate per member (plus any no later certificate references), however
+//! long no block is accepted, instead of every certificate since the last block.
 
 use primitives::{Digest, Round};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -60,6 +67,28 @@ impl PayloadTracker {
             if let Some((_, lowest)) = self.known_by_round.pop_first() {
                 self.known.remove(&lowest);
             }
+        }
+        true
+    }
+
+    /// A certificate with these parents became available: as
+    /// [`PayloadTracker::on_certificate`], and its parents stop waiting to be proposed
+    /// (a block naming it delivers them; their own parents left when they arrived, since
+    /// certificates arrive in causal order). Returns whether it was new.
+    pub fn on_certificate_with_parents(
+        &mut self,
+        digest: Digest,
+        round: Round,
+        parents: &[Digest],
+    ) -> bool {
+        if !self.on_certificate(digest, round) {
+            return false;
+        }
+        if !parents.is_empty() && self.pending.len() > 1 {
+            // Parents are of the round below; only entries of that round can match.
+            let below = Round(round.0.saturating_sub(1));
+            self.pending
+                .retain(|(d, r)| *r != below || !parents.contains(d));
         }
         true
     }
@@ -227,6 +256,42 @@ mod tests {
         p.on_certificate(d(4), Round(4));
         assert_eq!(p.next_payload(10), vec![(d(2), Round(2))]);
         assert_eq!(p.newest_not_in(&[]), Some((d(4), Round(4))));
+    }
+
+    #[test]
+    fn only_certificates_without_an_arrived_child_wait_to_be_proposed() {
+        let mut p = PayloadTracker::default();
+        // Round 1: four certificates; round 2: two, referencing three of them.
+        for i in 1..=4 {
+            assert!(p.on_certificate_with_parents(d(i), Round(1), &[]));
+        }
+        assert!(p.on_certificate_with_parents(d(5), Round(2), &[d(1), d(2), d(3)]));
+        assert!(p.on_certificate_with_parents(d(6), Round(2), &[d(1), d(2), d(3)]));
+        // A repeat changes nothing; a parent named with the wrong round is not matched.
+        assert!(!p.on_certificate_with_parents(d(6), Round(2), &[d(4)]));
+        assert_eq!(
+            p.next_payload(10),
+            vec![(d(4), Round(1)), (d(5), Round(2)), (d(6), Round(2))]
+        );
+        // Thirty rounds of four certificates each referencing the round below: only the
+        // top round (and the one round-1 certificate nobody referenced) stays pending.
+        let mut below = vec![d(5), d(6)];
+        for r in 3..=32u64 {
+            let this: Vec<Digest> = (0..4).map(|a| d(r * 100 + a)).collect();
+            for c in &this {
+                p.on_certificate_with_parents(*c, Round(r), &below);
+            }
+            below = this;
+        }
+        let pending = p.next_payload(100);
+        assert_eq!(pending.len(), 5, "{pending:?}");
+        assert_eq!(pending[0], (d(4), Round(1)));
+        assert!(pending[1..].iter().all(|(_, r)| *r == Round(32)));
+        assert_eq!(
+            p.sizes().0,
+            4 + 2 + 30 * 4,
+            "every certificate is still held"
+        );
     }
 
     #[test]

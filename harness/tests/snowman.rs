@@ -66,18 +66,12 @@ fn a_batch_request_flood_leaves_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-batch-request-flood.toml", P);
 }
 
-/// Known to fail (issue 11): under sync spam Snowman stays live, but its certificates
-/// waiting for a block peak at 148-175 against 4 in the happy path (seeds 1-2), above
-/// the bound's floor of 128. Not state the flood makes honest nodes keep: a *silent*
-/// member gives the same peak (`byzantine-silent` under Snowman, seeds 1-2: 149-154,
-/// at p50 2.5 s). The flooder misses its proposer windows (5 s each) like a silent
-/// member, and honest certificates wait them out. Since floods keep their backlog under
-/// 1 MiB (which made Tendermint's test pass), its queues no longer drop its messages,
-/// but its transfer requests share its consensus lane at every receiver, whose
-/// per-member queue then holds its proposals behind its own requests (152 on seed 1).
-/// Bounded by the window, not by the flood, but not within twice the happy path.
+/// Under sync spam the flooder misses its proposer windows (5 s each) like a silent
+/// member, and no block is accepted meanwhile. Certificates waiting for a block once
+/// peaked at 148-175 here (every certificate since the last block); only the pending
+/// set's frontier waits now (`PayloadTracker::on_certificate_with_parents`: a block
+/// naming a certificate delivers its causal history), 4 on seeds 1-2.
 #[test]
-#[ignore]
 fn sync_spam_leaves_the_committee_live_and_its_state_bounded() {
     common::stays_bounded("byzantine-sync-spam.toml", P);
 }

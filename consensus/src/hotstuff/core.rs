@@ -250,7 +250,7 @@ impl Protocol for HotStuff {
                     self.local_timeout(&mut out);
                 }
             }
-            Event::Certificate(c) => self.on_certificate(c.digest, c.round, &mut out),
+            Event::Certificate(c) => self.on_certificate(c.digest, c.round, &c.parents, &mut out),
             Event::Horizon { gc_round } => self.payload.prune(gc_round),
             // HotStuff catches up on blocks itself; the anchors of blocks it commits
             // that the installed sequence already holds are skipped by the linearizer.

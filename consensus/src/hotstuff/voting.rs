@@ -252,9 +252,11 @@ impl HotStuff {
         &mut self,
         digest: Digest,
         round: Round,
+        parents: &[Digest],
         out: &mut Vec<Action<Message>>,
     ) {
-        self.payload.on_certificate(digest, round);
+        self.payload
+            .on_certificate_with_parents(digest, round, parents);
         self.wake(&digest, out);
         if self.leader_of(self.view()) == self.id && self.last_proposed_view < self.view() {
             self.propose(out);

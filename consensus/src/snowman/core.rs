@@ -803,7 +803,8 @@ impl Protocol for Snowman {
             }
             Event::Certificate(info) => {
                 let mut out = Vec::new();
-                self.payload.on_certificate(info.digest, info.round);
+                self.payload
+                    .on_certificate_with_parents(info.digest, info.round, &info.parents);
                 self.step(now, &mut out);
                 out
             }

@@ -417,7 +417,8 @@ impl Protocol for Tendermint {
             Event::Start => self.on_start(&mut out),
             Event::Timer(id) => self.on_timer(id, &mut out),
             Event::Certificate(c) => {
-                self.payload.on_certificate(c.digest, c.round);
+                self.payload
+                    .on_certificate_with_parents(c.digest, c.round, &c.parents);
                 self.try_pending_decisions(&mut out);
                 if self.height.state.step == Step::Unstarted {
                     self.maybe_start(false, &mut out);
