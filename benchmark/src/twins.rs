@@ -57,9 +57,15 @@ pub struct TwinsArgs {
     #[arg(long)]
     pub round_ms: Option<u64>,
     /// Core level: leaders follow each core's rotation instead of being chosen per
-    /// round (the node level always keeps the rotation).
+    /// round (the node level keeps the rotation unless --choose-leaders).
     #[arg(long)]
     pub rotation: bool,
+    /// Node level: each case also chooses the leaders of the cores' first --rounds
+    /// instances (HotStuff views, Tendermint and Snowman heights, Bullshark and Tusk
+    /// anchor rounds) through the cores' `leaders` parameter; the partitions stay slices
+    /// of time, not aligned with those instances.
+    #[arg(long)]
+    pub choose_leaders: bool,
     /// Core level: round k is the k-th slice of --round-ms of simulated time, not the
     /// cores' instance k + 1 (view, height); implies --rotation. The node level always
     /// slices time.
@@ -96,6 +102,12 @@ pub fn run(args: TwinsArgs) -> Result<()> {
     if args.known_bad && level == Level::Core {
         bail!("--known-bad is a node-level variant: use --level node");
     }
+    if args.choose_leaders && (level == Level::Core || args.rotation) {
+        bail!(
+            "--choose-leaders is for the node level (the core level chooses leaders unless \
+             --rotation)"
+        );
+    }
     let base = match level {
         Level::Node => harness::twins::default_config(),
         _ => TwinsConfig::default(),
@@ -106,7 +118,10 @@ pub fn run(args: TwinsArgs) -> Result<()> {
         partitions: args.partitions,
         rounds: args.rounds.unwrap_or(base.rounds),
         round_ms: args.round_ms.unwrap_or(base.round_ms),
-        choose_leaders: base.choose_leaders && !args.rotation && !args.time_slices,
+        choose_leaders: match level {
+            Level::Node => args.choose_leaders,
+            _ => base.choose_leaders && !args.rotation && !args.time_slices,
+        },
         per_instance: base.per_instance && !args.time_slices,
         ..base
     };
@@ -121,7 +136,7 @@ pub fn run(args: TwinsArgs) -> Result<()> {
     let replay = |case: &Case| {
         format!(
             "bftlab twins --protocol {} --level {} --seed {} --nodes {} --twins {} \
-             --partitions {} --rounds {} --round-ms {}{}{}{} --case {}",
+             --partitions {} --rounds {} --round-ms {}{}{}{}{} --case {}",
             args.protocol,
             if level == Level::Node { "node" } else { "core" },
             args.seed,
@@ -137,6 +152,11 @@ pub fn run(args: TwinsArgs) -> Result<()> {
                 ""
             },
             if args.known_bad { " --known-bad" } else { "" },
+            if args.choose_leaders {
+                " --choose-leaders"
+            } else {
+                ""
+            },
             case.text()
         )
     };
@@ -171,7 +191,8 @@ pub fn run(args: TwinsArgs) -> Result<()> {
         match (config.per_instance, config.choose_leaders) {
             (true, true) => "rounds are views or heights, leaders chosen per round",
             (true, false) => "rounds are views or heights, leaders rotating",
-            _ => "rounds are slices of time, leaders rotating",
+            (false, true) => "rounds are slices of time, leaders chosen per instance",
+            (false, false) => "rounds are slices of time, leaders rotating",
         },
         if args.known_bad { ", known-bad variant" } else { "" },
         failures.len()

@@ -75,7 +75,8 @@ pub struct TwinsConfig {
     /// round_ms` (at the node level, round k is the k-th slice of this length).
     pub round_ms: u64,
     /// Choose each round's leader (the paper's generator); false: each core's rotation.
-    /// Needs `per_instance`.
+    /// At this level it needs `per_instance`; whole-node twins (`harness::twins`) choose
+    /// the leaders of the cores' first instances while their rounds slice time.
     pub choose_leaders: bool,
     /// Rounds are the cores' instances (views, heights), as in the paper; false: round
     /// k is the k-th slice of `round_ms` of simulated time, whatever instance each core
@@ -124,11 +125,6 @@ impl TwinsConfig {
         }
         if !(1..=64).contains(&self.rounds) || self.round_ms == 0 || self.round_ms > 60_000 {
             return Err("twins: rounds in 1..=64, round_ms in 1..=60000".into());
-        }
-        if self.choose_leaders && !self.per_instance {
-            return Err(
-                "twins: leaders are chosen per instance; slices of time keep the rotation".into(),
-            );
         }
         if self.tail_ms > 600_000 || self.latency_ms.0 > self.latency_ms.1 {
             return Err("twins: tail_ms at most 600000, latency (min, max)".into());
@@ -334,7 +330,11 @@ pub fn run_case<P: Adversarial>(
     seed: u64,
 ) -> Result<Outcome, String> {
     if !config.per_instance && !case.leaders.is_empty() {
-        return Err("twins: slices of time keep the rotation; give cases without leaders".into());
+        return Err(
+            "twins: at the core level, slices of time keep the rotation; give cases without \
+             leaders"
+                .into(),
+        );
     }
     let core = with_leaders(&core, &case.leaders)?;
     let factory_committee = committee.clone();
@@ -462,7 +462,11 @@ pub fn sweep<P: Adversarial>(
     // case it would only stay down).
     build::<P>(&committee, &keys, &core, NodeId(0), None, seed)?;
     if !config.per_instance && cases.iter().any(|c| !c.leaders.is_empty()) {
-        return Err("twins: slices of time keep the rotation; give cases without leaders".into());
+        return Err(
+            "twins: at the core level, slices of time keep the rotation; give cases without \
+             leaders"
+                .into(),
+        );
     }
     if let Some(case) = cases.iter().find(|c| !c.leaders.is_empty()) {
         let chosen = with_leaders(&core, &case.leaders)?;

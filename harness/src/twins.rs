@@ -22,10 +22,14 @@
 //! partitions heal, liveness and no transaction lost.
 //!
 //! Differences from the paper: a round is a slice of simulated time, not a view (the
-//! transport does not know views); so leaders follow each core's own schedule instead of
-//! being chosen per round (a round of time covers several views, heights or DAG rounds,
-//! none known in advance; [`consensus::twins`] chooses them, by view). The twins are
-//! the first members.
+//! transport does not know views; a round of time covers several views, heights or DAG
+//! rounds, none known in advance). Leaders follow each core's own schedule, or, in a
+//! case with leaders ([`TwinsConfig::choose_leaders`]), the case's k-th leader leads the
+//! core's k-th instance (HotStuff view k + 1, Tendermint's and Snowman's height k + 1,
+//! Bullshark's and Tusk's anchor round 2(k + 1)) through the cores' `leaders` parameter,
+//! and the rotation after them; those instances are not aligned with the partitions'
+//! slices of time ([`consensus::twins`] aligns both, by view). The twins are the first
+//! members.
 
 use crate::checkers::{check, Violation};
 use crate::runner::{run, Report, RunError};
@@ -72,11 +76,15 @@ pub fn scenario(
     known_bad: &[Misbehaviour],
 ) -> Result<Scenario, String> {
     config.validate()?;
-    if !case.leaders.is_empty() {
+    if case.leaders.is_empty() == config.choose_leaders {
         return Err(format!(
-            "case {}: whole-node twins keep each core's leader rotation (a round is a slice \
-             of time, not a view); give a case without leaders",
-            case.text()
+            "case {}: {}",
+            case.text(),
+            if config.choose_leaders {
+                "the sweep chooses leaders, and the case names none"
+            } else {
+                "the case names leaders, and the sweep keeps each core's rotation"
+            }
         ));
     }
     let round_s = config.round_ms as f64 / 1000.0;
@@ -107,6 +115,13 @@ pub fn scenario(
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         text.push_str(&format!("known_bad = [{}]\n", names.join(", ")));
+    }
+    if !case.leaders.is_empty() {
+        // The cores' own option: leader of instance k + 1 (see the module's doc).
+        text.push_str(&format!(
+            "[parameters.consensus.{protocol}]\nleaders = {:?}\n",
+            case.leaders
+        ));
     }
     for (k, sides) in case.rounds.iter().enumerate() {
         if sides.len() != instances {

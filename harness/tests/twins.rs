@@ -78,3 +78,41 @@ fn twins_catch_the_dag_without_its_one_vote_rule_and_not_the_dag() {
     let good = run_case(&default_config(), &case, "bullshark", &[], seed).unwrap();
     assert!(!good.failed(), "{:?} {:?}", good.safety, good.liveness);
 }
+
+/// With leaders chosen, a case's k-th leader leads each core's k-th instance through
+/// the cores' `leaders` parameter (Bullshark's and Tusk's anchor rounds included), and
+/// a twinned leader of every chosen instance breaks nothing.
+#[test]
+fn chosen_leaders_reach_every_core_and_a_twinned_leader_breaks_nothing() {
+    let config = TwinsConfig {
+        choose_leaders: true,
+        ..default_config()
+    };
+    // A_CASE's partitions, member 0 (the twinned one) leading all eight instances.
+    let text = A_CASE.replace('-', ":0-") + ":0";
+    let chosen = Case::parse(&text, &config).unwrap();
+    assert_eq!(chosen.leaders, vec![0; 8]);
+    for protocol in ["bullshark", "tusk", "hotstuff", "tendermint", "snowman"] {
+        let scenario = harness::twins::scenario(&config, &chosen, protocol, &[]).unwrap();
+        let parameters = scenario.node_parameters().unwrap();
+        let table = &parameters.consensus[protocol];
+        assert_eq!(
+            table.get("leaders"),
+            Some(&toml::Value::Array(vec![toml::Value::Integer(0); 8])),
+            "{protocol}"
+        );
+        // A case must name leaders exactly when the sweep chooses them.
+        assert!(harness::twins::scenario(&config, &case(A_CASE), protocol, &[]).is_err());
+        assert!(harness::twins::scenario(&default_config(), &chosen, protocol, &[]).is_err());
+    }
+    for protocol in ["bullshark", "hotstuff"] {
+        let outcome = run_case(&config, &chosen, protocol, &[], case_seed(1, &chosen)).unwrap();
+        assert!(
+            !outcome.failed(),
+            "{protocol}: {:?} {:?}",
+            outcome.safety,
+            outcome.liveness
+        );
+        assert!(outcome.committed > 0, "{protocol} committed nothing");
+    }
+}

@@ -46,12 +46,21 @@ fn small_spaces_are_enumerated_and_large_ones_sampled_without_repeats() {
         Case::parse("00001:4-01001:0", &chosen).is_err(),
         "leader 4 of 4 members"
     );
-    // Chosen leaders need rounds that are instances.
-    assert!(TwinsConfig {
+    // At the core level, chosen leaders need rounds that are instances (whole-node
+    // twins, whose rounds slice time, choose the leaders of the first instances).
+    let sliced = TwinsConfig {
         per_instance: false,
         ..TwinsConfig::default()
-    }
-    .validate()
+    };
+    assert_eq!(sliced.validate(), Ok(()));
+    let with_leaders = generate(&sliced, 1, 3);
+    assert!(sweep::<HotStuff>(
+        &sliced,
+        Default::default(),
+        &with_leaders,
+        3,
+        &mut |_, _| {}
+    )
     .is_err());
     let config = TwinsConfig::default();
     let sample = generate(&config, 50, 7);
