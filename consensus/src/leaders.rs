@@ -85,10 +85,11 @@ impl ProposerSchedule {
     }
 
     /// This schedule with round 0 of heights `1..=chosen.len()` proposed by `chosen`,
-    /// in order, instead of by the rotation (every other height and round keeps it).
-    /// Twins testing chooses leaders this way (see [`chosen_leaders`]). In those heights
-    /// the member the rotation gave round 0 has no round of its own, and the chosen one
-    /// may hold two (Snowman's proposer windows then give it the first two chances).
+    /// in order, instead of by the rotation. Twins testing chooses leaders this way (see
+    /// [`chosen_leaders`]). In such a height the chosen member and the one the rotation
+    /// gave round 0 swap places in every round, so each member still holds as many
+    /// rounds (Snowman: proposer windows) of the height as under the rotation; every
+    /// other height keeps the rotation.
     pub fn with_chosen(mut self, chosen: Vec<NodeId>) -> Self {
         self.chosen = chosen;
         self
@@ -96,15 +97,25 @@ impl ProposerSchedule {
 
     /// `proposer(h, r)`.
     pub fn proposer(&self, height: u64, round: u64) -> NodeId {
-        if round == 0 {
-            if let Some(id) = height
-                .checked_sub(1)
-                .and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| self.chosen.get(i))
-            {
-                return *id;
-            }
+        let rotation = self.rotation(height, round);
+        let Some(chosen) = height
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.chosen.get(i))
+        else {
+            return rotation;
+        };
+        let displaced = self.rotation(height, 0);
+        if rotation == displaced {
+            *chosen
+        } else if rotation == *chosen {
+            displaced
+        } else {
+            rotation
         }
+    }
+
+    fn rotation(&self, height: u64, round: u64) -> NodeId {
         let p = self.slots.len() as u64;
         let slot = (height % p + (round % p) * self.stride % p) % p;
         self.slots[slot as usize]
@@ -219,12 +230,24 @@ mod tests {
         for h in [0, 4, 5, 100] {
             assert_eq!(s.proposer(h, 0), plain.proposer(h, 0));
         }
-        for h in 1..4 {
-            assert_eq!(
-                s.proposer(h, 1),
-                plain.proposer(h, 1),
-                "later rounds rotate"
-            );
+        // In a chosen height, the chosen member and the one the rotation put first swap
+        // places in every round: each member holds as many rounds as in the rotation.
+        for h in 1..4u64 {
+            let chosen = s.proposer(h, 0);
+            let displaced = plain.proposer(h, 0);
+            for r in 0..c.size() as u64 * 3 {
+                let want = match plain.proposer(h, r) {
+                    x if x == displaced => chosen,
+                    x if x == chosen => displaced,
+                    x => x,
+                };
+                assert_eq!(s.proposer(h, r), want, "height {h} round {r}");
+            }
+            let mut held: Vec<NodeId> = (0..4).map(|r| s.proposer(h, r)).collect();
+            let mut rotation: Vec<NodeId> = (0..4).map(|r| plain.proposer(h, r)).collect();
+            held.sort();
+            rotation.sort();
+            assert_eq!(held, rotation, "height {h}: a permutation of the rotation");
         }
         assert!(chosen_leaders(&c, &[99]).is_err(), "not a member");
     }
