@@ -1,5 +1,5 @@
 //! The fuzz runner: `fuzz TARGET|all|list [--inputs N] [--seed S] [--start I]
-//! [--max-seconds T] [--hex INPUT] [--dir DIR] [--write-seeds DIR]`.
+//! [--max-seconds T] [--hex INPUT] [--dir DIR] [--write-seeds DIR] [--write-inputs DIR]`.
 //!
 //! Runs inputs `I .. I+N` of seed `S` through each named target, with a counting
 //! allocator installed, and prints per target the inputs, inputs per second, panics,
@@ -8,7 +8,9 @@
 //!
 //! `--dir DIR` runs every file of DIR (an AFL++ queue or crash folder, say) through the
 //! same checks instead; `--write-seeds DIR` writes the target's seeds there, one file
-//! each, as the starting corpus of a coverage-guided fuzzer (see README.md).
+//! each, as the starting corpus of a coverage-guided fuzzer (see README.md);
+//! `--write-inputs DIR` writes the seeds and the inputs a sweep would run (to measure
+//! their coverage with AFL++'s `afl-showmap`).
 
 use fuzz::runner::{self, Kind, Options, Report};
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use std::time::Duration;
 static ALLOCATOR: fuzz::alloc::Counting = fuzz::alloc::Counting;
 
 const USAGE: &str = "usage: fuzz TARGET|all|list [--inputs N] [--seed S] [--start I] \
-[--max-seconds T] [--hex INPUT] [--dir DIR] [--write-seeds DIR]";
+[--max-seconds T] [--hex INPUT] [--dir DIR] [--write-seeds DIR] [--write-inputs DIR]";
 
 struct Args {
     targets: Vec<String>,
@@ -27,6 +29,7 @@ struct Args {
     hex: Option<String>,
     dir: Option<PathBuf>,
     write_seeds: Option<PathBuf>,
+    write_inputs: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -39,6 +42,7 @@ fn parse() -> Result<Args, String> {
     let mut hex = None;
     let mut dir = None;
     let mut write_seeds = None;
+    let mut write_inputs = None;
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         let number = |s: String| s.replace('_', "").parse::<u64>().map_err(|e| e.to_string());
@@ -52,6 +56,7 @@ fn parse() -> Result<Args, String> {
             "--hex" => hex = Some(value("--hex")?),
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--write-seeds" => write_seeds = Some(PathBuf::from(value("--write-seeds")?)),
+            "--write-inputs" => write_inputs = Some(PathBuf::from(value("--write-inputs")?)),
             "-h" | "--help" => return Err(USAGE.into()),
             t if !t.starts_with('-') => targets.push(t.to_string()),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
@@ -60,8 +65,14 @@ fn parse() -> Result<Args, String> {
     if targets.is_empty() {
         return Err(USAGE.into());
     }
-    if hex.is_some() as u8 + dir.is_some() as u8 + write_seeds.is_some() as u8 > 1 {
-        return Err("--hex, --dir and --write-seeds exclude each other".into());
+    let modes = [
+        hex.is_some(),
+        dir.is_some(),
+        write_seeds.is_some(),
+        write_inputs.is_some(),
+    ];
+    if modes.iter().filter(|m| **m).count() > 1 {
+        return Err("--hex, --dir, --write-seeds and --write-inputs exclude each other".into());
     }
     Ok(Args {
         targets,
@@ -69,6 +80,7 @@ fn parse() -> Result<Args, String> {
         hex,
         dir,
         write_seeds,
+        write_inputs,
     })
 }
 
@@ -161,8 +173,14 @@ fn read_dir_inputs(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// Write each target's seeds into `dir` (created if missing), one file per seed named
-/// `TARGET-NNNNN`, skipping seeds over AFL++'s 1 MiB input limit; print the counts.
-fn write_seeds(targets: &[fuzz::Target], dir: &Path) -> std::io::Result<()> {
+/// `TARGET-NNNNN`, and with `inputs` also the generator's inputs `start..start + N` of
+/// the options' seed (what a sweep runs), named `TARGET-iNNNNNNNNN`; files over AFL++'s
+/// 1 MiB input limit are skipped. Prints the counts.
+fn write_corpus(
+    targets: &[fuzz::Target],
+    dir: &Path,
+    inputs: Option<&Options>,
+) -> std::io::Result<()> {
     const AFL_MAX_INPUT: usize = 1 << 20;
     std::fs::create_dir_all(dir)?;
     for t in targets {
@@ -175,10 +193,21 @@ fn write_seeds(targets: &[fuzz::Target], dir: &Path) -> std::io::Result<()> {
             std::fs::write(dir.join(format!("{}-{i:05}", t.name)), seed)?;
             written += 1;
         }
+        let total = seeds.len();
+        let mut generated = 0usize;
+        if let Some(o) = inputs {
+            let generator = fuzz::mutate::Generator::new(seeds, o.seed);
+            for index in o.start..o.start.saturating_add(o.inputs) {
+                let input = generator.input(index);
+                if input.len() <= AFL_MAX_INPUT {
+                    std::fs::write(dir.join(format!("{}-i{index:09}", t.name)), input)?;
+                    generated += 1;
+                }
+            }
+        }
         println!(
-            "{}: wrote {written} of {} seeds to {}",
+            "{}: wrote {written} of {total} seeds and {generated} generated inputs to {}",
             t.name,
-            seeds.len(),
             dir.display()
         );
     }
@@ -217,8 +246,9 @@ fn main() -> ExitCode {
         }
         chosen
     };
-    if let Some(dir) = &args.write_seeds {
-        return match write_seeds(&chosen, dir) {
+    if let Some(dir) = args.write_seeds.as_ref().or(args.write_inputs.as_ref()) {
+        let inputs = args.write_inputs.is_some().then_some(&args.options);
+        return match write_corpus(&chosen, dir, inputs) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("--write-seeds {}: {e}", dir.display());
