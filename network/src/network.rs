@@ -72,6 +72,11 @@ fn transport_config(p: &NetworkParameters) -> Result<quinn::TransportConfig, Net
             frame.saturating_mul(4).max(8 << 20),
         ))
         .send_window(u64::from(frame).saturating_mul(4).max(8 << 20));
+    if p.ack_eliciting_threshold > 1 {
+        let mut ack = quinn::AckFrequencyConfig::default();
+        ack.ack_eliciting_threshold(quinn::VarInt::from_u32(p.ack_eliciting_threshold));
+        t.ack_frequency_config(Some(ack));
+    }
     Ok(t)
 }
 

@@ -69,6 +69,14 @@ pub struct NetworkParameters {
     /// Default 3,000 ms; 0 never redials (only the idle timeout ends a silent connection,
     /// and a dial lasts until the handshake's own timeout).
     pub silent_redial_ms: u64,
+    /// Packets carrying data a peer may receive before it must acknowledge them (QUIC's
+    /// acknowledgement frequency extension, draft-ietf-quic-ack-frequency, which this
+    /// node asks its peers to follow): the peer acknowledges after more than this many,
+    /// or after its `max_ack_delay` (25 ms), or at once on reordering. 1 is QUIC's own
+    /// behaviour (an acknowledgement every second packet) and leaves the extension off.
+    /// Higher means fewer acknowledgement-only packets to build, encrypt, send and
+    /// process. Default 1; at most 1,000.
+    pub ack_eliciting_threshold: u32,
 }
 
 /// Mempool (Narwhal) parameters. Defaults are those of the Narwhal paper's benchmark.
@@ -129,6 +137,7 @@ impl Default for NetworkParameters {
             keep_alive_ms: 1_000,
             idle_timeout_ms: 10_000,
             silent_redial_ms: 3_000,
+            ack_eliciting_threshold: 1,
         }
     }
 }
@@ -209,6 +218,9 @@ impl Parameters {
         }
         if n.silent_redial_ms != 0 && n.silent_redial_ms <= n.keep_alive_ms {
             return bad("network.silent_redial_ms must be 0 or exceed keep_alive_ms");
+        }
+        if n.ack_eliciting_threshold == 0 || n.ack_eliciting_threshold > 1_000 {
+            return bad("network.ack_eliciting_threshold must be in 1..=1000");
         }
         if m.batch_size == 0 || m.max_transaction_size == 0 || m.header_size == 0 {
             return bad("mempool sizes must be at least 1");
