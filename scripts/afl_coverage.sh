@@ -10,7 +10,7 @@ set -eu -o pipefail
 out=${1:?usage: scripts/afl_coverage.sh OUT_DIR [N] [TARGET...]}
 n=${2:-100000}
 shift $(( $# >= 2 ? 2 : 1 ))
-showmap=$(ls ~/.local/share/afl.rs/rustc-*/afl.rs-*/afl/bin/afl-showmap | tail -1)
+showmap=$(ls ~/.local/share/afl.rs/rustc-*/afl.rs-*/afl/bin/afl-showmap | sort -V | tail -1)
 afl=target/afl/release/afl
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -29,6 +29,10 @@ for t in "${targets[@]}"; do
   AFL_MAP_SIZE=$map_size AFL_QUIET=1 "$showmap" -C -i "$gen" -o "$out/$t/generated.map" -- "$afl" "$t" >/dev/null 2>&1 || true
   AFL_MAP_SIZE=$map_size AFL_QUIET=1 "$showmap" -C -i "$queue" -o "$out/$t/afl.map" -- "$afl" "$t" >/dev/null 2>&1 || true
   rm -rf "$gen"
+  if [ ! -f "$out/$t/generated.map" ] || [ ! -f "$out/$t/afl.map" ]; then
+    echo "$t: afl-showmap wrote no map" | tee -a "$out/coverage.txt"
+    continue
+  fi
   g=$(edges "$out/$t/generated.map" | wc -l)
   a=$(edges "$out/$t/afl.map" | wc -l)
   only_a=$(comm -13 <(edges "$out/$t/generated.map") <(edges "$out/$t/afl.map") | wc -l)

@@ -28,6 +28,10 @@ for t in "${targets[@]}"; do
     cargo afl fuzz -i "$out/$t/in" -o "$out/$t/out" -V "$seconds" \
     target/afl/release/afl "$t" >"$out/$t/afl.log" 2>&1 || true
   stats="$out/$t/out/default/fuzzer_stats"
+  if [ ! -f "$stats" ]; then
+    echo "$t: afl-fuzz did not run, see $out/$t/afl.log" | tee -a "$summary"
+    continue
+  fi
   field() { awk -F' *: *' -v k="$1" '$1 == k {print $2}' "$stats"; }
   replay_queue=$(./target/release/fuzz "$t" --dir "$out/$t/out/default/queue" | tail -1 || true)
   replay_crashes=$(./target/release/fuzz "$t" --dir "$out/$t/out/default/crashes" | tail -1 || true)

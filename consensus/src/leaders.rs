@@ -87,8 +87,9 @@ impl ProposerSchedule {
     /// This schedule with round 0 of heights `1..=chosen.len()` proposed by `chosen`,
     /// in order, instead of by the rotation. Twins testing chooses leaders this way (see
     /// [`chosen_leaders`]). In such a height the chosen member and the one the rotation
-    /// gave round 0 swap places in every round, so each member still holds as many
-    /// rounds (Snowman: proposer windows) of the height as under the rotation; every
+    /// gave round 0 swap places in every round, so with equal weights (as in Twins) each
+    /// member still holds as many rounds (Snowman: proposer windows) of the height as
+    /// under the rotation (with unequal weights the two swap their counts too); every
     /// other height keeps the rotation.
     pub fn with_chosen(mut self, chosen: Vec<NodeId>) -> Self {
         self.chosen = chosen;

@@ -84,7 +84,7 @@ impl PayloadTracker {
         if !self.on_certificate(digest, round) {
             return false;
         }
-        if !parents.is_empty() && self.pending.len() > 1 {
+        if !parents.is_empty() && !self.pending.is_empty() {
             // Parents are of the round below; only entries of that round can match.
             let below = Round(round.0.saturating_sub(1));
             self.pending
@@ -267,8 +267,13 @@ mod tests {
         }
         assert!(p.on_certificate_with_parents(d(5), Round(2), &[d(1), d(2), d(3)]));
         assert!(p.on_certificate_with_parents(d(6), Round(2), &[d(1), d(2), d(3)]));
-        // A repeat changes nothing; a parent named with the wrong round is not matched.
+        // A repeat changes nothing.
         assert!(!p.on_certificate_with_parents(d(6), Round(2), &[d(4)]));
+        // A parent is only matched in the round below its child: d(4) (round 1) named
+        // by a round-3 certificate stays pending (d(7) itself waits, being new).
+        assert!(p.on_certificate_with_parents(d(7), Round(3), &[d(4)]));
+        assert!(p.next_payload(10).contains(&(d(4), Round(1))));
+        p.mark_carried(&[(d(7), Round(3))]);
         assert_eq!(
             p.next_payload(10),
             vec![(d(4), Round(1)), (d(5), Round(2)), (d(6), Round(2))]
@@ -289,7 +294,7 @@ mod tests {
         assert!(pending[1..].iter().all(|(_, r)| *r == Round(32)));
         assert_eq!(
             p.sizes().0,
-            4 + 2 + 30 * 4,
+            4 + 2 + 1 + 30 * 4,
             "every certificate is still held"
         );
     }

@@ -174,8 +174,9 @@ fn read_dir_inputs(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
 
 /// Write each target's seeds into `dir` (created if missing), one file per seed named
 /// `TARGET-NNNNN`, and with `inputs` also the generator's inputs `start..start + N` of
-/// the options' seed (what a sweep runs), named `TARGET-iNNNNNNNNN`; files over AFL++'s
-/// 1 MiB input limit are skipped. Prints the counts.
+/// the options' seed (what a sweep runs), named `TARGET-iNNNNNNNNN`. AFL++ takes no
+/// empty file and none over 1 MiB: such seeds and inputs are skipped, and a target left
+/// with no seed gets one file of one zero byte. Prints the counts.
 fn write_corpus(
     targets: &[fuzz::Target],
     dir: &Path,
@@ -187,11 +188,15 @@ fn write_corpus(
         let seeds = (t.seeds)();
         let mut written = 0usize;
         for (i, seed) in seeds.iter().enumerate() {
-            if seed.len() > AFL_MAX_INPUT {
+            if seed.is_empty() || seed.len() > AFL_MAX_INPUT {
                 continue;
             }
             std::fs::write(dir.join(format!("{}-{i:05}", t.name)), seed)?;
             written += 1;
+        }
+        if written == 0 {
+            // AFL++ refuses an empty start: give it one zero byte.
+            std::fs::write(dir.join(format!("{}-zero", t.name)), [0u8])?;
         }
         let total = seeds.len();
         let mut generated = 0usize;
@@ -199,7 +204,7 @@ fn write_corpus(
             let generator = fuzz::mutate::Generator::new(seeds, o.seed);
             for index in o.start..o.start.saturating_add(o.inputs) {
                 let input = generator.input(index);
-                if input.len() <= AFL_MAX_INPUT {
+                if !input.is_empty() && input.len() <= AFL_MAX_INPUT {
                     std::fs::write(dir.join(format!("{}-i{index:09}", t.name)), input)?;
                     generated += 1;
                 }
@@ -251,7 +256,7 @@ fn main() -> ExitCode {
         return match write_corpus(&chosen, dir, inputs) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("--write-seeds {}: {e}", dir.display());
+                eprintln!("writing to {}: {e}", dir.display());
                 ExitCode::from(2)
             }
         };

@@ -119,7 +119,8 @@ pub fn scenario(
     if !case.leaders.is_empty() {
         // The cores' own option: leader of instance k + 1 (see the module's doc).
         text.push_str(&format!(
-            "[parameters.consensus.{protocol}]\nleaders = {:?}\n",
+            "[parameters.consensus.{}]\nleaders = {:?}\n",
+            toml::Value::String(protocol.into()),
             case.leaders
         ));
     }

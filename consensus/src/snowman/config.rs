@@ -39,7 +39,9 @@ pub struct Config {
     /// Default 8 (ours).
     pub max_processing: u64,
     /// Chosen proposers of the first window of heights 1, 2, ... (member ids), in place
-    /// of the rotation; later windows and heights rotate as usual. Default empty. For
+    /// of the rotation: in such a height the chosen member and the one the rotation put
+    /// first swap windows (`ProposerSchedule::with_chosen`); later heights rotate as
+    /// usual. Default empty. For
     /// Twins testing (Bano et al., OPODIS 2021), whose cases choose each round's
     /// leader; every member must be configured alike.
     pub leaders: Vec<u16>,

@@ -39,7 +39,9 @@ pub struct Config {
     /// this core re-sends only when stuck. ms; default 1,000.
     pub regossip_ms: u64,
     /// Chosen proposers of round 0 of heights 1, 2, ... (member ids), in place of the
-    /// rotation; later heights and rounds rotate as usual. Default empty. For Twins
+    /// rotation: in such a height the chosen member and the one the rotation put first
+    /// swap places in every round (`ProposerSchedule::with_chosen`); later heights rotate
+    /// as usual. Default empty. For Twins
     /// testing (Bano et al., OPODIS 2021), whose cases choose each round's leader;
     /// every member must be configured alike.
     pub leaders: Vec<u16>,

@@ -294,7 +294,8 @@ fn a_chosen_leader_is_enforced_by_the_checks_of_received_proposals() {
     let plain = HotStuffConfig::default();
     assert!(block(rotation).verify(&committee, scheme, &plain).is_ok());
     assert!(block(chosen).verify(&committee, scheme, &plain).is_err());
-    // Tendermint: round 0 of height 1 likewise, round 1 keeps the rotation.
+    // Tendermint: round 0 of height 1 likewise; in later rounds the chosen member and
+    // the one the rotation put first swap places.
     let tm = crate::tendermint::Config::default();
     let plain = ProposerSchedule::new(&committee);
     let rotation = plain.proposer(1, 0);
@@ -318,8 +319,18 @@ fn a_chosen_leader_is_enforced_by_the_checks_of_received_proposals() {
     assert!(proposal(rotation, 0)
         .verify(&committee, &schedule, &tm)
         .is_err());
-    let later = plain.proposer(1, 1);
+    let later = match plain.proposer(1, 1) {
+        x if x == rotation => chosen,
+        x if x == chosen => rotation,
+        x => x,
+    };
+    assert_eq!(schedule.proposer(1, 1), later);
     assert!(proposal(later, 1)
+        .verify(&committee, &schedule, &tm)
+        .is_ok());
+    // The displaced member leads the round the chosen one had in the rotation.
+    let chosen_round = (1..4).find(|r| plain.proposer(1, *r) == chosen).unwrap();
+    assert!(proposal(rotation, chosen_round)
         .verify(&committee, &schedule, &tm)
         .is_ok());
 }
