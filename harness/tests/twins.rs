@@ -4,13 +4,24 @@
 //! breaks agreement in a case a sweep found.
 
 use consensus::twins::{case_seed, generate, Case, TwinsConfig};
-use harness::twins::{default_config, run_case, within_bound};
+use harness::twins::{default_config, run_case, within_bound, NodeOutcome};
 use harness::{Misbehaviour, Violation};
 
 /// The first case of a sweep (`bftlab twins --protocol bullshark --level node
 /// --known-bad --cases 30`, seed 1) that the known-bad variant breaks (11 of those 30
 /// cases broke safety, at the commit that ran every client on one simulated host).
 const A_CASE: &str = "00111-00111-00100-01011-01111-00100-00010-00101";
+
+/// The case broke no property, and the untwinned members committed something.
+fn assert_kept_its_properties(outcome: &NodeOutcome, protocol: &str) {
+    assert!(
+        !outcome.failed(),
+        "{protocol}: {:?} {:?}",
+        outcome.safety,
+        outcome.liveness
+    );
+    assert!(outcome.committed > 0, "{protocol} committed nothing");
+}
 
 fn case(text: &str) -> Case {
     Case::parse(text, &default_config()).unwrap()
@@ -31,13 +42,7 @@ fn every_core_keeps_its_properties_while_a_twinned_member_equivocates() {
             _ => case(A_CASE),
         };
         let outcome = run_case(&config, &case, protocol, &[], case_seed(1, &case)).unwrap();
-        assert!(
-            !outcome.failed(),
-            "{protocol}: {:?} {:?}",
-            outcome.safety,
-            outcome.liveness
-        );
-        assert!(outcome.committed > 0, "{protocol} committed nothing");
+        assert_kept_its_properties(&outcome, protocol);
         // The twins did equivocate: the honest mempools saw two headers of member 0 in
         // one round.
         assert!(
@@ -107,12 +112,6 @@ fn chosen_leaders_reach_every_core_and_a_twinned_leader_breaks_nothing() {
     }
     for protocol in ["bullshark", "hotstuff"] {
         let outcome = run_case(&config, &chosen, protocol, &[], case_seed(1, &chosen)).unwrap();
-        assert!(
-            !outcome.failed(),
-            "{protocol}: {:?} {:?}",
-            outcome.safety,
-            outcome.liveness
-        );
-        assert!(outcome.committed > 0, "{protocol} committed nothing");
+        assert_kept_its_properties(&outcome, protocol);
     }
 }
