@@ -29,6 +29,7 @@ pub mod linearizer;
 pub mod node;
 pub mod payload;
 pub mod registry;
+pub mod round_memory;
 pub mod serve_rate;
 pub mod snowman;
 pub mod tendermint;

@@ -9,10 +9,11 @@
 //! round this linearizer reports), so every node walks the same history whatever its
 //! garbage-collection timing.
 
+use crate::round_memory::RoundMemory;
 use mempool::{Certificate, MempoolHandle};
 use primitives::{Digest, Hasher, Round};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// What a linearizer needs to resume after a restart: the next position, the committed
 /// round, and what it delivered above the cutoff.
@@ -115,10 +116,10 @@ pub struct Linearizer {
     mempool: MempoolHandle,
     gc_depth: u64,
     /// Delivered certificates by digest, with their rounds (pruned below the cutoff).
-    delivered: BTreeMap<Digest, Round>,
+    delivered: RoundMemory,
     /// Delivered batches, each with the committed round its delivery reached (kept for
     /// `batch_memory` rounds; not persisted, rebuilt from the history on restart).
-    batches: BTreeMap<Digest, Round>,
+    batches: RoundMemory,
     /// How many rounds delivered batches are remembered
     /// ([`primitives::parameters::MempoolParameters::batch_memory_rounds`]). An author
     /// re-proposes the batches of a certificate it believes orphaned, and a block-based
@@ -144,8 +145,8 @@ impl Linearizer {
             mempool,
             gc_depth,
             batch_memory,
-            delivered: BTreeMap::new(),
-            batches: BTreeMap::new(),
+            delivered: RoundMemory::default(),
+            batches: RoundMemory::default(),
             queue: VecDeque::new(),
             committed_round: Round(0),
             next_position: 0,
@@ -183,7 +184,7 @@ impl Linearizer {
                 break; // tags never decrease along the sequence
             }
             for (batch, _) in &e.certificate.header.payload {
-                l.batches.entry(*batch).or_insert(tag);
+                l.batches.insert_if_absent(*batch, tag);
             }
         }
         l
@@ -201,7 +202,7 @@ impl Linearizer {
         Some(LinearizerState {
             next_position: self.next_position,
             committed_round: self.committed_round,
-            delivered: self.delivered.iter().map(|(d, r)| (*d, *r)).collect(),
+            delivered: self.delivered.iter().collect(),
             queue: self.queue.iter().copied().collect(),
             chain: self.chain,
         })
@@ -325,7 +326,7 @@ impl Linearizer {
             // is at or below the cutoff, and may be collected everywhere): skip. Both
             // depend only on the committed sequence, so every node skips the same.
             let cutoff = self.cutoff();
-            if self.delivered.contains_key(&anchor) || round <= cutoff {
+            if self.delivered.contains(&anchor) || round <= cutoff {
                 self.queue.pop_front();
                 continue;
             }
@@ -338,7 +339,7 @@ impl Linearizer {
                 }
                 // Absent: wait for it; the driver asked the mempool to fetch it.
                 let certificate = dag.get(&anchor)?.clone();
-                let history = dag.causal_history(&anchor, |d| delivered.contains_key(d));
+                let history = dag.causal_history(&anchor, |d| delivered.contains(d));
                 Some((certificate, history))
             });
             let Some((certificate, history)) = found else {
@@ -383,11 +384,9 @@ impl Linearizer {
     }
 
     fn prune(&mut self) {
-        let cutoff = self.cutoff();
-        self.delivered.retain(|_, r| *r > cutoff);
+        self.delivered.forget_up_to(self.cutoff());
         // Batches are remembered longer (see `batch_memory`): an orphaned certificate's
         // batches are re-proposed after it, and either copy may come first.
-        let batch_cutoff = self.batch_cutoff();
-        self.batches.retain(|_, r| *r > batch_cutoff);
+        self.batches.forget_up_to(self.batch_cutoff());
     }
 }
