@@ -72,6 +72,12 @@ fn transport_config(p: &NetworkParameters) -> Result<quinn::TransportConfig, Net
             frame.saturating_mul(4).max(8 << 20),
         ))
         .send_window(u64::from(frame).saturating_mul(4).max(8 << 20));
+    if p.max_udp_payload != 0 {
+        // A fixed datagram size (validated: 1,200..=65,527): no discovery, no probes.
+        t.initial_mtu(p.max_udp_payload)
+            .min_mtu(p.max_udp_payload)
+            .mtu_discovery_config(None);
+    }
     if p.ack_eliciting_threshold > 1 {
         let mut ack = quinn::AckFrequencyConfig::default();
         ack.ack_eliciting_threshold(quinn::VarInt::from_u32(p.ack_eliciting_threshold));
@@ -129,6 +135,11 @@ impl Network {
 
         let mut endpoint_config = quinn::EndpointConfig::new(stateless_reset_key(&key));
         endpoint_config.rng_seed(rng_seed);
+        if parameters.max_udp_payload != 0 {
+            endpoint_config
+                .max_udp_payload_size(parameters.max_udp_payload)
+                .map_err(|e| NetworkError::Tls(format!("max_udp_payload: {e}")))?;
+        }
         let endpoint = environment
             .endpoint(bind, endpoint_config, Some(server))
             .await

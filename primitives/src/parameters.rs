@@ -77,6 +77,18 @@ pub struct NetworkParameters {
     /// Higher means fewer acknowledgement-only packets to build, encrypt, send and
     /// process. Default 1; at most 1,000.
     pub ack_eliciting_threshold: u32,
+    /// Largest UDP payload this node sends and accepts, in bytes (the path MTU less the
+    /// IP and UDP headers). 0, the default, is QUIC's own behaviour: datagrams of 1,200
+    /// bytes at first, raised by path MTU discovery up to 1,452 (an Ethernet MTU). A
+    /// value from 1,200 to 65,527 fixes the size instead, with discovery off: for a path
+    /// known to carry it, such as loopback or a LAN of jumbo frames (8,952 for an MTU of
+    /// 9,000), where a larger datagram carries a typical certificate or vote batch in one
+    /// packet instead of two or more. A simulation sets it to model such a network, and
+    /// because turmoil delays each datagram independently, a message then also arrives
+    /// whole at once instead of at the latest of its packets' delays. Every member of a
+    /// committee should use the same value: a peer's datagrams larger than this are
+    /// dropped.
+    pub max_udp_payload: u16,
 }
 
 /// Mempool (Narwhal) parameters. Defaults are those of the Narwhal paper's benchmark.
@@ -138,6 +150,7 @@ impl Default for NetworkParameters {
             idle_timeout_ms: 10_000,
             silent_redial_ms: 3_000,
             ack_eliciting_threshold: 1,
+            max_udp_payload: 0,
         }
     }
 }
@@ -221,6 +234,9 @@ impl Parameters {
         }
         if n.ack_eliciting_threshold == 0 || n.ack_eliciting_threshold > 1_000 {
             return bad("network.ack_eliciting_threshold must be in 1..=1000");
+        }
+        if (n.max_udp_payload != 0 && n.max_udp_payload < 1_200) || n.max_udp_payload > 65_527 {
+            return bad("network.max_udp_payload must be 0 or in 1200..=65527");
         }
         if m.batch_size == 0 || m.max_transaction_size == 0 || m.header_size == 0 {
             return bad("mempool sizes must be at least 1");
@@ -323,5 +339,31 @@ mod tests {
             Some(&toml::Value::String("two-chain".into()))
         );
         assert_eq!(Parameters::from_toml(&p.to_toml().unwrap()).unwrap(), p);
+    }
+
+    #[test]
+    fn a_fixed_datagram_size_is_zero_or_one_a_quic_path_can_carry() {
+        for ok in [0, 1_200, 8_952, 65_527] {
+            let toml = format!("[network]\nmax_udp_payload = {ok}\n");
+            assert_eq!(
+                Parameters::from_toml(&toml)
+                    .unwrap()
+                    .network
+                    .max_udp_payload,
+                ok
+            );
+        }
+        for bad in [1, 1_199, 65_528] {
+            let toml = format!("[network]\nmax_udp_payload = {bad}\n");
+            assert!(matches!(
+                Parameters::from_toml(&toml),
+                Err(Error::InvalidParameters(_))
+            ));
+        }
+        // Past u16: a parse error, not a wrapped value.
+        assert!(matches!(
+            Parameters::from_toml("[network]\nmax_udp_payload = 70000\n"),
+            Err(Error::Parse { .. })
+        ));
     }
 }
