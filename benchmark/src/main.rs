@@ -19,6 +19,10 @@ mod wan;
 
 use clap::{Parser, Subcommand};
 
+/// Every allocation of the binary (nodes, clients, simulations) goes to mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// bftlab: a research framework for BFT consensus over a Narwhal-style DAG mempool.
 #[derive(Parser, Debug)]
 #[command(name = "bftlab", version, about)]
