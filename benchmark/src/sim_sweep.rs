@@ -53,7 +53,7 @@ pub struct SimSweepArgs {
     #[command(flatten)]
     pub journal: crate::sweep::JournalArgs,
     /// Stop a simulation still running after this many wall-clock seconds (it is filed
-    /// as failed). A 50-node, 20-simulated-second run takes about 15 minutes on a 2-core machine.
+    /// as failed). A 50-node, 20-simulated-second run takes about 5 minutes on a 2-core machine.
     #[arg(long, default_value_t = 3600)]
     pub timeout: u64,
 }
