@@ -20,12 +20,18 @@ use std::collections::BTreeSet;
 /// their own votes, stay counted as having voted) and the header waits for more votes.
 /// A certificate is therefore only ever formed from shares that passed the same check
 /// its receivers apply. Votes arriving after the quorum are not checked at all.
+///
+/// After one failed quorum check every later share is checked on arrival, so f
+/// Byzantine voters spoiling their votes one after another cost one failed batch and
+/// one check per share, not a failed batch of a whole quorum per spoiled vote.
 #[derive(Debug, Default)]
 pub(crate) struct VotesAggregator {
     voters: BTreeSet<NodeId>,
     shares: Vec<(NodeId, PartialSignature)>,
     weight: Weight,
     done: bool,
+    /// A quorum check failed: shares are now checked one by one as they arrive.
+    suspicious: bool,
 }
 
 /// What adding a vote did.
@@ -57,13 +63,25 @@ impl VotesAggregator {
             return Added::default();
         }
         self.voters.insert(vote.voter);
+        let message = Vote::signing_message(&vote.header);
+        if self.suspicious
+            && vote
+                .signature
+                .verify(committee, vote.voter, &message)
+                .is_err()
+        {
+            // The voter spoiled its own vote; it stays counted as having voted.
+            return Added {
+                certificate: None,
+                bad_signatures: 1,
+            };
+        }
         self.weight += committee.weight(vote.voter);
         self.shares.push((vote.voter, vote.signature));
         let quorum = committee.quorum_threshold();
         if self.weight < quorum {
             return Added::default();
         }
-        let message = Vote::signing_message(&vote.header);
         let certify = |shares: &[(NodeId, PartialSignature)]| {
             let votes = QuorumCertificate::from_shares(committee, scheme, shares).ok()?;
             votes.verify(committee, &message, quorum).ok()?;
@@ -79,7 +97,9 @@ impl VotesAggregator {
                 bad_signatures: 0,
             };
         }
-        // Some share is bad (or of the wrong scheme): check them one by one.
+        // Some share is bad (or of the wrong scheme): check them one by one, and every
+        // later one on arrival.
+        self.suspicious = true;
         let before = self.shares.len();
         self.shares
             .retain(|(voter, share)| share.verify(committee, *voter, &message).is_ok());
@@ -259,6 +279,34 @@ mod tests {
             let certificate = d.certificate.expect("three valid shares certify");
             assert_eq!(certificate.verify(&committee, scheme), Ok(()));
             assert!(!certificate.votes.signers(&committee).contains(&NodeId(1)));
+        }
+    }
+
+    #[test]
+    fn after_a_failed_quorum_check_each_spoiled_vote_is_refused_on_arrival() {
+        for scheme in [SignatureScheme::Ed25519, SignatureScheme::Bls] {
+            let (committee, keys, header) = setup(7);
+            assert_eq!(committee.quorum_threshold(), Weight(5));
+            let mut votes = VotesAggregator::default();
+            let mut add = |vote| votes.add(&committee, &header, vote, scheme);
+            for voter in [0, 1, 2] {
+                let vote = Vote::new(&keys[voter], NodeId(voter as u16), &header, scheme);
+                assert!(add(vote).certificate.is_none());
+            }
+            assert_eq!(add(spoiled(&keys, 3, &header, scheme)).bad_signatures, 0);
+            // The fifth vote makes a quorum count; the check fails and drops voter 3.
+            let fifth = add(Vote::new(&keys[4], NodeId(4), &header, scheme));
+            assert!(fifth.certificate.is_none());
+            assert_eq!(fifth.bad_signatures, 1);
+            // Another spoiled vote is found out alone, before any quorum check.
+            let sixth = add(spoiled(&keys, 5, &header, scheme));
+            assert!(sixth.certificate.is_none());
+            assert_eq!(sixth.bad_signatures, 1);
+            let seventh = add(Vote::new(&keys[6], NodeId(6), &header, scheme));
+            let certificate = seventh.certificate.expect("five valid shares certify");
+            assert_eq!(certificate.verify(&committee, scheme), Ok(()));
+            let signers = certificate.votes.signers(&committee);
+            assert!(!signers.contains(&NodeId(3)) && !signers.contains(&NodeId(5)));
         }
     }
 }

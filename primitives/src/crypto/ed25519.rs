@@ -2,9 +2,13 @@
 //!
 //! Single signatures are checked with `verify_strict` (rejects small-order keys and
 //! non-canonical encodings). Lists of signatures are checked with dalek's batch
-//! verification, which accepts exactly the valid batches with overwhelming probability;
-//! every honest node runs the same check on the same certificate, so acceptance does not
-//! depend on which node looks.
+//! verification. For honestly made signatures it agrees with the single check with
+//! overwhelming probability, but it is not strict: a signer can give its signature a
+//! small-order component that `verify_strict` refuses and a batch accepts about half
+//! the time (the batch's coefficients depend on its contents). Such a signer spoils only
+//! its own share, and every honest node runs the same check on the same certificate, so
+//! acceptance does not depend on which node looks. What must agree across nodes is
+//! therefore checked in the same grouping everywhere (a certificate's list as a whole).
 
 use crate::error::{Error, Result};
 use crate::fixed_bytes::fixed_bytes_newtype;
