@@ -23,6 +23,10 @@ pub enum NetworkError {
     /// TLS configuration could not be built.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// A network parameter the transport refuses (see `Parameters::validate`, which
+    /// refuses it first when the parameters come from a file).
+    #[error("invalid network parameter: {0}")]
+    Parameter(String),
 }
 
 /// A message could not be queued for sending.

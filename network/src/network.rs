@@ -138,7 +138,7 @@ impl Network {
         if parameters.max_udp_payload != 0 {
             endpoint_config
                 .max_udp_payload_size(parameters.max_udp_payload)
-                .map_err(|e| NetworkError::Tls(format!("max_udp_payload: {e}")))?;
+                .map_err(|e| NetworkError::Parameter(format!("max_udp_payload: {e}")))?;
         }
         let endpoint = environment
             .endpoint(bind, endpoint_config, Some(server))

@@ -86,8 +86,8 @@ pub struct NetworkParameters {
     /// packet instead of two or more. A simulation sets it to model such a network, and
     /// because turmoil delays each datagram independently, a message then also arrives
     /// whole at once instead of at the latest of its packets' delays. Every member of a
-    /// committee should use the same value: a peer's datagrams larger than this are
-    /// dropped.
+    /// committee should use the same value: QUIC sends a peer no datagram larger than
+    /// the peer announced, so a member with a smaller value makes its links smaller.
     pub max_udp_payload: u16,
 }
 

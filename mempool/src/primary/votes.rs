@@ -121,7 +121,7 @@ impl VotesAggregator {
 
 impl Primary {
     pub(super) async fn on_vote(&mut self, vote: Vote, from: NodeId) -> Result<(), MempoolError> {
-        let Some(header) = self.last_header.clone() else {
+        let Some(header) = self.last_header.as_ref() else {
             self.ctx.metrics.reject(Rejection::UnexpectedVote);
             return Ok(());
         };
@@ -184,7 +184,7 @@ impl Primary {
             }
             return Ok(());
         }
-        let added = self.votes.add(&self.ctx.committee, &header, vote, scheme);
+        let added = self.votes.add(&self.ctx.committee, header, vote, scheme);
         self.reject_bad_votes(added.bad_signatures);
         if let Some(certificate) = added.certificate {
             MempoolMetrics::add(&self.ctx.metrics.certificates_formed, 1);
