@@ -583,7 +583,7 @@ impl ServeLimit {
 mod tests {
     use super::*;
     use mempool::{Certificate, Header};
-    use primitives::crypto::{ed25519, QuorumCertificate};
+    use primitives::crypto::QuorumCertificate;
     use primitives::Round;
     use std::sync::Arc;
 
@@ -594,17 +594,16 @@ mod tests {
 
     fn certificate(round: u64, author: u16) -> Certificate {
         Certificate {
-            header: Header {
-                author: NodeId(author),
-                round: Round(round),
-                payload: vec![(
+            header: Header::unsigned(
+                NodeId(author),
+                Round(round),
+                vec![(
                     Digest::of(&[round as u8, author as u8]),
                     primitives::WorkerId(0),
                 )],
-                parents: vec![],
-                weak_parents: vec![],
-                signature: ed25519::Signature([0; 64]),
-            },
+                vec![],
+                vec![],
+            ),
             votes: QuorumCertificate::Ed25519(vec![]),
         }
     }

@@ -18,6 +18,57 @@ pub struct Dag {
     /// Certificates above round 0 that no certificate held links to (strongly or
     /// weakly): the candidates for this node's next weak links.
     sinks: BTreeSet<(Round, Digest)>,
+    /// Every batch a certificate held carries, with how many carry it.
+    carried: CarriedBatches,
+}
+
+/// The batches the certificates of a DAG carry (payload digests, each with how many
+/// certificates name it). Kept up to date as certificates come and go, so that garbage
+/// collection, which must spare them, takes a copy instead of walking every
+/// certificate of every round held.
+#[derive(Clone, Debug, Default)]
+pub struct CarriedBatches(HashMap<Digest, u32>);
+
+impl FromIterator<Digest> for CarriedBatches {
+    fn from_iter<I: IntoIterator<Item = Digest>>(batches: I) -> Self {
+        let mut carried = CarriedBatches::default();
+        for batch in batches {
+            carried.add(batch);
+        }
+        carried
+    }
+}
+
+impl CarriedBatches {
+    /// Whether some certificate carries the batch (or it was [`added`](Self::add)).
+    pub fn contains(&self, batch: &Digest) -> bool {
+        self.0.contains_key(batch)
+    }
+
+    /// Count one more mention of `batch`.
+    pub fn add(&mut self, batch: Digest) {
+        *self.0.entry(batch).or_default() += 1;
+    }
+
+    /// Count one mention fewer; the batch leaves with its last one.
+    fn remove(&mut self, batch: &Digest) {
+        if let Some(n) = self.0.get_mut(batch) {
+            *n -= 1;
+            if *n == 0 {
+                self.0.remove(batch);
+            }
+        }
+    }
+
+    /// How many distinct batches.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Dag {
@@ -28,6 +79,7 @@ impl Dag {
             index: HashMap::new(),
             gc_round: Round(0),
             sinks: BTreeSet::new(),
+            carried: CarriedBatches::default(),
         };
         for c in Certificate::genesis(committee) {
             dag.insert(c);
@@ -55,6 +107,11 @@ impl Dag {
     /// The certificates of one round, by author.
     pub fn round(&self, round: Round) -> Option<&BTreeMap<NodeId, Certificate>> {
         self.rounds.get(&round)
+    }
+
+    /// The batches the certificates held carry.
+    pub fn carried_batches(&self) -> &CarriedBatches {
+        &self.carried
     }
 
     /// The highest round with any certificate.
@@ -120,6 +177,9 @@ impl Dag {
             self.sinks.insert((round, digest));
         }
         self.index.insert(digest, (round, author));
+        for (batch, _) in &certificate.header.payload {
+            self.carried.add(*batch);
+        }
         if let Some(old) = self
             .rounds
             .entry(round)
@@ -128,6 +188,9 @@ impl Dag {
         {
             // Two certificates from one author in one round would need two quorums of
             // votes, impossible with at most f faulty; keep the index consistent anyway.
+            for (batch, _) in &old.header.payload {
+                self.carried.remove(batch);
+            }
             if old.digest() != digest {
                 self.index.remove(&old.digest());
                 self.sinks.remove(&(round, old.digest()));
@@ -148,6 +211,9 @@ impl Dag {
         for (_, certs) in dropped {
             for (_, c) in certs {
                 self.index.remove(&c.digest());
+                for (batch, _) in &c.header.payload {
+                    self.carried.remove(batch);
+                }
                 out.push(c);
             }
         }
@@ -197,7 +263,7 @@ impl Dag {
 mod tests {
     use super::*;
     use crate::messages::Header;
-    use primitives::crypto::{ed25519, QuorumCertificate};
+    use primitives::crypto::QuorumCertificate;
 
     fn committee() -> Committee {
         let hosts: Vec<String> = (0..4).map(|i| format!("node{i}")).collect();
@@ -207,14 +273,13 @@ mod tests {
     /// An unsigned certificate (the DAG checks no signatures).
     fn cert(round: u64, author: u16, parents: &[Digest], weak: &[&Certificate]) -> Certificate {
         Certificate {
-            header: Header {
-                author: NodeId(author),
-                round: Round(round),
-                payload: vec![],
-                parents: parents.to_vec(),
-                weak_parents: weak.iter().map(|c| (c.round(), c.digest())).collect(),
-                signature: ed25519::Signature([0; 64]),
-            },
+            header: Header::unsigned(
+                NodeId(author),
+                Round(round),
+                vec![],
+                parents.to_vec(),
+                weak.iter().map(|c| (c.round(), c.digest())).collect(),
+            ),
             votes: QuorumCertificate::Ed25519(vec![]),
         }
     }
@@ -290,6 +355,7 @@ mod tests {
         // of round 1, and another whose honest strong links reach it the right way.
         let mut liar = cert(4, 0, &[twos[0].digest()], &[]);
         liar.header.weak_parents = vec![(Round(1), other.digest())];
+        liar.header.forget_digest();
         dag.insert(liar.clone());
         let history = |dag: &Dag, root: &Certificate| -> Vec<Digest> {
             dag.causal_history(&root.digest(), |_| false)
@@ -321,5 +387,41 @@ mod tests {
         assert_eq!(dag.missing_parents(&child), [Digest::of(b"round 3")].into());
         // Collected sinks are never offered again.
         assert!(dag.weak_links(Round(9), 4).is_empty());
+    }
+
+    #[test]
+    fn carried_batches_follow_the_certificates_held() {
+        let committee = committee();
+        let mut dag = Dag::new(&committee);
+        let genesis = genesis(&committee);
+        let (a, b) = (Digest::of(b"batch a"), Digest::of(b"batch b"));
+        let with = |round: u64, author: u16, payload: &[Digest]| Certificate {
+            header: Header::unsigned(
+                NodeId(author),
+                Round(round),
+                payload
+                    .iter()
+                    .map(|d| (*d, primitives::WorkerId(0)))
+                    .collect(),
+                genesis.clone(),
+                vec![],
+            ),
+            votes: QuorumCertificate::Ed25519(vec![]),
+        };
+        // `a` is carried twice (an orphan's batch re-proposed by a later header).
+        dag.insert(with(1, 0, &[a]));
+        dag.insert(with(1, 1, &[b]));
+        dag.insert(with(3, 0, &[a]));
+        assert!(dag.carried_batches().contains(&a) && dag.carried_batches().contains(&b));
+        assert_eq!(dag.carried_batches().len(), 2);
+        // A second certificate of the same author and round replaces the first, and the
+        // batches with it.
+        dag.insert(with(1, 1, &[]));
+        assert!(!dag.carried_batches().contains(&b));
+        // `a` stays while the certificate of round 3 carries it.
+        dag.collect_garbage(Round(2));
+        assert!(dag.carried_batches().contains(&a));
+        dag.collect_garbage(Round(3));
+        assert!(dag.carried_batches().is_empty());
     }
 }

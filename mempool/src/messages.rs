@@ -245,11 +245,74 @@ pub struct Header {
     pub weak_parents: Vec<(Round, Digest)>,
     /// The author's ed25519 signature over [`Header::signing_message`].
     pub signature: ed25519::Signature,
+    /// The digest, once read (see [`Header::digest`]).
+    #[serde(skip)]
+    digest: DigestCache,
+}
+
+/// A header's digest, computed the first time it is read. A header with 50 parents is
+/// about 1.7 kB of hashing, and a node reads a certificate's digest a dozen times
+/// between receiving it and executing it (checking, storing, indexing, ordering,
+/// chaining), which made BLAKE3 a tenth of a 50-node simulation. Not on the wire (the
+/// receiver computes its own), ignored by equality, copied by `clone`.
+#[derive(Clone, Default)]
+struct DigestCache(std::sync::OnceLock<Digest>);
+
+impl PartialEq for DigestCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DigestCache {}
+
+impl std::fmt::Debug for DigestCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 impl Header {
+    /// A header with a zero signature (genesis, tests, and what [`Header::new`] signs).
+    pub fn unsigned(
+        author: NodeId,
+        round: Round,
+        payload: Vec<(Digest, WorkerId)>,
+        parents: Vec<Digest>,
+        weak_parents: Vec<(Round, Digest)>,
+    ) -> Header {
+        Header {
+            author,
+            round,
+            payload,
+            parents,
+            weak_parents,
+            signature: ed25519::Signature([0; 64]),
+            digest: DigestCache::default(),
+        }
+    }
+
     /// The header's identity: a hash of everything but the signature.
+    ///
+    /// Computed once and remembered (a clone keeps it): a header is not to be changed
+    /// after its digest was read (build a new one, or call [`Header::forget_digest`]).
+    /// Debug builds check this on every read.
     pub fn digest(&self) -> Digest {
+        let digest = *self.digest.0.get_or_init(|| self.compute_digest());
+        debug_assert_eq!(
+            digest,
+            self.compute_digest(),
+            "a header changed after its digest was read"
+        );
+        digest
+    }
+
+    /// Forget the remembered digest, after changing a field (tests forging headers).
+    pub fn forget_digest(&mut self) {
+        self.digest = DigestCache::default();
+    }
+
+    fn compute_digest(&self) -> Digest {
         let mut h = Hasher::new();
         h.update(b"bftlab.header.v1")
             .update_u64(self.author.0 as u64)
@@ -336,14 +399,7 @@ impl Header {
         parents: Vec<Digest>,
         weak_parents: Vec<(Round, Digest)>,
     ) -> Header {
-        let mut header = Header {
-            author,
-            round,
-            payload,
-            parents,
-            weak_parents,
-            signature: ed25519::Signature([0; 64]),
-        };
+        let mut header = Header::unsigned(author, round, payload, parents, weak_parents);
         header.signature = ed25519::sign(&key.ed25519, &Self::signing_message(&header.digest()));
         header
     }
@@ -434,14 +490,7 @@ impl Certificate {
         committee
             .ids()
             .map(|author| Certificate {
-                header: Header {
-                    author,
-                    round: Round(0),
-                    payload: vec![],
-                    parents: vec![],
-                    weak_parents: vec![],
-                    signature: ed25519::Signature([0; 64]),
-                },
+                header: Header::unsigned(author, Round(0), vec![], vec![], vec![]),
                 votes: QuorumCertificate::Ed25519(vec![]),
             })
             .collect()
@@ -599,6 +648,7 @@ mod tests {
         // The weak links are signed: changing one breaks the signature.
         let mut forged = ok.clone();
         forged.weak_parents[0].0 = Round(2);
+        forged.forget_digest();
         assert_eq!(
             forged.verify_signature(&committee),
             Err(crate::Rejection::BadSignature)

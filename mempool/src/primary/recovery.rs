@@ -160,27 +160,8 @@ impl Primary {
         // leave that certificate unexecutable everywhere. Also kept: batches queued for
         // our own headers, and those of own certificates whose commit was not reported
         // yet (they may be re-proposed).
-        let mut keep: Vec<std::collections::BTreeSet<Digest>> =
-            vec![Default::default(); self.ctx.workers.len()];
-        {
-            let dag = self.dag();
-            let mut round = gc_round.next();
-            while round <= dag.highest_round() {
-                for c in dag
-                    .round(round)
-                    .into_iter()
-                    .flat_map(|certs| certs.values())
-                {
-                    for (d, w) in &c.header.payload {
-                        if let Some(set) = keep.get_mut(w.0 as usize) {
-                            set.insert(*d);
-                        }
-                    }
-                }
-                round = round.next();
-            }
-        }
-        for (d, w) in self
+        let mut keep = self.dag().carried_batches().clone();
+        for (d, _) in self
             .payload
             .iter()
             .chain(self.last_header.iter().flat_map(|h| h.payload.iter()))
@@ -190,10 +171,9 @@ impl Primary {
                     .flat_map(|w| w.certificate.header.payload.iter()),
             )
         {
-            if let Some(set) = keep.get_mut(w.0 as usize) {
-                set.insert(*d);
-            }
+            keep.add(*d);
         }
+        let keep = std::sync::Arc::new(keep);
         // Batches outlive their certificates by another `gc_depth` rounds, and by the
         // history retention: a node that restarts, reconnects or catches up on the
         // committed history executes those rounds and fetches their batches from peers.
@@ -203,9 +183,9 @@ impl Primary {
             Round(gc_round.0.saturating_sub(
                 self.ctx.params.gc_depth + self.ctx.params.history_retention_rounds,
             ));
-        for (worker, keep) in self.ctx.workers.iter().zip(keep) {
+        for worker in &self.ctx.workers {
             let _ = worker
-                .send(WorkerCommand::Cleanup(batch_gc, gc_round, keep))
+                .send(WorkerCommand::Cleanup(batch_gc, gc_round, keep.clone()))
                 .await;
         }
         self.release_below_horizon(gc_round).await

@@ -332,7 +332,7 @@ impl WorkerHandler {
     fn cleanup(
         &self,
         gc_round: primitives::Round,
-        keep: std::collections::BTreeSet<Digest>,
+        keep: std::sync::Arc<crate::dag::CarriedBatches>,
     ) -> Result<(), MempoolError> {
         let mut old = self.shared.take_below(gc_round);
         let tag = self.shared.tag();

@@ -42,7 +42,7 @@ pub(crate) enum WorkerCommand {
     /// listed (batches of certificates still in the DAG, and batches waiting for one of
     /// our headers); and pushed batches nothing named, stored before the second (the
     /// GC round).
-    Cleanup(Round, Round, std::collections::BTreeSet<Digest>),
+    Cleanup(Round, Round, std::sync::Arc<crate::dag::CarriedBatches>),
 }
 
 /// The store key of a batch: worker index then digest.

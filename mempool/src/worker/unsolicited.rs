@@ -67,7 +67,7 @@ impl Unsolicited {
     pub(crate) fn collect(
         &mut self,
         gc_round: Round,
-        keep: &std::collections::BTreeSet<Digest>,
+        keep: &crate::dag::CarriedBatches,
     ) -> Vec<Digest> {
         let old: Vec<(Digest, NodeId)> = self
             .batches
