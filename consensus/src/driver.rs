@@ -170,6 +170,11 @@ struct Driver<M> {
     /// restart resumes there and replays the history above it, so nothing at or above
     /// it may be pruned.
     persisted_position: u64,
+    /// The linearizer's committed round in that state: a restart reads back the
+    /// certificates it delivered within `gc_depth` rounds below it from the history, so
+    /// the history's retention counts from here, not from the current round (which a
+    /// drain of queued anchors can move far ahead before the next persist).
+    persisted_round: Round,
 }
 
 fn encode<M: serde::Serialize>(message: &M) -> Option<Bytes> {
@@ -205,7 +210,8 @@ pub async fn run<P: Adversarial>(
         },
         _ => Linearizer::new(ctx.mempool.clone()),
     };
-    let persisted_position = linearizer.next_position();
+    let (persisted_position, persisted_round) =
+        (linearizer.next_position(), linearizer.committed_round());
     // What was delivered after the linearizer state was written (the history is written
     // first): take it back, so the sequence continues exactly where it ended.
     let mut replayed = 0u64;
@@ -243,6 +249,7 @@ pub async fn run<P: Adversarial>(
         catchup_at: Time::default(),
         idle_probe: None,
         persisted_position,
+        persisted_round,
         unwritten: Vec::new(),
         unwritten_since: Time::default(),
     };
@@ -600,6 +607,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         // The core's committed block and the linearizer's position are written
         // together, so a restart resumes both at the same point.
         let position = self.linearizer.next_position();
+        let round = self.linearizer.committed_round();
         if let Some(l) = self.linearizer.snapshot() {
             if let Ok(bytes) = codec::encode(&l) {
                 ops.push(StoreOp::Put(
@@ -617,6 +625,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
         }
         self.unwritten.clear();
         self.persisted_position = position;
+        self.persisted_round = round;
         true
     }
 
@@ -641,6 +650,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             return false;
         }
         let position = self.linearizer.next_position();
+        let round = self.linearizer.committed_round();
         let Some(l) = self.linearizer.snapshot() else {
             return true;
         };
@@ -653,6 +663,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             return false;
         }
         self.persisted_position = position;
+        self.persisted_round = round;
         true
     }
 
@@ -740,7 +751,7 @@ impl<M: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + 'static>
             .await;
         let executed_position = self.ctx.metrics.executed_position.load(Ordering::Relaxed);
         if let Err(e) = self.history.prune(
-            self.linearizer.committed_round(),
+            self.linearizer.committed_round().min(self.persisted_round),
             executed_position.min(self.persisted_position),
         ) {
             warn!(node = %self.ctx.id, error = %e, "cannot prune the committed history; stopping");

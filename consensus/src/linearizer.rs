@@ -186,6 +186,9 @@ impl Linearizer {
         while position > history.floor() {
             position -= 1;
             let Some(e) = history.get(position) else {
+                // Above the floor every entry is kept: a hole means the store lost or
+                // cannot decode it, and what it delivered is not remembered.
+                tracing::warn!(position, "a history entry above the floor is missing or unreadable; what it delivered is not remembered after this restart");
                 break;
             };
             let tag = e.committed_round.max(e.anchor_round);
