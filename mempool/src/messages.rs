@@ -106,7 +106,12 @@ mod checked_bytes {
 
 /// Encode a batch for the wire and the store.
 pub fn encode_batch(batch: &Batch) -> Result<Vec<u8>, CodecError> {
-    codec::encode(batch)
+    // Sized up front (a length prefix takes at most 9 bytes): growing a vector of
+    // hundreds of kilobytes copied it at every doubling, 1-2 % of `bftlab local`'s CPU.
+    let payload: usize = batch.transactions.iter().map(Bytes::len).sum();
+    let mut out = Vec::with_capacity(payload + 9 * (batch.transactions.len() + 1));
+    codec::encode_append(batch, &mut out)?;
+    Ok(out)
 }
 
 /// Decode a batch (at most `limit` bytes). The transactions share `bytes`' buffer: a
@@ -682,6 +687,7 @@ mod tests {
         for round in 0..300 {
             let batch = random_batch(&mut rng);
             let bytes = Bytes::from(encode_batch(&batch).unwrap());
+            assert_eq!(bytes, codec::encode(&batch).unwrap());
             assert_eq!(decode_batch(&bytes, usize::MAX).unwrap(), batch);
             // Corruptions: a flipped byte, a cut, an extension, a limit below the size.
             let mut variants: Vec<Vec<u8>> = Vec::new();
