@@ -37,6 +37,11 @@ pub struct ClientArgs {
     /// Client id, so that different clients' transactions differ.
     #[arg(long, default_value_t = 0)]
     pub id: u64,
+    /// Datagram size (UDP payload bytes) to send, path MTU discovery off; 0 is QUIC's
+    /// own (1,200 raised by discovery up to 1,452). For a path known to carry more,
+    /// such as loopback (`bftlab local` passes its nodes' `network.max_udp_payload`).
+    #[arg(long, default_value_t = 0)]
+    pub max_udp_payload: u16,
     /// Where to write what the node said of the transactions (JSON: sent, accepted,
     /// refused) when the client stops.
     #[arg(long)]
@@ -78,12 +83,13 @@ pub fn run(args: ClientArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let admission = runtime.block_on(async {
-        let mut client = TransactionClient::connect(
+        let mut client = TransactionClient::connect_sized(
             Environment::Udp,
             &worker.transactions,
             member.public_key,
             1 << 20,
             None,
+            args.max_udp_payload,
         )
         .await?;
         let start = Instant::now();

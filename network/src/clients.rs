@@ -524,6 +524,41 @@ impl TransactionClient {
         max_transaction_size: usize,
         rng_seed: Option<[u8; 32]>,
     ) -> Result<Self, ClientError> {
+        Self::connect_sized(
+            environment,
+            address,
+            node_key,
+            max_transaction_size,
+            rng_seed,
+            0,
+        )
+        .await
+    }
+
+    /// [`TransactionClient::connect`], sending datagrams of `max_udp_payload` bytes
+    /// (path MTU discovery off) instead of QUIC's own size when it is not 0, as a node
+    /// does with `network.max_udp_payload`: for a path known to carry them, such as
+    /// loopback. The node accepts datagrams of any size; what it sends back (notices,
+    /// acknowledgements) keeps QUIC's own size. A size in `1200..=`
+    /// [`crate::MAX_REAL_UDP_PAYLOAD`] is accepted on a real socket, else
+    /// [`ClientError::Setup`].
+    pub async fn connect_sized(
+        environment: Environment,
+        address: &str,
+        node_key: ed25519::PublicKey,
+        max_transaction_size: usize,
+        rng_seed: Option<[u8; 32]>,
+        max_udp_payload: u16,
+    ) -> Result<Self, ClientError> {
+        let limit = match environment {
+            Environment::Udp => crate::MAX_REAL_UDP_PAYLOAD,
+            Environment::Turmoil => u16::MAX - 8,
+        };
+        if max_udp_payload != 0 && !(1_200..=limit).contains(&max_udp_payload) {
+            return Err(ClientError::Setup(format!(
+                "max_udp_payload {max_udp_payload} is outside 1200..={limit}"
+            )));
+        }
         let connect_err = |reason: String| ClientError::Connect {
             address: address.to_string(),
             reason,
@@ -532,7 +567,15 @@ impl TransactionClient {
             .map_err(ClientError::Setup)?;
         let quic =
             QuicClientConfig::try_from(tls).map_err(|e| ClientError::Setup(e.to_string()))?;
-        let client_config = quinn::ClientConfig::new(Arc::new(quic));
+        let mut client_config = quinn::ClientConfig::new(Arc::new(quic));
+        if max_udp_payload != 0 {
+            let mut transport = quinn::TransportConfig::default();
+            transport
+                .initial_mtu(max_udp_payload)
+                .min_mtu(max_udp_payload)
+                .mtu_discovery_config(None);
+            client_config.transport_config(Arc::new(transport));
+        }
         let server_config = None;
         let mut endpoint_config = quinn::EndpointConfig::default();
         endpoint_config.rng_seed(rng_seed);

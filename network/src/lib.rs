@@ -54,7 +54,7 @@ pub mod tls;
 pub mod turmoil_socket;
 pub mod wan_emulation;
 
-pub use environment::{Environment, UDP_SOCKET_BUFFER_BYTES};
+pub use environment::{Environment, MAX_REAL_UDP_PAYLOAD, UDP_SOCKET_BUFFER_BYTES};
 pub use error::{DeliveryError, NetworkError, SendError};
 pub use frame::{FrameCodec, FrameError};
 pub use metrics::{DropReason, Metrics, MetricsSnapshot};

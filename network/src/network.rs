@@ -133,6 +133,16 @@ impl Network {
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
         server.transport_config(transport.clone());
 
+        if environment == Environment::Udp
+            && parameters.max_udp_payload > crate::environment::MAX_REAL_UDP_PAYLOAD
+        {
+            return Err(NetworkError::Parameter(format!(
+                "max_udp_payload {} is above {} on a real UDP socket: QUIC sends up to 10 \
+                 datagrams in one system call, and the kernel takes at most 64 KiB in one",
+                parameters.max_udp_payload,
+                crate::environment::MAX_REAL_UDP_PAYLOAD
+            )));
+        }
         let mut endpoint_config = quinn::EndpointConfig::new(stateless_reset_key(&key));
         endpoint_config.rng_seed(rng_seed);
         if parameters.max_udp_payload != 0 {

@@ -594,3 +594,51 @@ async fn a_full_or_closed_lane_does_not_hold_up_a_peers_other_reliable_messages(
         "a message no application took was acknowledged"
     );
 }
+
+/// The largest fixed datagram size a real socket takes carries large reliable messages
+/// (each sent as full segmentation-offload batches of datagrams), and one byte more is
+/// refused at start with a parameter error instead of losing every full batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_real_datagram_size_carries_large_messages_and_a_larger_is_refused() {
+    const MESSAGES: u32 = 40;
+    let (committee, keys) = loopback_committee(2, 21);
+    let too_large = NetworkParameters {
+        max_udp_payload: network::MAX_REAL_UDP_PAYLOAD + 1,
+        ..test_parameters()
+    };
+    match network::Network::start(config(&committee, &keys, 0, too_large)).await {
+        Err(network::NetworkError::Parameter(why)) => assert!(why.contains("max_udp_payload")),
+        Err(other) => panic!("expected a parameter error, got {other}"),
+        Ok(_) => panic!("a datagram size above the real-socket limit was accepted"),
+    }
+    let parameters = NetworkParameters {
+        max_udp_payload: network::MAX_REAL_UDP_PAYLOAD,
+        ..test_parameters()
+    };
+    let (net0, _rx0) = start(&committee, &keys, 0, parameters.clone()).await;
+    let (net1, mut rx1) = start(&committee, &keys, 1, parameters).await;
+    let sender = net0.sender();
+    wait_connected(&[sender.clone(), net1.sender()]).await;
+    let mut deliveries = Vec::new();
+    for seq in 0..MESSAGES {
+        deliveries.extend(
+            sender
+                .broadcast_reliable(vec![NodeId(1)], message(0, seq, 300_000))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < MESSAGES as usize {
+        let m = tokio::time::timeout(Duration::from_secs(60), rx1.recv())
+            .await
+            .expect("stalled")
+            .unwrap();
+        assert_eq!(m.payload.len(), 300_000);
+        assert!(seen.insert(parse(&m.payload).1), "delivered twice");
+    }
+    for d in deliveries {
+        d.await.unwrap();
+    }
+    assert!(net1.metrics().snapshot().drops.is_empty());
+}

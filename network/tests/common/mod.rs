@@ -42,7 +42,7 @@ pub fn test_parameters() -> NetworkParameters {
     }
 }
 
-fn config(
+pub fn config(
     committee: &Arc<Committee>,
     keys: &[KeyPair],
     id: u16,
