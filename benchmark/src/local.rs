@@ -272,8 +272,9 @@ pub(crate) fn machine() -> serde_json::Value {
     })
 }
 
-/// The datagram size `bftlab local` gives its nodes (`network.max_udp_payload`) unless
-/// told otherwise: the largest a real socket takes ([`network::MAX_REAL_UDP_PAYLOAD`]).
+/// The datagram size `bftlab local` gives its nodes and clients on plain loopback
+/// (`network.max_udp_payload`; not with an emulated WAN) unless told otherwise: the
+/// largest a real socket takes ([`network::MAX_REAL_UDP_PAYLOAD`]).
 /// At 200,000 tx/s offered it committed about a third more than QUIC's own size
 /// (results/local-2026-12-06-throughput/).
 pub const LOOPBACK_UDP_PAYLOAD: u16 = network::MAX_REAL_UDP_PAYLOAD;
@@ -342,11 +343,14 @@ pub fn run_recorded(args: &LocalArgs) -> Result<LocalOutcome> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let ports_per_node = 1 + 2 * args.workers;
     let base = pick_base_port(args.nodes * ports_per_node)?;
+    let wan_flags = args.wan.node_flags(args.nodes)?;
     let mut parameters = Parameters::default();
-    // Loopback carries datagrams of up to 64 KiB; QUIC's own size (1,452 at most) made
-    // per-packet work the largest cost of a run. A `--param network.max_udp_payload=`
-    // overrides this.
-    parameters.network.max_udp_payload = LOOPBACK_UDP_PAYLOAD;
+    if wan_flags.is_empty() {
+        // Loopback carries datagrams of up to 64 KiB; QUIC's own size (1,452 at most)
+        // made per-packet work the largest cost of a run. An emulated WAN keeps QUIC's
+        // own size, as a real one would. `--param network.max_udp_payload=` overrides.
+        parameters.network.max_udp_payload = LOOPBACK_UDP_PAYLOAD;
+    }
     args.protocol.apply(&mut parameters)?;
     let protocol = args.protocol.protocol.clone();
     let variant = args.protocol.variant();
@@ -359,7 +363,6 @@ pub fn run_recorded(args: &LocalArgs) -> Result<LocalOutcome> {
         &parameters,
     )?;
     let live = args.nodes - args.faults;
-    let wan_flags = args.wan.node_flags(args.nodes)?;
     let wan_record = args.wan.record(args.nodes)?;
     // Nodes outlast their clients (which start a second later) long enough to read
     // what the clients still have in flight and answer with the final notice.

@@ -88,6 +88,10 @@ pub struct NetworkParameters {
     /// whole at once instead of at the latest of its packets' delays. Every member of a
     /// committee should use the same value: QUIC sends a peer no datagram larger than
     /// the peer announced, so a member with a smaller value makes its links smaller.
+    /// On a real UDP socket the transport refuses more than 6,550
+    /// (`network::MAX_REAL_UDP_PAYLOAD`: ten datagrams go to the kernel in one
+    /// segmentation-offload send of at most 64 KiB); `bftlab local` uses 6,550 on
+    /// loopback. Simulated sockets take up to 65,527.
     pub max_udp_payload: u16,
 }
 
