@@ -21,7 +21,9 @@ pub const UDP_SOCKET_BUFFER_BYTES: usize = 4 << 20;
 /// `sendmsg`, and Linux refuses a send of more than 65,507 bytes of IPv4 UDP payload
 /// in all. A larger fixed size (8,952, say) made every full batch of datagrams fail
 /// (`EMSGSIZE`, not retried), which QUIC took for loss: `bftlab local` fell from about
-/// 140,000 to 21,000 tx/s. Simulated sockets (turmoil) have no such limit.
+/// 140,000 to 21,000 tx/s. Simulated sockets (turmoil) have no such limit. Close to
+/// it, sends just over 64 KiB cost receive-buffer drops on loopback (see
+/// `bftlab local`'s choice of 6,000).
 pub const MAX_REAL_UDP_PAYLOAD: u16 = 6_550;
 
 static SMALL_BUFFER_WARNED: AtomicBool = AtomicBool::new(false);

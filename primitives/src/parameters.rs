@@ -90,7 +90,7 @@ pub struct NetworkParameters {
     /// the peer announced, so a member with a smaller value makes its links smaller.
     /// On a real UDP socket the transport refuses more than 6,550
     /// (`network::MAX_REAL_UDP_PAYLOAD`: ten datagrams go to the kernel in one
-    /// segmentation-offload send of at most 64 KiB); `bftlab local` uses 6,550 on
+    /// segmentation-offload send of at most 64 KiB); `bftlab local` uses 6,000 on
     /// loopback. Simulated sockets take up to 65,527.
     pub max_udp_payload: u16,
 }
