@@ -37,6 +37,12 @@ impl Store for MemoryStore {
                 StoreOp::Put(table, key, value) => {
                     tables.entry(table).or_default().insert(key, value);
                 }
+                StoreOp::PutJoined(table, key, parts) => {
+                    tables
+                        .entry(table)
+                        .or_default()
+                        .insert(key, super::joined(&parts));
+                }
                 StoreOp::Delete(table, key) => {
                     if let Some(t) = tables.get_mut(&table) {
                         t.remove(&key);

@@ -47,8 +47,20 @@ impl Table {
 pub enum StoreOp {
     /// Insert or replace.
     Put(Table, Vec<u8>, Bytes),
+    /// Insert or replace with the parts joined, in order, as the value; a store may
+    /// write them without joining them first (the batch log writes them with one
+    /// vectored write, so a stored batch is not copied to prefix its round tag).
+    PutJoined(Table, Vec<u8>, Vec<Bytes>),
     /// Remove (no error if absent).
     Delete(Table, Vec<u8>),
+}
+
+/// `parts` joined into one value.
+fn joined(parts: &[Bytes]) -> Bytes {
+    match parts {
+        [one] => one.clone(),
+        _ => parts.concat().into(),
+    }
 }
 
 /// Each entry with its value cut to its first `n` bytes.

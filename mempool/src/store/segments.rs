@@ -29,7 +29,7 @@ use super::StoreError;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -62,7 +62,8 @@ enum Sum {
     Blake3,
 }
 
-fn checksum(kind: Sum, key: &[u8], value: &[u8]) -> [u8; 8] {
+/// The checksum of a record whose value is `value`'s parts joined.
+fn checksum(kind: Sum, key: &[u8], value: &[&[u8]]) -> [u8; 8] {
     let key_len = (key.len() as u64).to_le_bytes();
     let mut out = [0u8; 8];
     match kind {
@@ -70,18 +71,39 @@ fn checksum(kind: Sum, key: &[u8], value: &[u8]) -> [u8; 8] {
             let mut h = crc32fast::Hasher::new();
             h.update(&key_len);
             h.update(key);
-            h.update(value);
+            value.iter().for_each(|part| h.update(part));
             out[..4].copy_from_slice(&h.finalize().to_le_bytes());
         }
         Sum::Blake3 => {
             let mut h = blake3::Hasher::new();
             h.update(&key_len);
             h.update(key);
-            h.update(value);
+            value.iter().for_each(|part| {
+                h.update(part);
+            });
             out.copy_from_slice(&h.finalize().as_bytes()[..8]);
         }
     }
     out
+}
+
+/// Write every byte of `slices` (a record's header and its value's parts) with as few
+/// system calls as the kernel allows.
+fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "the record was not written whole",
+                ))
+            }
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Where a value is.
@@ -212,23 +234,29 @@ impl Segments {
     /// Append `value` under `key` (replacing an older value); synced to disk before
     /// returning when `durable`.
     pub fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<(), StoreError> {
-        if key.len() > u16::MAX as usize || value.len() as u64 > MAX_VALUE {
+        self.put_parts(key, &[value], durable)
+    }
+
+    /// [`Segments::put`] of the value `parts` joined, written with one vectored write
+    /// instead of being joined first.
+    pub fn put_parts(&self, key: &[u8], parts: &[&[u8]], durable: bool) -> Result<(), StoreError> {
+        let value_len: usize = parts.iter().map(|p| p.len()).sum();
+        if key.len() > u16::MAX as usize || value_len as u64 > MAX_VALUE {
             return Err(StoreError::Backend(format!(
-                "segment record too large: key {} B, value {} B",
+                "segment record too large: key {} B, value {value_len} B",
                 key.len(),
-                value.len()
             )));
         }
         let mut inner = self.lock()?;
-        let record = (HEADER + key.len() + value.len()) as u64;
+        let record = (HEADER + key.len() + value_len) as u64;
         if inner.active_len > 0 && inner.active_len + record > SEGMENT_BYTES {
             self.seal(&mut inner)?;
         }
-        let sum = checksum(Sum::Crc32, key, value);
+        let sum = checksum(Sum::Crc32, key, parts);
         let mut head = Vec::with_capacity(HEADER + key.len());
         head.extend_from_slice(&MAGIC);
         head.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        head.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        head.extend_from_slice(&(value_len as u32).to_le_bytes());
         head.extend_from_slice(&sum);
         head.extend_from_slice(key);
         let (id, start) = (inner.active, inner.active_len);
@@ -238,10 +266,16 @@ impl Segments {
             .ok_or_else(|| StoreError::Backend("active segment missing".into()))?;
         let file = segment.file.clone();
         let path = segment.path.clone();
-        let written = (&*file)
-            .write_all(&head)
-            .and_then(|()| (&*file).write_all(value))
-            .and_then(|()| if durable { file.sync_data() } else { Ok(()) });
+        let mut slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&head))
+            .chain(parts.iter().map(|p| IoSlice::new(p)))
+            .collect();
+        let written = write_all_vectored(&file, &mut slices).and_then(|()| {
+            if durable {
+                file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = written {
             // Cut a partial record off, so the next one starts where this one did.
             let _ = file.set_len(start);
@@ -253,7 +287,7 @@ impl Segments {
             Location {
                 segment: id,
                 offset: start + head.len() as u64,
-                len: value.len() as u32,
+                len: value_len as u32,
                 sum,
                 kind: Sum::Crc32,
             },
@@ -309,7 +343,7 @@ impl Segments {
         };
         let mut value = vec![0u8; location.len as usize];
         if file.read_exact_at(&mut value, location.offset).is_err()
-            || checksum(location.kind, key, &value) != location.sum
+            || checksum(location.kind, key, &[&value]) != location.sum
         {
             tracing::warn!(dir = %self.dir.display(), "unreadable segment record: treated as absent");
             return Ok(None);
@@ -531,7 +565,7 @@ mod tests {
         let mut file = Vec::new();
         for (key, fill) in [(&b"old"[..], 4u8), (&b"bad"[..], 5u8)] {
             let value = value(30, fill);
-            let mut sum = checksum(Sum::Blake3, key, &value);
+            let mut sum = checksum(Sum::Blake3, key, &[&value]);
             if key == b"bad" {
                 sum[0] ^= 1;
             }

@@ -1,9 +1,9 @@
 //! Sealing client transactions into batches and getting each batch to a quorum.
 
-use super::{batch_key, stored_value, WorkerEvent, WorkerShared};
+use super::{batch_key, store_batch, WorkerEvent, WorkerShared};
 use crate::messages::{encode_batch, Batch, MempoolMessage};
 use crate::metrics::MempoolMetrics;
-use crate::store::{Store, StoreOp, Table};
+use crate::store::Store;
 use crate::transport::Outbound;
 use crate::MempoolError;
 use bytes::Bytes;
@@ -81,10 +81,10 @@ impl BatchMaker {
         let bytes: Bytes = encode_batch(&Batch { transactions })?.into();
         let digest = Digest::of(&bytes);
         let tag = self.shared.tag();
-        self.store.write_relaxed(vec![StoreOp::Put(
-            Table::Batches,
+        self.store.write_relaxed(vec![store_batch(
             batch_key(self.worker, &digest),
-            stored_value(tag, &bytes),
+            tag,
+            bytes.clone(),
         )])?;
         self.shared.remember(tag, digest);
         self.metrics.batch_latency.sealed(digest);

@@ -2,7 +2,7 @@
 //! primary's commands (synchronize, clean up).
 
 use super::unsolicited::Unsolicited;
-use super::{batch_key, split_stored, stored_value, WorkerCommand, WorkerEvent, WorkerShared};
+use super::{batch_key, split_stored, store_batch, WorkerCommand, WorkerEvent, WorkerShared};
 use crate::error::Rejection;
 use crate::messages::{check_batch, BatchCheck, MempoolMessage};
 use crate::metrics::MempoolMetrics;
@@ -248,10 +248,10 @@ impl WorkerHandler {
         }
         let tag = wanted.map_or(self.shared.tag(), |t| t.max(self.shared.tag()));
         if !self.has(&digest) {
-            self.store.write_relaxed(vec![StoreOp::Put(
-                Table::Batches,
+            self.store.write_relaxed(vec![store_batch(
                 batch_key(self.worker, &digest),
-                stored_value(tag, &batch),
+                tag,
+                batch,
             )])?;
             self.shared.remember(tag, digest);
             MempoolMetrics::add(&self.metrics.batches_received, 1);

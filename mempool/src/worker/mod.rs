@@ -86,12 +86,11 @@ impl WorkerShared {
     }
 }
 
-/// Encode a stored batch value: round tag, then the batch bytes.
-pub(crate) fn stored_value(tag: Round, batch: &[u8]) -> bytes::Bytes {
-    let mut v = Vec::with_capacity(8 + batch.len());
-    v.extend_from_slice(&tag.0.to_le_bytes());
-    v.extend_from_slice(batch);
-    v.into()
+/// The write of a stored batch value: round tag, then the batch bytes, as parts that
+/// the store joins (the batch log without copying the batch).
+pub(crate) fn store_batch(key: Vec<u8>, tag: Round, batch: bytes::Bytes) -> crate::store::StoreOp {
+    let tag = bytes::Bytes::copy_from_slice(&tag.0.to_le_bytes());
+    crate::store::StoreOp::PutJoined(crate::store::Table::Batches, key, vec![tag, batch])
 }
 
 /// Split a stored batch value into its tag and batch bytes.
