@@ -277,8 +277,8 @@ pub(crate) fn machine() -> serde_json::Value {
 /// 200,000 tx/s offered it committed about a third more than QUIC's own size
 /// (results/local-2026-12-06-throughput/). Not the largest a real socket takes
 /// ([`network::MAX_REAL_UDP_PAYLOAD`], 6,550): a full send of ten datagrams of more
-/// than about 6,500 bytes made the receivers' sockets drop about 7,000-8,000 datagrams
-/// a run instead of about 1,000 (`RcvbufErrors`; the send is then just over 64 KiB,
+/// than about 6,500 bytes made the receivers' sockets drop 6,700-11,700 datagrams a
+/// run instead of 740-1,700 (`RcvbufErrors`; the send is then just over 64 KiB,
 /// and the likely cause is that the kernel charges the receive buffer for a 128 KiB
 /// allocation), each drop halving a QUIC congestion window. 6,000 keeps a margin.
 pub const LOOPBACK_UDP_PAYLOAD: u16 = 6_000;

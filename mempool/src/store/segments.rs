@@ -117,10 +117,30 @@ struct Location {
     kind: Sum,
 }
 
+/// A segment's reader (see [`Segment::reader`]).
+type Reader = Arc<Mutex<File>>;
+
 struct Segment {
     file: Arc<File>,
+    /// The same open file, for whole-value reads: they seek and read to the end of the
+    /// value (into memory that is not zeroed first, which a positioned read needs), and
+    /// the lock keeps two readers from moving the shared offset under each other.
+    /// Appends do not use the offset (the active segment is opened to append).
+    reader: Reader,
     path: PathBuf,
     live: usize,
+}
+
+impl Segment {
+    fn new(file: File, path: PathBuf) -> Result<Segment, StoreError> {
+        let reader = file.try_clone().map_err(|e| io(&path, e))?;
+        Ok(Segment {
+            file: Arc::new(file),
+            reader: Arc::new(Mutex::new(reader)),
+            path,
+            live: 0,
+        })
+    }
 }
 
 struct Inner {
@@ -169,14 +189,7 @@ impl Segments {
             let path = segment_path(dir, id);
             let file = File::open(&path).map_err(|e| io(&path, e))?;
             let records = read_records(&file, id).map_err(|e| io(&path, e))?;
-            inner.segments.insert(
-                id,
-                Segment {
-                    file: Arc::new(file),
-                    path,
-                    live: 0,
-                },
-            );
+            inner.segments.insert(id, Segment::new(file, path)?);
             for (key, location) in records {
                 inner.insert(key, location);
             }
@@ -218,14 +231,7 @@ impl Segments {
             .append(true)
             .open(&path)
             .map_err(|e| io(&path, e))?;
-        inner.segments.insert(
-            id,
-            Segment {
-                file: Arc::new(file),
-                path,
-                live: 0,
-            },
-        );
+        inner.segments.insert(id, Segment::new(file, path)?);
         inner.active = id;
         inner.active_len = 0;
         Ok(())
@@ -338,11 +344,20 @@ impl Segments {
 
     /// The value under `key`; `None` if absent, or if its record fails its checksum.
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
-        let Some((location, file)) = self.find(key)? else {
+        let Some((location, reader)) = self.find_reader(key)? else {
             return Ok(None);
         };
-        let mut value = vec![0u8; location.len as usize];
-        if file.read_exact_at(&mut value, location.offset).is_err()
+        let len = location.len as usize;
+        let mut value = Vec::with_capacity(len);
+        let read = {
+            let mut file = reader
+                .lock()
+                .map_err(|_| StoreError::Backend("segment reader poisoned".into()))?;
+            file.seek(SeekFrom::Start(location.offset))
+                .and_then(|_| (&mut *file).take(len as u64).read_to_end(&mut value))
+        };
+        if read.is_err()
+            || value.len() != len
             || checksum(location.kind, key, &[&value]) != location.sum
         {
             tracing::warn!(dir = %self.dir.display(), "unreadable segment record: treated as absent");
@@ -365,6 +380,18 @@ impl Segments {
     }
 
     fn find(&self, key: &[u8]) -> Result<Option<(Location, Arc<File>)>, StoreError> {
+        Ok(self.find_segment(key)?.map(|(l, file, _)| (l, file)))
+    }
+
+    fn find_reader(&self, key: &[u8]) -> Result<Option<(Location, Reader)>, StoreError> {
+        Ok(self.find_segment(key)?.map(|(l, _, reader)| (l, reader)))
+    }
+
+    /// Where the value under `key` is, with its segment's file and reader.
+    fn find_segment(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<(Location, Arc<File>, Reader)>, StoreError> {
         let inner = self.lock()?;
         let Some(location) = inner.index.get(key).copied() else {
             return Ok(None);
@@ -372,7 +399,7 @@ impl Segments {
         Ok(inner
             .segments
             .get(&location.segment)
-            .map(|s| (location, s.file.clone())))
+            .map(|s| (location, s.file.clone(), s.reader.clone())))
     }
 
     /// Whether `key` is present.
