@@ -7,7 +7,7 @@
 set -eu -o pipefail
 out=${1:?usage: scripts/overload_sweep.sh OUT_DIR}
 cargo build --release -p benchmark
-drops() { awk '/^Udp: [0-9]/ { print $6 }' /proc/net/snmp 2>/dev/null || echo 0; }
+drops() { local v; v=$(awk '/^Udp: [0-9]/ { print $6 }' /proc/net/snmp 2>/dev/null || true); echo "${v:-0}"; }
 for r in 50000 100000 150000 200000 300000 400000 400000 300000 200000 150000 100000 50000; do
   before=$(drops)
   ./target/release/bftlab local --rate "$r" --duration 10 --results "$out" | grep -E "^ (consensus|end-to-end|clients) " | sed "s/^/$r /"

@@ -538,8 +538,8 @@ impl TransactionClient {
     /// [`TransactionClient::connect`], sending datagrams of `max_udp_payload` bytes
     /// (path MTU discovery off) instead of QUIC's own size when it is not 0, as a node
     /// does with `network.max_udp_payload`: for a path known to carry them, such as
-    /// loopback. The node accepts datagrams of any size; what it sends back (notices,
-    /// acknowledgements) keeps QUIC's own size. A size in `1200..=`
+    /// loopback. A node's client endpoint takes datagrams of up to 65,527 bytes; what it
+    /// sends back (notices, acknowledgements) keeps QUIC's own size. A size in `1200..=`
     /// [`crate::MAX_REAL_UDP_PAYLOAD`] is accepted on a real socket, else
     /// [`ClientError::Setup`].
     pub async fn connect_sized(
