@@ -550,15 +550,9 @@ impl TransactionClient {
         rng_seed: Option<[u8; 32]>,
         max_udp_payload: u16,
     ) -> Result<Self, ClientError> {
-        let limit = match environment {
-            Environment::Udp => crate::MAX_REAL_UDP_PAYLOAD,
-            Environment::Turmoil => u16::MAX - 8,
-        };
-        if max_udp_payload != 0 && !(1_200..=limit).contains(&max_udp_payload) {
-            return Err(ClientError::Setup(format!(
-                "max_udp_payload {max_udp_payload} is outside 1200..={limit}"
-            )));
-        }
+        environment
+            .check_udp_payload(max_udp_payload)
+            .map_err(ClientError::Setup)?;
         let connect_err = |reason: String| ClientError::Connect {
             address: address.to_string(),
             reason,
@@ -570,10 +564,7 @@ impl TransactionClient {
         let mut client_config = quinn::ClientConfig::new(Arc::new(quic));
         if max_udp_payload != 0 {
             let mut transport = quinn::TransportConfig::default();
-            transport
-                .initial_mtu(max_udp_payload)
-                .min_mtu(max_udp_payload)
-                .mtu_discovery_config(None);
+            crate::environment::fix_udp_payload(&mut transport, max_udp_payload);
             client_config.transport_config(Arc::new(transport));
         }
         let server_config = None;

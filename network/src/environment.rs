@@ -28,6 +28,17 @@ pub const MAX_REAL_UDP_PAYLOAD: u16 = 6_550;
 
 static SMALL_BUFFER_WARNED: AtomicBool = AtomicBool::new(false);
 
+/// Fix QUIC's datagram size at `size` bytes (path MTU discovery off); 0 leaves QUIC's
+/// own behaviour. The size is checked with [`Environment::check_udp_payload`].
+pub(crate) fn fix_udp_payload(transport: &mut quinn::TransportConfig, size: u16) {
+    if size != 0 {
+        transport
+            .initial_mtu(size)
+            .min_mtu(size)
+            .mtu_discovery_config(None);
+    }
+}
+
 /// A UDP socket bound to `addr` with [`UDP_SOCKET_BUFFER_BYTES`] of buffers (or what the
 /// kernel grants).
 fn bind_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
@@ -71,6 +82,29 @@ pub enum Environment {
 }
 
 impl Environment {
+    /// Check a fixed datagram size (`network.max_udp_payload`, or a client's; 0 is
+    /// QUIC's own) against what this environment's sockets take: 1,200 up to
+    /// [`MAX_REAL_UDP_PAYLOAD`] on a real socket, up to 65,527 on a simulated one.
+    pub(crate) fn check_udp_payload(self, size: u16) -> Result<(), String> {
+        let limit = match self {
+            Environment::Udp => MAX_REAL_UDP_PAYLOAD,
+            Environment::Turmoil => 65_527,
+        };
+        if size == 0 || (1_200..=limit).contains(&size) {
+            return Ok(());
+        }
+        let why = match self {
+            Environment::Udp => {
+                ": on a real UDP socket QUIC sends up to 10 datagrams in one system call, \
+                 and the kernel takes at most 64 KiB in one"
+            }
+            Environment::Turmoil => "",
+        };
+        Err(format!(
+            "max_udp_payload {size} is outside 1200..={limit}{why}"
+        ))
+    }
+
     /// Create a quinn endpoint bound to `addr`.
     pub(crate) async fn endpoint(
         self,

@@ -72,12 +72,9 @@ fn transport_config(p: &NetworkParameters) -> Result<quinn::TransportConfig, Net
             frame.saturating_mul(4).max(8 << 20),
         ))
         .send_window(u64::from(frame).saturating_mul(4).max(8 << 20));
-    if p.max_udp_payload != 0 {
-        // A fixed datagram size (validated: 1,200..=65,527): no discovery, no probes.
-        t.initial_mtu(p.max_udp_payload)
-            .min_mtu(p.max_udp_payload)
-            .mtu_discovery_config(None);
-    }
+    // A fixed datagram size (checked against the environment at start): no discovery,
+    // no probes.
+    crate::environment::fix_udp_payload(&mut t, p.max_udp_payload);
     if p.ack_eliciting_threshold > 1 {
         let mut ack = quinn::AckFrequencyConfig::default();
         ack.ack_eliciting_threshold(quinn::VarInt::from_u32(p.ack_eliciting_threshold));
@@ -133,16 +130,9 @@ impl Network {
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
         server.transport_config(transport.clone());
 
-        if environment == Environment::Udp
-            && parameters.max_udp_payload > crate::environment::MAX_REAL_UDP_PAYLOAD
-        {
-            return Err(NetworkError::Parameter(format!(
-                "max_udp_payload {} is above {} on a real UDP socket: QUIC sends up to 10 \
-                 datagrams in one system call, and the kernel takes at most 64 KiB in one",
-                parameters.max_udp_payload,
-                crate::environment::MAX_REAL_UDP_PAYLOAD
-            )));
-        }
+        environment
+            .check_udp_payload(parameters.max_udp_payload)
+            .map_err(NetworkError::Parameter)?;
         let mut endpoint_config = quinn::EndpointConfig::new(stateless_reset_key(&key));
         endpoint_config.rng_seed(rng_seed);
         if parameters.max_udp_payload != 0 {

@@ -7,8 +7,8 @@
 //! the small safety state flush them too: measured at 50,000 tx/s, keeping batches for
 //! the default retention in redb halved the throughput of `bftlab local` and pushed its
 //! latency to seconds. Here a batch is appended to the current segment file with one
-//! (vectored) `write`, read with one positioned read, and a segment file is deleted once every
-//! value in it has been deleted.
+//! (vectored) `write`, read with one positioned read, and a segment file is deleted
+//! once every value in it has been deleted.
 //!
 //! Guarantees:
 //! - A value whose write returned is visible to every later read, and survives a crash
@@ -178,8 +178,8 @@ impl Segments {
             active: 0,
             active_len: 0,
         };
-        for (id, path) in &ids {
-            let (id, path) = (*id, path.clone());
+        let next = ids.last().map_or(0, |(id, _)| id + 1);
+        for (id, path) in ids {
             let file = File::open(&path).map_err(|e| io(&path, e))?;
             let records = read_records(&file, id).map_err(|e| io(&path, e))?;
             inner.segments.insert(
@@ -205,7 +205,6 @@ impl Segments {
                 fs::remove_file(&s.path).map_err(|e| io(&s.path, e))?;
             }
         }
-        let next = ids.last().map_or(0, |(id, _)| id + 1);
         let log = Segments {
             dir: dir.to_path_buf(),
             inner: Mutex::new(inner),
